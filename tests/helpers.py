@@ -1,0 +1,86 @@
+"""Shared test helpers: fixture Pods, inline policy files, and real Kubernetes schema validation."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from webhook.policies import PolicySet, load_policies, load_policies_text
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BUNDLED_POLICIES = ROOT / "policies.yaml"
+KUBERNETES_VERSION = "1.31"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A fresh copy of a fixture document (tests may mutate it)."""
+    return copy.deepcopy(yaml.safe_load((FIXTURES / f"{name}.yaml").read_text()))
+
+
+def bundled_policies() -> PolicySet:
+    return load_policies(BUNDLED_POLICIES)
+
+
+def policies(text: str) -> PolicySet:
+    """A policy set from an inline YAML snippet (dedented)."""
+    return load_policies_text(textwrap.dedent(text), source="test.yaml")
+
+
+def one_policy(placement: str, *, match: str = "{}", extra: str = "") -> PolicySet:
+    """A file with one policy named ``p`` whose placement (and match) are given as YAML flow text."""
+    return policies(f"""
+        version: 1
+        policies:
+        - name: p
+          match: {match}
+          placement: {placement}
+          {extra}
+        """)
+
+
+def validate_pod(pod: dict[str, Any]) -> None:
+    """Raise unless ``pod`` is a valid Pod under the real Kubernetes OpenAPI schema, strict mode."""
+    try:
+        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:  # the full message is pages long
+        raise AssertionError(str(exc).splitlines()[0]) from None
+
+
+def minimal_pod(**spec: Any) -> dict[str, Any]:
+    """A small valid Seldon server Pod with ``spec`` fields added."""
+    pod: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "srv-0",
+            "namespace": "seldon-mesh",
+            "labels": {"app.kubernetes.io/name": "seldon-server", "seldon-server-name": "srv"},
+        },
+        "spec": {"containers": [{"name": "agent", "image": "agent:1"}]},
+    }
+    pod["spec"].update(spec)
+    return pod
+
+
+def admission_review(pod: dict[str, Any] | None, **request: Any) -> dict[str, Any]:
+    """An AdmissionReview v1 request for a Pod CREATE; keyword arguments override request fields."""
+    body: dict[str, Any] = {
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"},
+        "resource": {"group": "", "version": "v1", "resource": "pods"},
+        "namespace": "seldon-mesh",
+        "operation": "CREATE",
+        "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
+        "object": pod,
+        "oldObject": None,
+        "dryRun": False,
+        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+    }
+    body.update(request)
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": body}

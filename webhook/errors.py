@@ -1,0 +1,30 @@
+"""Every error placement-webhook raises on purpose, mapped to exit codes and HTTP status at the edges.
+
+PlacementWebhookError
+├── PolicyError          the policy file is unreadable or invalid (CLI exit 1, server keeps last good)
+├── InputError           a Pod / AdmissionReview document cannot be used (CLI exit 2, HTTP 400)
+└── PodShapeError        a Pod field the engine owns has a type it cannot merge into
+                         (admission allows the Pod unchanged, with a warning)
+"""
+
+from __future__ import annotations
+
+
+class PlacementWebhookError(Exception):
+    """Base of every deliberate error of this project."""
+
+
+class PolicyError(PlacementWebhookError):
+    """A policy file could not be loaded; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class InputError(PlacementWebhookError):
+    """A Pod or AdmissionReview document is malformed; the message is one line."""
+
+
+class PodShapeError(PlacementWebhookError):
+    """A placement field of the Pod has an unexpected type (e.g. ``spec.tolerations`` is a string)."""

@@ -1,0 +1,123 @@
+"""Read-only views of raw Kubernetes objects, kept as the ``dict`` the API server sent.
+
+Nothing here copies or validates a whole Pod: the webhook owns only the placement fields, so it
+reads the few facts it needs (labels, the Seldon agent's environment, extended-resource requests)
+and leaves everything else untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+RawObject = dict[str, Any]
+
+SERVER_NAME_LABEL = "seldon-server-name"
+AGENT_CONTAINER = "agent"
+SERVER_TYPE_ENV = "SELDON_SERVER_TYPE"
+CAPABILITIES_ENV = "SELDON_SERVER_CAPABILITIES"
+
+
+def escape_pointer(token: str) -> str:
+    """Escape one JSON Pointer reference token (RFC 6901): ``~`` → ``~0`` then ``/`` → ``~1``."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a mapping, else an empty one: odd types in fields we only read are ignored."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def string_labels(obj: RawObject) -> dict[str, str]:
+    """The object's labels with string values only (the API server guarantees strings)."""
+    labels = as_dict(as_dict(obj.get("metadata")).get("labels"))
+    return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def is_nonzero_quantity(value: Any) -> bool:
+    """True when a resource quantity (``"1"``, ``2``, ``"500m"``, ``"1Gi"``) is not zero.
+
+    Only the sign and digits matter for "non-zero", so the suffix is dropped rather than scaled;
+    an unparsable quantity counts as zero (the API server would reject such a Pod anyway).
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value != 0
+    if not isinstance(value, str):
+        return False
+    number = value.strip().rstrip("kKMGTPEimnu").rstrip("eE")
+    try:
+        return Decimal(number) != 0
+    except InvalidOperation:
+        return False
+
+
+def _all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        c
+        for field in ("initContainers", "containers")
+        for c in as_list(spec.get(field))
+        if isinstance(c, dict)
+    ]
+
+
+def _env_value(container: dict[str, Any], name: str) -> str | None:
+    """A literal env value of the container (``valueFrom`` cannot be known at admission)."""
+    for var in as_list(container.get("env")):
+        if isinstance(var, dict) and var.get("name") == name:
+            value = var.get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """The facts a policy match looks at, read once per review."""
+
+    namespace: str
+    labels: dict[str, str]
+    server_name: str | None
+    server_type: str | None
+    capabilities: frozenset[str]
+    requested_resources: frozenset[str]
+
+
+def read_pod_facts(pod: RawObject, *, namespace: str) -> PodFacts:
+    """Collect the match-relevant facts of a Pod; ``namespace`` is the request's (authoritative)."""
+    spec = as_dict(pod.get("spec"))
+    labels = string_labels(pod)
+    containers = _all_containers(spec)
+    agent = next((c for c in containers if c.get("name") == AGENT_CONTAINER), {})
+    capabilities = _env_value(agent, CAPABILITIES_ENV) or ""
+    requested: set[str] = set()
+    for container in containers:
+        resources = as_dict(container.get("resources"))
+        for kind in ("requests", "limits"):
+            for name, quantity in as_dict(resources.get(kind)).items():
+                if isinstance(name, str) and is_nonzero_quantity(quantity):
+                    requested.add(name)
+    return PodFacts(
+        namespace=namespace,
+        labels=labels,
+        server_name=labels.get(SERVER_NAME_LABEL),
+        server_type=_env_value(agent, SERVER_TYPE_ENV),
+        capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip()),
+        requested_resources=frozenset(requested),
+    )
+
+
+def pod_display_name(pod: RawObject, *, namespace: str) -> str:
+    """``namespace/name`` or ``namespace/generateName*`` for messages (Deployment Pods lack a name)."""
+    metadata = as_dict(pod.get("metadata"))
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        generate = metadata.get("generateName")
+        name = f"{generate}*" if isinstance(generate, str) and generate else "<unnamed>"
+    return f"{namespace}/{name}" if namespace else name
