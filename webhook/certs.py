@@ -1,0 +1,178 @@
+"""Certificates: a local CA and a serving certificate with proper SANs, as plain PEM bytes.
+
+``build_ca`` and ``build_serving_certificate`` are pure (no files); ``ensure_dev_certificates``
+writes the Kubernetes TLS Secret file names (``tls.crt``, ``tls.key``, ``ca.crt``) into a folder
+for a first local run. The API server verifies the SAN ``<service>.<namespace>.svc`` (Go clients
+ignore the CN), so SANs are what matter; ECDSA P-256 keeps TLS handshakes cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
+CA_KEY_FILE = "ca.key"
+DEFAULT_SERVICE, DEFAULT_NAMESPACE = "placement-webhook", "placement-webhook"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert_pem: bytes
+    key_pem: bytes
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem)
+
+
+def service_hostnames(service: str, namespace: str) -> list[str]:
+    """The names a Service is reached by in-cluster; ``NAME.NS.svc`` is the one the API server uses."""
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+def _new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _validity(days: int) -> tuple[dt.datetime, dt.datetime]:
+    now = dt.datetime.now(dt.UTC)
+    return now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)  # tolerate small clock skew
+
+
+def build_ca(*, common_name: str = "placement-webhook CA", days: int = 3650) -> KeyPair:
+    """A self-signed CA allowed to sign server certificates only (path length 0)."""
+    key = _new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    not_before, not_after = _validity(days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def _subject_alt_names(hostnames: list[str]) -> x509.SubjectAlternativeName:
+    entries: list[x509.GeneralName] = []
+    for host in hostnames:
+        try:
+            entries.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            entries.append(x509.DNSName(host))
+    return x509.SubjectAlternativeName(entries)
+
+
+def build_serving_certificate(ca: KeyPair, hostnames: list[str], *, days: int = 365) -> KeyPair:
+    """A TLS server certificate for ``hostnames`` (DNS names or IPs), signed by ``ca``."""
+    if not hostnames:
+        raise ValueError("a serving certificate needs at least one host name")
+    ca_cert = ca.certificate
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key must be an ECDSA key")
+    key = _new_key()
+    not_before, not_after = _validity(days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(min(not_after, ca_cert.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_subject_alt_names(hostnames), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only (private keys)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def has_serving_certificate(cert_dir: Path) -> bool:
+    return (cert_dir / CERT_FILE).is_file() and (cert_dir / KEY_FILE).is_file()
+
+
+def ensure_dev_certificates(
+    cert_dir: Path, *, service: str = DEFAULT_SERVICE, namespace: str = DEFAULT_NAMESPACE
+) -> bool:
+    """Create a local CA and serving certificate in ``cert_dir`` unless it already has one.
+
+    SANs: ``localhost``, ``127.0.0.1``, ``::1`` and the in-cluster service names. Returns True
+    when files were written. The CA key is not kept: a dev CA that cannot sign again is safer.
+    """
+    if has_serving_certificate(cert_dir):
+        return False
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    ca = build_ca(common_name="placement-webhook dev CA", days=365)
+    serving = build_serving_certificate(
+        ca, ["localhost", "127.0.0.1", "::1", *service_hostnames(service, namespace)], days=365
+    )
+    (cert_dir / CA_FILE).write_bytes(ca.cert_pem)
+    (cert_dir / CERT_FILE).write_bytes(serving.cert_pem + ca.cert_pem)
+    write_private(cert_dir / KEY_FILE, serving.key_pem)
+    return True
