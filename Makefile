@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/placement-webhook review tests/fixtures/triton-gpu-0.yaml tests/fixtures/mlserver-0.yaml
+	$(BIN)/placement-webhook serve --host 127.0.0.1
 
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -n 2 -q

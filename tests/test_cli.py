@@ -60,6 +60,18 @@ def test_review_patch_and_review_outputs_agree(capsys: pytest.CaptureFixture[str
     assert answer["response"]["auditAnnotations"] == {"policy": "gpu-servers", "outcome": "patched"}
 
 
+def test_review_request_output_is_what_the_server_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    _, request_out, _ = run(capsys, "review", GPU, "-o", "request", "--policies", str(BUNDLED_POLICIES))
+    _, review_out, _ = run(capsys, "review", GPU, "-o", "review", "--policies", str(BUNDLED_POLICIES))
+    request = json.loads(request_out)
+    assert request["kind"] == "AdmissionReview" and request["request"]["operation"] == "CREATE"
+    assert request["request"]["object"] == fixture("triton-gpu-0")
+    from webhook.admission import decide
+    from webhook.policies import load_policies
+
+    assert decide(request, policies=load_policies(BUNDLED_POLICIES)).answer == json.loads(review_out)
+
+
 def test_review_of_an_admission_review_echoes_its_uid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,17 +21,10 @@ from webhook.documents import Subject, read_subjects
 from webhook.errors import InputError, PolicyError
 from webhook.matching import explain_selection
 from webhook.objects import read_pod_facts
-from webhook.policies import PolicySet, load_policies, policy_file_schema
+from webhook.policies import PolicySet, default_policies_path, load_policies, policy_file_schema
 from webhook.policytests import CASE_FILE, find_cases, run_case
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-BUNDLED_POLICIES = Path(__file__).parent / "defaults" / "policies.yaml"
-
-
-def default_policies_path() -> Path:
-    """``./policies.yaml`` when present, else the example bundled with the package."""
-    local = Path("policies.yaml")
-    return local if local.is_file() else BUNDLED_POLICIES
 
 
 def _print_json(value: Any) -> None:
@@ -69,8 +62,12 @@ def _summary(subject: Subject, policies: PolicySet) -> list[str]:
     return lines
 
 
+def _policies(args: argparse.Namespace) -> PolicySet:
+    return load_policies(args.policies or default_policies_path())
+
+
 def cmd_review(args: argparse.Namespace) -> int:
-    policies = load_policies(args.policies)
+    policies = _policies(args)
     subjects = [s for file in args.files for s in read_subjects(file, namespace=args.namespace)]
     denied = False
     for i, subject in enumerate(subjects):
@@ -84,6 +81,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         elif args.output == "pod":
             print("---") if i else None
             _print_yaml(review.pod if review else subject.pod)
+        elif args.output == "request":
+            _print_json(subject.admission_review())
         else:
             _print_json(decision.answer)
     return EXIT_FAILURE if denied else EXIT_OK
@@ -93,7 +92,7 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    policies = load_policies(args.policies)
+    policies = _policies(args)
     modes = [p.policy.mode for p in policies.policies]
     print(
         f"{policies.source}: {len(policies)} policies valid"
@@ -122,6 +121,27 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from webhook.serve import run_server, settings_from_options
+
+    try:
+        settings = settings_from_options(
+            policies=args.policies,
+            cert_dir=args.cert_dir,
+            host=args.host,
+            port=args.port,
+            client_ca=args.client_ca,
+            dev_certs=args.dev_certs,
+            log_level=args.log_level,
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise InputError(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return run_server(settings)
+
+
 # --- parser and entry point -------------------------------------------------------------------------
 
 
@@ -147,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="+", metavar="FILE", help="Pod or AdmissionReview YAML/JSON; - for stdin"
     )
     _add_policies_option(review)
-    review.add_argument("-o", "--output", choices=["summary", "patch", "pod", "review"], default="summary")
+    review.add_argument(
+        "-o", "--output", choices=["summary", "patch", "pod", "review", "request"], default="summary"
+    )
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
     review.set_defaults(handler=cmd_review)
 
@@ -161,14 +183,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the policy file")
     schema.set_defaults(handler=cmd_schema)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTPS admission server",
+        description="Every option is also an environment variable PLACEMENT_WEBHOOK_<OPTION> "
+        "(e.g. PLACEMENT_WEBHOOK_CERT_DIR); options win over the environment.",
+    )
+    _add_policies_option(serve)
+    serve.add_argument("--cert-dir", type=Path, help="tls.crt, tls.key and ca.crt (default: certs)")
+    serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="TLS port (default: 8443)")
+    serve.add_argument("--client-ca", type=Path, help="require client certificates signed by this CA")
+    serve.add_argument(
+        "--dev-certs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="create a local CA and certificate when the cert dir has none (default: on)",
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "policies", "unset") is None:
-        args.policies = default_policies_path()
     try:
         code: int = args.handler(args)
         return code

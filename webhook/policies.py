@@ -32,6 +32,14 @@ from webhook.yamlsource import YamlDocument, load_yaml_document
 
 #: ConfigMaps hold at most 1 MiB; anything bigger is a mistake, not a policy file.
 MAX_POLICY_FILE_BYTES = 1024 * 1024
+#: The example shipped inside the package (a symlink to the top-level ``policies.yaml``).
+BUNDLED_POLICIES = Path(__file__).parent / "defaults" / "policies.yaml"
+
+
+def default_policies_path() -> Path:
+    """``./policies.yaml`` when present, else the example bundled with the package."""
+    local = Path("policies.yaml")
+    return local if local.is_file() else BUNDLED_POLICIES
 
 
 class _Strict(BaseModel):

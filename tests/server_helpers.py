@@ -1,0 +1,186 @@
+"""Start the real ``placement-webhook serve`` in a subprocess on loopback and talk to it over TLS."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SERVICE_HOST = "placement-webhook.placement-webhook.svc"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def client_context(ca: Path, *, cert: Path | None = None, key: Path | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(ca))
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+class TlsConnection(http.client.HTTPSConnection):
+    """Connects to 127.0.0.1 but verifies the certificate for ``server_hostname`` (as the API server)."""
+
+    def __init__(
+        self, port: int, context: ssl.SSLContext, server_hostname: str = SERVICE_HOST, timeout: float = 10
+    ) -> None:
+        super().__init__("127.0.0.1", port, context=context, timeout=timeout)
+        self.server_hostname = server_hostname
+        self.tls_context = context
+
+    def __enter__(self) -> TlsConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self.tls_context.wrap_socket(sock, server_hostname=self.server_hostname)
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        self.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
+        response = self.getresponse()
+        return response.status, response.read()
+
+    def review(self, review: dict[str, Any]) -> dict[str, Any]:
+        status, body = self.call("POST", "/mutate?timeout=10s", json.dumps(review).encode())
+        assert status == 200, (status, body)
+        return json.loads(body)  # type: ignore[no-any-return]
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    cert_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ca(self) -> Path:
+        return self.cert_dir / "ca.crt"
+
+    def connect(self, **kwargs: Any) -> TlsConnection:
+        return TlsConnection(self.port, client_context(self.ca), **kwargs)
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(
+            f"condition not met within {timeout}s; log:\n{self.log_path.read_text()[-3000:]}"
+        )
+
+    def readyz(self) -> dict[str, Any]:
+        with self.connect() as conn:
+            status, body = conn.call("GET", "/readyz")
+        return {"status": status, **json.loads(body)}
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+def _healthy(port: int, ca: Path) -> bool:
+    try:
+        conn = TlsConnection(port, client_context(ca), server_hostname="localhost", timeout=1)
+        status, _ = conn.call("GET", "/healthz")
+        conn.close()
+        return status == 200
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return False
+
+
+@contextmanager
+def running_server(
+    tmp: Path,
+    *,
+    policies: Path,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    cert_dir: Path | None = None,
+) -> Iterator[RunningServer]:
+    """The real server in a subprocess; yields once /healthz answers, stops it (SIGTERM) afterwards."""
+    port = free_port()
+    cert_dir = cert_dir or tmp / "certs"
+    log_path = tmp / f"server-{port}.log"
+    environment = {**os.environ, "PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2", **(env or {})}
+    command = [
+        sys.executable,
+        "-m",
+        "webhook",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--cert-dir",
+        str(cert_dir),
+        "--policies",
+        str(policies),
+        *args,
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+    server = RunningServer(process, port, cert_dir, log_path, environment)
+    try:
+        deadline = time.monotonic() + 20
+        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.ca):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
+            time.sleep(0.05)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+class ConfigMapDir:
+    """A folder laid out like a mounted ConfigMap: ``policies.yaml -> ..data/policies.yaml``, ``..data -> ..<ts>``."""
+
+    def __init__(self, root: Path, text: str) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.version = 0
+        self.update(text)
+        (root / "policies.yaml").symlink_to("..data/policies.yaml")
+
+    @property
+    def path(self) -> Path:
+        return self.root / "policies.yaml"
+
+    def update(self, text: str) -> None:
+        """Write a new timestamped folder and swap ``..data`` atomically, as the kubelet does."""
+        self.version += 1
+        folder = self.root / f"..2026_11_22_{self.version:04d}"
+        folder.mkdir()
+        (folder / "policies.yaml").write_text(text)
+        temporary = self.root / "..data_tmp"
+        temporary.symlink_to(folder.name)
+        temporary.replace(self.root / "..data")

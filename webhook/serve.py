@@ -1,0 +1,132 @@
+"""``placement-webhook serve``: uvicorn over TLS, file watching, and a clean SIGTERM.
+
+uvicorn builds its ``SSLContext`` once; we replace it with our own (TLS policy, optional client
+certificates) and keep a reference so rotated certificates load into it in place. uvicorn re-raises
+a captured SIGTERM after draining, which would make the exit status 143; a drained shutdown is a
+success, so this server exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Generator
+
+import uvicorn
+
+from webhook.certs import ensure_dev_certificates, has_serving_certificate
+from webhook.errors import PolicyError
+from webhook.logs import LOGGER, configure_logging, flush_logging
+from webhook.metrics import Metrics
+from webhook.reloading import CertificateStore, PolicyStore, create_server_context
+from webhook.server import AppState, create_app
+from webhook.settings import ServerSettings
+
+log = logging.getLogger(LOGGER)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but a SIGTERM/SIGINT that drained cleanly ends the process with status 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+async def _watch(stores: tuple[PolicyStore, CertificateStore], interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        for store in stores:
+            try:
+                await asyncio.to_thread(store.reload_if_changed)
+            except Exception:
+                log.exception("file watch failed; retrying at the next interval")
+
+
+def _prepare_certificates(settings: ServerSettings) -> None:
+    cert_dir = settings.cert_dir
+    if has_serving_certificate(cert_dir):
+        return
+    if not settings.dev_certs:
+        raise SystemExit(f"error: no tls.crt/tls.key in {cert_dir} and dev certificates are disabled")
+    ensure_dev_certificates(cert_dir)
+    print(
+        f"created a local CA and serving certificate in {cert_dir}/ (localhost, 127.0.0.1, in-cluster names);"
+        f" CA bundle: {cert_dir / 'ca.crt'}",
+        file=sys.stderr,
+    )
+
+
+def build_server(settings: ServerSettings) -> tuple[_Server, PolicyStore, CertificateStore]:
+    """Everything ``serve`` runs, without running it (tests start it in a thread or process)."""
+    _prepare_certificates(settings)
+    metrics = Metrics()
+    policies = PolicyStore(settings.policies, metrics)
+    context = create_server_context(settings.cert_dir, client_ca=settings.client_ca)
+    certificates = CertificateStore(settings.cert_dir, context, metrics)
+    state = AppState(policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout)
+    config = uvicorn.Config(
+        create_app(state),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_keep_alive=int(settings.keep_alive_timeout),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=64 * 1024,
+        lifespan="off",
+    )
+    config.load()
+    config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
+    return _Server(config), policies, certificates
+
+
+async def _serve(server: _Server, stores: tuple[PolicyStore, CertificateStore], interval: float) -> None:
+    watcher = asyncio.create_task(_watch(stores, interval))
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+def run_server(settings: ServerSettings) -> int:
+    configure_logging(settings.log_level)
+    try:
+        server, policies, certificates = build_server(settings)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    log.info(
+        "serving",
+        extra={
+            "fields": {
+                "address": f"https://{settings.host}:{settings.port}",
+                "policies": str(settings.policies),
+                "policy_count": len(policies.policies),
+                "cert_dir": str(settings.cert_dir),
+                "client_auth": settings.client_ca is not None,
+            }
+        },
+    )
+    try:
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(server, (policies, certificates), settings.reload_interval))
+    finally:
+        flush_logging()
+    return 0 if server.started else 1
+
+
+def settings_from_options(**options: object) -> ServerSettings:
+    """Command-line options override the environment, which overrides the defaults."""
+    return ServerSettings(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
