@@ -233,7 +233,7 @@ def test_defaults_and_compiled_form() -> None:
     assert compiled.preferred == (
         {"weight": 5, "preference": {"matchExpressions": [{"key": "a", "operator": "Exists"}]}},
     )
-    assert compiled.namespace_glob is None
+    assert compiled.criteria == ()  # an empty match holds for every Pod
 
 
 def test_bundled_policies_are_the_documented_example() -> None:

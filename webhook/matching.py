@@ -1,42 +1,122 @@
-"""Which policy applies to a Pod: the first whose every given criterion holds."""
+"""Which policy applies to a Pod: the first whose every given criterion holds.
+
+Each ``match`` is compiled once, at load time, into criteria: a cheap predicate (regexes compiled
+from the globs, sets for exact lists) and the sentence that explains a miss. The hot path only
+calls predicates; ``explain_selection`` builds sentences for the CLI. Both walk the same criteria,
+so the explanation can never disagree with the decision.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from webhook.objects import PodFacts
-from webhook.policies import CompiledPolicy, PolicySet
 from webhook.selectors import label_selector_matches
+
+if TYPE_CHECKING:
+    from webhook.policies import CompiledPolicy, Match, PolicySet
+
+Predicate = Callable[[PodFacts], bool]
+Criterion = tuple[Predicate, Callable[[PodFacts], str]]
 
 
 def _listing(values: list[str]) -> str:
     return "[" + ", ".join(values) + "]"
 
 
+def _glob(patterns: list[str]) -> Callable[[str], bool]:
+    """One compiled regex for a list of shell globs (``fnmatchcase`` semantics)."""
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return lambda value: regex.match(value) is not None
+
+
+def _resources_predicate(patterns: list[str]) -> Predicate:
+    literal = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
+    globbed = [p for p in patterns if p not in literal]
+    matcher = _glob(globbed) if globbed else None
+
+    def requested(facts: PodFacts) -> bool:
+        names = facts.requested_resources
+        if not literal.isdisjoint(names):
+            return True
+        return matcher is not None and any(matcher(name) for name in names)
+
+    return requested
+
+
+def compile_match(match: Match) -> tuple[Criterion, ...]:
+    """The criteria of ``match`` in evaluation order, cheapest and most selective first."""
+    criteria: list[Criterion] = []
+    if match.namespaces:
+        in_namespaces, namespaces = _glob(match.namespaces), _listing(match.namespaces)
+        criteria.append(
+            (lambda f: in_namespaces(f.namespace), lambda f: f"namespace {f.namespace!r} not in {namespaces}")
+        )
+    if match.needs_seldon_server:
+        criteria.append(
+            (
+                lambda f: f.server_name is not None,
+                lambda f: "not a Seldon server Pod (no seldon-server-name label)",
+            )
+        )
+    if match.servers:
+        in_servers, servers = _glob(match.servers), _listing(match.servers)
+        criteria.append(
+            (
+                lambda f: in_servers(f.server_name or ""),
+                lambda f: f"server {f.server_name!r} not in {servers}",
+            )
+        )
+    if match.server_types is not None:
+        types, listed_types = frozenset(match.server_types), _listing(match.server_types)
+        criteria.append(
+            (
+                lambda f: f.server_type in types,
+                lambda f: f"server type {f.server_type!r} not in {listed_types}",
+            )
+        )
+    if match.capabilities is not None:
+        wanted = match.capabilities
+        criteria.append(
+            (
+                lambda f: f.capabilities.issuperset(wanted),
+                lambda f: f"capabilities lack {_listing([c for c in wanted if c not in f.capabilities])}",
+            )
+        )
+    if match.resources:
+        resources = _listing(match.resources)
+        criteria.append(
+            (_resources_predicate(match.resources), lambda f: f"no container requests {resources}")
+        )
+    if match.pod_selector is not None:
+        selector = match.pod_selector.model_dump(by_alias=True)
+        criteria.append(
+            (
+                lambda f: label_selector_matches(selector, f.labels),
+                lambda f: "labels do not match podSelector",
+            )
+        )
+    return tuple(criteria)
+
+
 def mismatch_reason(policy: CompiledPolicy, facts: PodFacts) -> str | None:
     """None when ``policy`` matches the Pod, else the first criterion that fails, in words."""
-    match = policy.policy.match
-    if policy.namespace_glob and not policy.namespace_glob(facts.namespace):
-        return f"namespace {facts.namespace!r} not in {_listing(match.namespaces or [])}"
-    if match.needs_seldon_server and facts.server_name is None:
-        return "not a Seldon server Pod (no seldon-server-name label)"
-    if policy.server_glob and not policy.server_glob(facts.server_name or ""):
-        return f"server {facts.server_name!r} not in {_listing(match.servers or [])}"
-    if match.server_types is not None and facts.server_type not in match.server_types:
-        return f"server type {facts.server_type!r} not in {_listing(match.server_types)}"
-    if match.capabilities is not None:
-        missing = [c for c in match.capabilities if c not in facts.capabilities]
-        if missing:
-            return f"capabilities lack {_listing(missing)}"
-    if policy.resource_glob and not any(policy.resource_glob(r) for r in facts.requested_resources):
-        return f"no container requests {_listing(match.resources or [])}"
-    if match.pod_selector is not None and not label_selector_matches(policy.selector_dict, facts.labels):
-        return "labels do not match podSelector"
+    for holds, explain in policy.criteria:
+        if not holds(facts):
+            return explain(facts)
     return None
 
 
 def select_policy(policies: PolicySet, facts: PodFacts) -> CompiledPolicy | None:
     """The first policy that matches, or None: at most one policy applies to a Pod."""
     for policy in policies.policies:
-        if mismatch_reason(policy, facts) is None:
+        for holds, _ in policy.criteria:
+            if not holds(facts):
+                break
+        else:
             return policy
     return None
 

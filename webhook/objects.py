@@ -7,8 +7,8 @@ and leaves everything else untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 RawObject = dict[str, Any]
@@ -40,12 +40,17 @@ def string_labels(obj: RawObject) -> dict[str, str]:
     return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
 
 
+_NONZERO_DIGITS = frozenset("123456789")
+
+
 def is_nonzero_quantity(value: Any) -> bool:
     """True when a resource quantity (``"1"``, ``2``, ``"500m"``, ``"1Gi"``) is not zero.
 
     Only the sign and digits matter for "non-zero", so the suffix is dropped rather than scaled;
     an unparsable quantity counts as zero (the API server would reject such a Pod anyway).
     """
+    if isinstance(value, str) and value[:1] in _NONZERO_DIGITS:
+        return True  # "1", "2Gi", "500m": the common case needs no parsing
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):
@@ -77,40 +82,49 @@ def _env_value(container: dict[str, Any], name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
 class PodFacts:
-    """The facts a policy match looks at, read once per review."""
+    """The facts a policy match looks at. Each is read at most once per review, and only if a
+    policy asks for it: most policies never look at the agent's environment or at resources."""
 
-    namespace: str
-    labels: dict[str, str]
-    server_name: str | None
-    server_type: str | None
-    capabilities: frozenset[str]
-    requested_resources: frozenset[str]
+    def __init__(self, pod: RawObject, *, namespace: str) -> None:
+        self.namespace = namespace
+        self.labels = string_labels(pod)
+        self.server_name = self.labels.get(SERVER_NAME_LABEL)
+        self._spec = as_dict(pod.get("spec"))
+
+    @cached_property
+    def _containers(self) -> list[dict[str, Any]]:
+        return _all_containers(self._spec)
+
+    @cached_property
+    def _agent(self) -> dict[str, Any]:
+        return next((c for c in self._containers if c.get("name") == AGENT_CONTAINER), {})
+
+    @cached_property
+    def server_type(self) -> str | None:
+        return _env_value(self._agent, SERVER_TYPE_ENV)
+
+    @cached_property
+    def capabilities(self) -> frozenset[str]:
+        listed = _env_value(self._agent, CAPABILITIES_ENV) or ""
+        return frozenset(c.strip() for c in listed.split(",") if c.strip())
+
+    @cached_property
+    def requested_resources(self) -> frozenset[str]:
+        """Resource names some container requests or limits in a non-zero quantity."""
+        requested: set[str] = set()
+        for container in self._containers:
+            resources = as_dict(container.get("resources"))
+            for kind in ("requests", "limits"):
+                for name, quantity in as_dict(resources.get(kind)).items():
+                    if name not in requested and isinstance(name, str) and is_nonzero_quantity(quantity):
+                        requested.add(name)
+        return frozenset(requested)
 
 
 def read_pod_facts(pod: RawObject, *, namespace: str) -> PodFacts:
-    """Collect the match-relevant facts of a Pod; ``namespace`` is the request's (authoritative)."""
-    spec = as_dict(pod.get("spec"))
-    labels = string_labels(pod)
-    containers = _all_containers(spec)
-    agent = next((c for c in containers if c.get("name") == AGENT_CONTAINER), {})
-    capabilities = _env_value(agent, CAPABILITIES_ENV) or ""
-    requested: set[str] = set()
-    for container in containers:
-        resources = as_dict(container.get("resources"))
-        for kind in ("requests", "limits"):
-            for name, quantity in as_dict(resources.get(kind)).items():
-                if isinstance(name, str) and is_nonzero_quantity(quantity):
-                    requested.add(name)
-    return PodFacts(
-        namespace=namespace,
-        labels=labels,
-        server_name=labels.get(SERVER_NAME_LABEL),
-        server_type=_env_value(agent, SERVER_TYPE_ENV),
-        capabilities=frozenset(c.strip() for c in capabilities.split(",") if c.strip()),
-        requested_resources=frozenset(requested),
-    )
+    """The match-relevant facts of a Pod; ``namespace`` is the request's (authoritative)."""
+    return PodFacts(pod, namespace=namespace)
 
 
 def pod_display_name(pod: RawObject, *, namespace: str) -> str:

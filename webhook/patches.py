@@ -4,11 +4,13 @@ A generic diff over a whole Pod costs about a millisecond; the engine only ever 
 known paths, so ``PatchBuilder`` performs each addition on a structurally shared copy and records
 the matching ``add`` op at the same time. The property tests prove that applying the ops to the
 original yields exactly the copy. The original is never modified; the copy shares every subtree
-the engine did not touch, so treat both as read-only.
+the engine did not touch, and each added value is one fresh copy shared by the result and its
+op (never the caller's object), so treat the result and the ops as read-only.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from webhook.objects import RawObject, escape_pointer
@@ -17,7 +19,9 @@ JsonPath = tuple[str | int, ...]
 PatchOp = dict[str, Any]
 
 
+@lru_cache(maxsize=256)
 def json_pointer(path: JsonPath) -> str:
+    """RFC 6901 pointer of ``path``; cached because the engine only ever touches a few paths."""
     return "".join("/" + escape_pointer(str(part)) for part in path)
 
 
@@ -64,14 +68,22 @@ class PatchBuilder:
 
     def _create(self, path: JsonPath, value: Any) -> None:
         """Set ``path`` to ``value``, creating missing (or null) parent objects in the same op."""
-        depth = len(path) - 1
-        while depth > 0 and not isinstance(self.get(path[:depth]), dict):
-            depth -= 1
+        node: Any = self.result
+        depth = 0  # path[:depth] is the deepest existing object on the way to ``path``
+        for index, part in enumerate(path[:-1], start=1):
+            if isinstance(node, dict):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                break
+            if isinstance(node, dict):
+                depth = index
         for key in reversed(path[depth + 1 :]):
             value = {key: value}
         self._writable(path[:depth])[path[depth]] = value
         self._copied.add(id(value))
-        self.ops.append({"op": "add", "path": json_pointer(path[: depth + 1]), "value": clone_json(value)})
+        self.ops.append({"op": "add", "path": json_pointer(path[: depth + 1]), "value": value})
 
     def append(self, path: JsonPath, items: list[Any]) -> None:
         """Append ``items`` to the list at ``path``; a missing or null list is created with them."""
@@ -83,13 +95,15 @@ class PatchBuilder:
         target = self._writable(path)
         pointer = json_pointer(path) + "/-"
         for item in items:
-            target.append(clone_json(item))
-            self.ops.append({"op": "add", "path": pointer, "value": clone_json(item)})
+            added = clone_json(item)
+            target.append(added)
+            self.ops.append({"op": "add", "path": pointer, "value": added})
 
     def put(self, path: JsonPath, key: str, value: Any) -> None:
         """Set ``key`` of the object at ``path``; a missing or null object is created with it."""
         if not isinstance(self.get(path), dict):
             self._create((*path, key), clone_json(value))
             return
-        self._writable(path)[key] = clone_json(value)
-        self.ops.append({"op": "add", "path": json_pointer((*path, key)), "value": clone_json(value)})
+        added = clone_json(value)
+        self._writable(path)[key] = added
+        self.ops.append({"op": "add", "path": json_pointer((*path, key)), "value": added})

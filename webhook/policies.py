@@ -8,9 +8,6 @@ must be Equal or Exists``).
 
 from __future__ import annotations
 
-import fnmatch
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic.alias_generators import to_camel
 
 from webhook.errors import PolicyError
+from webhook.matching import Criterion, compile_match
 from webhook.selectors import (
     NUMERIC_OPERATORS,
     Requirement,
@@ -298,27 +296,18 @@ def policy_file_schema() -> dict[str, Any]:
 # --- compiled form --------------------------------------------------------------------------------
 
 
-def _glob_matcher(patterns: list[str]) -> Callable[[str], bool]:
-    """One compiled regex for a list of shell globs (``fnmatchcase`` semantics)."""
-    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
-    return lambda value: regex.match(value) is not None
-
-
 @dataclass(frozen=True)
 class CompiledPolicy:
     """A validated policy, precompiled for the hot path: globs as regexes, placement as raw dicts."""
 
     index: int
     policy: Policy
-    namespace_glob: Callable[[str], bool] | None
-    server_glob: Callable[[str], bool] | None
-    resource_glob: Callable[[str], bool] | None
+    criteria: tuple[Criterion, ...]
     tolerations: tuple[dict[str, Any], ...]
     node_selector: dict[str, str]
     required: tuple[dict[str, Any], ...]
     preferred: tuple[dict[str, Any], ...]
     requirements_by_key: dict[str, list[Requirement]] = field(default_factory=dict)
-    selector_dict: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -330,15 +319,12 @@ def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
     return CompiledPolicy(
         index=index,
         policy=policy,
-        namespace_glob=_glob_matcher(match.namespaces) if match.namespaces else None,
-        server_glob=_glob_matcher(match.servers) if match.servers else None,
-        resource_glob=_glob_matcher(match.resources) if match.resources else None,
+        criteria=compile_match(match),
         tolerations=tuple(t.to_kubernetes() for t in placement.tolerations),
         node_selector=dict(placement.node_selector),
         required=tuple(e.to_kubernetes() for e in placement.node_affinity.required),
         preferred=tuple(t.to_kubernetes() for t in placement.node_affinity.preferred),
         requirements_by_key=placement.requirements_by_key(),
-        selector_dict=match.pod_selector.model_dump(by_alias=True) if match.pod_selector else {},
     )
 
 

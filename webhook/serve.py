@@ -14,12 +14,13 @@ import logging
 import signal
 import sys
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import uvicorn
 
 from webhook.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
-from webhook.logs import LOGGER, configure_logging, flush_logging
+from webhook.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.metrics import Metrics
 from webhook.reloading import CertificateStore, PolicyStore, create_server_context
 from webhook.server import AppState, create_app
@@ -65,14 +66,27 @@ def _prepare_certificates(settings: ServerSettings) -> None:
     )
 
 
-def build_server(settings: ServerSettings) -> tuple[_Server, PolicyStore, CertificateStore]:
-    """Everything ``serve`` runs, without running it (tests start it in a thread or process)."""
+@dataclass
+class Webhook:
+    """Everything ``serve`` runs: the HTTP server and the live stores it watches."""
+
+    server: _Server
+    policies: PolicyStore
+    certificates: CertificateStore
+    admission_log: AdmissionLog
+
+
+def build_server(settings: ServerSettings) -> Webhook:
+    """Everything ``serve`` runs, without running it."""
     _prepare_certificates(settings)
     metrics = Metrics()
     policies = PolicyStore(settings.policies, metrics)
     context = create_server_context(settings.cert_dir, client_ca=settings.client_ca)
     certificates = CertificateStore(settings.cert_dir, context, metrics)
-    state = AppState(policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout)
+    admission_log = AdmissionLog()
+    state = AppState(
+        policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log
+    )
     config = uvicorn.Config(
         create_app(state),
         host=settings.host,
@@ -88,7 +102,7 @@ def build_server(settings: ServerSettings) -> tuple[_Server, PolicyStore, Certif
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return _Server(config), policies, certificates
+    return Webhook(_Server(config), policies, certificates, admission_log)
 
 
 async def _serve(server: _Server, stores: tuple[PolicyStore, CertificateStore], interval: float) -> None:
@@ -102,7 +116,7 @@ async def _serve(server: _Server, stores: tuple[PolicyStore, CertificateStore], 
 def run_server(settings: ServerSettings) -> int:
     configure_logging(settings.log_level)
     try:
-        server, policies, certificates = build_server(settings)
+        webhook = build_server(settings)
     except PolicyError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -113,16 +127,18 @@ def run_server(settings: ServerSettings) -> int:
             "fields": {
                 "address": f"https://{settings.host}:{settings.port}",
                 "policies": str(settings.policies),
-                "policy_count": len(policies.policies),
+                "policy_count": len(webhook.policies.policies),
                 "cert_dir": str(settings.cert_dir),
                 "client_auth": settings.client_ca is not None,
             }
         },
     )
+    server = webhook.server
     try:
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(_serve(server, (policies, certificates), settings.reload_interval))
+            runner.run(_serve(server, (webhook.policies, webhook.certificates), settings.reload_interval))
     finally:
+        webhook.admission_log.close()
         flush_logging()
     return 0 if server.started else 1
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-_FIELDS = ("key", "operator", "value", "effect", "tolerationSeconds")
-
 
 def _normalised(toleration: Mapping[str, Any]) -> tuple[Any, ...]:
     """Go's zero values for absent fields, so that ``DeepEqual`` can be compared as tuples."""
-    return tuple(
-        toleration.get(f) if toleration.get(f) is not None else ("" if f != "tolerationSeconds" else None)
-        for f in _FIELDS
+    get = toleration.get
+    return (
+        get("key") or "",
+        get("operator") or "",
+        get("value") or "",
+        get("effect") or "",
+        get("tolerationSeconds"),
     )
 
 

@@ -1,0 +1,65 @@
+"""The engine alone, in-process: microseconds per review for each Pod kind and policy-file size.
+
+Uses the best of several repeats (``timeit`` convention): the minimum is the run least disturbed
+by the rest of the machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import timeit
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workload import ROOT, admission_review, bench_pods, fifty_policies
+
+from webhook.admission import decide, review_pod
+from webhook.policies import load_policies, load_policies_text
+
+
+def measure(number: int = 2000, repeat: int = 7) -> list[dict[str, Any]]:
+    policy_sets = {3: load_policies(ROOT / "policies.yaml"), 50: load_policies_text(fifty_policies())}
+    rows = []
+    for kind, pod in bench_pods().items():
+        body = orjson.dumps(admission_review(pod))
+        namespace = pod["metadata"]["namespace"]
+        for size, policies in policy_sets.items():
+            engine = (
+                min(
+                    timeit.repeat(
+                        lambda: review_pod(pod, namespace=namespace, policies=policies),  # noqa: B023
+                        number=number,
+                        repeat=repeat,
+                    )
+                )
+                / number
+            )
+            full = (
+                min(
+                    timeit.repeat(
+                        lambda: orjson.dumps(decide(orjson.loads(body), policies=policies).answer),  # noqa: B023
+                        number=number,
+                        repeat=repeat,
+                    )
+                )
+                / number
+            )
+            rows.append(
+                {
+                    "pod": kind,
+                    "policies": size,
+                    "engine_us": round(engine * 1e6, 1),
+                    "decode_decide_encode_us": round(full * 1e6, 1),
+                    "body_bytes": len(body),
+                }
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in measure():
+        print(row)

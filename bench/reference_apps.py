@@ -1,0 +1,103 @@
+"""The two references the benchmark measures beside placement-webhook, on the same server stack.
+
+- ``floor``: a bare ASGI app that reads the body and returns a fixed AdmissionReview answer: the
+  most any webhook on uvicorn + TLS could do on this machine.
+- ``naive``: the straightforward FastAPI webhook: the body parsed into pydantic models, the Pod
+  deep-copied and mutated, the patch computed with ``jsonpatch.make_patch`` over the whole Pod.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import jsonpatch
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+from webhook.admission import review_pod
+from webhook.policies import load_policies
+
+FIXED_ANSWER = (
+    b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",'
+    b'"response":{"uid":"0df28fbd-5f5f-11e8-b7cc-42010a800002","allowed":true}}'
+)
+
+
+async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Read the whole body, answer a constant: the cost of HTTP + TLS + ASGI alone."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(FIXED_ANSWER)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": FIXED_ANSWER})
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Kind(Model):
+    group: str
+    version: str
+    kind: str
+
+
+class Request(Model):
+    uid: str
+    kind: Kind
+    operation: str
+    namespace: str = ""
+    object: dict[str, Any]
+
+
+class Review(Model):
+    apiVersion: str  # noqa: N815 - the wire name
+    kind: str
+    request: Request
+
+
+class Response(Model):
+    uid: str
+    allowed: bool
+    patchType: str | None = None  # noqa: N815
+    patch: str | None = None
+
+
+class ReviewResponse(Model):
+    apiVersion: str  # noqa: N815
+    kind: str
+    response: Response
+
+
+def naive_app(policies_path: str) -> FastAPI:
+    policies = load_policies(policies_path)
+    app = FastAPI()
+
+    @app.post("/mutate", response_model=ReviewResponse)
+    def mutate(review: Review) -> ReviewResponse:
+        original = review.request.object
+        mutated = copy.deepcopy(
+            review_pod(copy.deepcopy(original), namespace=review.request.namespace, policies=policies).pod
+        )
+        patch = jsonpatch.make_patch(original, mutated).patch
+        response = Response(uid=review.request.uid, allowed=True)
+        if patch:
+            response.patchType = "JSONPatch"
+            response.patch = base64.b64encode(jsonpatch.JsonPatch(patch).to_string().encode()).decode()
+        return ReviewResponse(apiVersion="admission.k8s.io/v1", kind="AdmissionReview", response=response)
+
+    return app
