@@ -176,3 +176,70 @@ def ensure_dev_certificates(
     (cert_dir / CERT_FILE).write_bytes(serving.cert_pem + ca.cert_pem)
     write_private(cert_dir / KEY_FILE, serving.key_pem)
     return True
+
+
+def load_key_pair(cert_pem: bytes, key_pem: bytes, *, what: str) -> KeyPair:
+    """Parse a certificate and its private key, checking that they belong together.
+
+    Raises ValueError with a one-line message naming ``what`` (e.g. ``"CA"``) when either does not
+    parse or the key is not the certificate's, so a swapped file never signs anything.
+    """
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: not a PEM certificate and unencrypted private key ({exc})") from None
+    if cert.public_key() != key.public_key():
+        raise ValueError(f"{what}: the private key does not belong to the certificate")
+    return KeyPair(cert_pem, key_pem)
+
+
+def certificate_problem(
+    cert_pem: bytes,
+    *,
+    ca_pem: bytes,
+    hostnames: list[str],
+    renew_before: dt.timedelta = dt.timedelta(days=30),
+    now: dt.datetime | None = None,
+) -> str | None:
+    """Why a serving certificate must be reissued, or None when it can stay.
+
+    It must chain to ``ca_pem`` for every host name (as the API server checks ``NAME.NS.svc``) and
+    stay valid for ``renew_before`` more: renewing early leaves time for the files to propagate.
+    """
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        store = Store([x509.load_pem_x509_certificate(ca_pem)])
+    except ValueError as exc:
+        return f"unreadable certificate ({exc})"
+    if cert.not_valid_after_utc - now < renew_before:
+        return f"expires {cert.not_valid_after_utc:%Y-%m-%d}, within {renew_before.days} days"
+    for host in hostnames:
+        verifier = PolicyBuilder().store(store).time(now).build_server_verifier(x509.DNSName(host))
+        try:
+            verifier.verify(cert, [])
+        except VerificationError as exc:
+            return f"does not verify for {host} against the CA ({exc})"
+    return None
+
+
+def merge_ca_bundle(new_ca_pem: bytes, old_bundle_pem: bytes, *, now: dt.datetime | None = None) -> bytes:
+    """The new CA first, then the still-valid CAs of the old bundle (no duplicates).
+
+    Keeping the old CA while the Pods still serve a certificate it signed avoids TLS errors during
+    a CA rotation; expired ones are dropped so the bundle does not grow forever.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        old = x509.load_pem_x509_certificates(old_bundle_pem) if old_bundle_pem.strip() else []
+    except ValueError:
+        old = []  # an unreadable bundle is replaced, not kept
+    kept = [new_ca_pem]
+    for cert in old:
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        if cert.not_valid_after_utc > now and pem not in kept:
+            kept.append(pem)
+    return b"".join(kept)

@@ -3,6 +3,7 @@
 PlacementWebhookError
 ├── PolicyError          the policy file is unreadable or invalid (CLI exit 1, server keeps last good)
 ├── InputError           a Pod / AdmissionReview document cannot be used (CLI exit 2, HTTP 400)
+├── ClusterError         the Kubernetes API could not be reached or refused a call (CLI exit 1)
 └── PodShapeError        a Pod field the engine owns has a type it cannot merge into
                          (admission allows the Pod unchanged, with a warning)
 """
@@ -28,3 +29,7 @@ class InputError(PlacementWebhookError):
 
 class PodShapeError(PlacementWebhookError):
     """A placement field of the Pod has an unexpected type (e.g. ``spec.tolerations`` is a string)."""
+
+
+class ClusterError(PlacementWebhookError):
+    """A Kubernetes API call failed; the message is one line naming the verb and the object."""

@@ -1,0 +1,28 @@
+# placement-webhook server image: `docker build -t placement-webhook:0.1.0 .`
+# Two stages: the first installs the package and its dependencies (wheels from PyPI, resolved from
+# pyproject.toml) into a virtualenv; the final image gets only that virtualenv, runs as a numeric
+# non-root user (Kubernetes' runAsNonRoot can check a number, not a name) and holds no pip,
+# setuptools, compiler or cache. Pin by digest too (python:3.11.11-slim-bookworm@sha256:...) for reproducible builds.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# webhook/defaults/policies.yaml is a symlink to the top-level policies.yaml
+COPY pyproject.toml README.md policies.yaml ./
+COPY webhook ./webhook
+RUN /opt/venv/bin/pip install . \
+ && /opt/venv/bin/pip uninstall --yes pip \
+ && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="placement-webhook" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# the base image's own installer is not needed at run time
+RUN python -m pip uninstall --yes --no-cache-dir pip setuptools wheel
+COPY --from=build /opt/venv /opt/venv
+USER 65532:65532
+EXPOSE 8443
+ENTRYPOINT ["placement-webhook", "serve"]
