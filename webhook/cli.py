@@ -1,6 +1,7 @@
 """The ``placement-webhook`` command line: a thin adapter from argv to the pure core.
 
-Exit codes: 0 ok; 1 a policy or test failure (or a Pod the policies would deny); 2 usage errors
+Exit codes: 0 ok; 1 a policy or test failure (or a Pod the policies would deny, a simulated Pod
+that fits no node or could land without its GPUs, a ``validate --nodes`` error); 2 usage errors
 or unreadable input. Errors go to stderr, one line each.
 """
 
@@ -21,9 +22,13 @@ from webhook.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE
 from webhook.documents import Subject, read_subjects
 from webhook.errors import ClusterError, InputError, PolicyError
 from webhook.matching import explain_selection
+from webhook.nodes import load_nodes
 from webhook.objects import read_pod_facts
 from webhook.policies import PolicySet, default_policies_path, load_policies, policy_file_schema
 from webhook.policytests import CASE_FILE, find_cases, run_case
+from webhook.reachability import check_policies, render_findings
+from webhook.seldon import read_manifest_files
+from webhook.simulation import render_simulation, simulate_subject, simulation_json
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -99,7 +104,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{policies.source}: {len(policies)} policies valid"
         f" ({modes.count('enforce')} enforce, {modes.count('audit')} audit)"
     )
-    return EXIT_OK
+    if args.nodes is None and not args.cluster:
+        return EXIT_OK
+    nodes, where = load_nodes(args.nodes)
+    findings = check_policies(policies, nodes, extended_resource_toleration=args.extended_resource_toleration)
+    print("\n".join(render_findings(findings, nodes=len(nodes), where=where)))
+    failing = {"error", "warning"} if args.strict else {"error"}
+    return EXIT_FAILURE if any(f.severity in failing for f in findings) else EXIT_OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -211,6 +222,26 @@ def _add_certs_parser(commands: Any) -> None:
     certs.set_defaults(handler=cmd_certs)
 
 
+# --- simulate ----------------------------------------------------------------------------------------
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    policies = _policies(args)
+    subjects = read_manifest_files(args.files, namespace=args.namespace)
+    nodes, where = load_nodes(args.nodes)
+    results = [
+        simulate_subject(
+            s, nodes=nodes, policies=policies, extended_resource_toleration=args.extended_resource_toleration
+        )
+        for s in subjects
+    ]
+    if args.output == "json":
+        _print_json({"nodes": where, "pods": [simulation_json(r) for r in results]})
+    else:
+        print("\n\n".join("\n".join(render_simulation(r)) for r in results))
+    return EXIT_FAILURE if any(r.problems for r in results) else EXIT_OK
+
+
 # --- parser and entry point -------------------------------------------------------------------------
 
 
@@ -220,6 +251,21 @@ def _add_policies_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="policy file (default: ./policies.yaml if present, else the bundled example)",
+    )
+
+
+def _add_node_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    source = parser.add_mutually_exclusive_group(required=required)
+    source.add_argument(
+        "--nodes", metavar="NODES", help="YAML/JSON file of Node objects (kubectl get nodes -o yaml)"
+    )
+    source.add_argument(
+        "--cluster", action="store_true", help="list the nodes through the current kubeconfig"
+    )
+    parser.add_argument(
+        "--extended-resource-toleration",
+        action="store_true",
+        help="model the API server's ExtendedResourceToleration admission plugin (on in e.g. GKE)",
     )
 
 
@@ -242,9 +288,26 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
     review.set_defaults(handler=cmd_review)
 
-    validate = commands.add_parser("validate", help="check a policy file")
+    validate = commands.add_parser("validate", help="check a policy file (and its placement against nodes)")
     _add_policies_option(validate)
+    _add_node_options(validate, required=False)
+    validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     validate.set_defaults(handler=cmd_validate)
+
+    simulate = commands.add_parser(
+        "simulate", help="show the nodes each Pod fits before and after the policies"
+    )
+    simulate.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="Pod, AdmissionReview, Seldon Server or ServerConfig; - for stdin",
+    )
+    _add_node_options(simulate, required=True)
+    _add_policies_option(simulate)
+    simulate.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    simulate.add_argument("-n", "--namespace", help="namespace for manifests without metadata.namespace")
+    simulate.set_defaults(handler=cmd_simulate)
 
     test = commands.add_parser("test", help="run policy test cases (folders with placement-test.yaml)")
     test.add_argument("dirs", nargs="+", metavar="DIR")

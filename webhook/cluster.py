@@ -8,6 +8,7 @@ becomes a one-line ClusterError naming the verb and the object.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +26,9 @@ JSON_PATCH = "application/json-patch+json"
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     """An API client from the in-cluster service account when there is one, else from a kubeconfig.
 
-    ``kubeconfig`` None means the client's default (``$KUBECONFIG`` or ``~/.kube/config``). A fresh
-    Configuration is used, so loading never changes the client library's global default.
+    ``kubeconfig`` None means ``$KUBECONFIG``, read here at call time (the client reads it only
+    once, when first imported), else ``~/.kube/config``. A fresh Configuration is used, so loading
+    never changes the client library's global default.
     """
     configuration = client.Configuration()
     try:
@@ -35,7 +37,9 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     except config.ConfigException:
         pass
     try:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError) as exc:
         raise ClusterError(f"no in-cluster service account and no usable kubeconfig: {exc}") from None
     return client.ApiClient(configuration)
@@ -102,3 +106,11 @@ def patch_webhook_configuration(api: client.ApiClient, name: str, ops: list[RawO
     method = admission.patch_mutating_webhook_configuration
     result: RawObject = _call(what, method, name, ops, _content_type=JSON_PATCH)
     return result
+
+
+def list_nodes(api: client.ApiClient) -> list[RawObject]:
+    """Every Node, as the raw dicts the API server sent."""
+    core = client.CoreV1Api(api)
+    node_list: RawObject = _call("list nodes", core.list_node)
+    items = node_list.get("items")
+    return items if isinstance(items, list) else []

@@ -82,13 +82,24 @@ def read_text(path: str) -> tuple[str, str]:
 
 
 def _flatten(documents: list[Any]) -> list[Any]:
+    """Items of ``kind: List`` and typed lists (``PodList``, ``NodeList``) in place of the list."""
     flat: list[Any] = []
     for doc in documents:
-        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
             flat.extend(doc["items"])
         else:
             flat.append(doc)
     return flat
+
+
+def read_documents(path: str) -> tuple[list[Any], str]:
+    """(every document of a file or ``-``, lists flattened, display name); ``InputError`` when empty."""
+    text, source = read_text(path)
+    documents = _flatten(load_yaml_documents(text, source=source))
+    if not documents:
+        raise InputError(f"{source}: no documents")
+    return documents, source
 
 
 def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:
@@ -110,8 +121,5 @@ def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Su
 
 def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
     """Every Pod or AdmissionReview in a file (``-`` for stdin)."""
-    text, source = read_text(path)
-    documents = _flatten(load_yaml_documents(text, source=source))
-    if not documents:
-        raise InputError(f"{source}: no documents")
+    documents, source = read_documents(path)
     return [subject_from_document(d, source=source, namespace=namespace) for d in documents]

@@ -14,6 +14,7 @@ Rules (each pinned by tests):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,16 +59,17 @@ class PlacementPlan:
         lines += [f"nodeSelector {k}={v}" for k, v in self.node_selector.items()]
         required = self.new_term or next(iter(self.term_additions.values()), [])
         where = "" if self.new_term else f" (in {len(self.term_additions)} term(s))"
-        lines += [f"required {_describe_expression(e)}{where}" for e in required]
+        lines += [f"required {describe_expression(e)}{where}" for e in required]
         lines += [
             f"preferred weight {t['weight']}: "
-            + ", ".join(_describe_expression(e) for e in t["preference"]["matchExpressions"])
+            + ", ".join(describe_expression(e) for e in t["preference"]["matchExpressions"])
             for t in self.preferred
         ]
         return lines
 
 
-def _describe_expression(expr: dict[str, Any]) -> str:
+def describe_expression(expr: Mapping[str, Any]) -> str:
+    """``key Operator [values]`` for messages, e.g. ``pool In [infer-srv]``."""
     values = expr.get("values")
     return f"{expr['key']} {expr['operator']}" + (f" [{', '.join(values)}]" if values else "")
 
