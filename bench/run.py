@@ -45,18 +45,36 @@ class Server:
     port: int = 0
     ready_seconds: float = 0.0
 
-    def proc(self, field: str) -> int:
-        """A ``/proc/<pid>/status`` value in kB (VmRSS, VmHWM)."""
+    def pids(self) -> list[int]:
+        """The server process and its descendants (granian serves from a worker process)."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        raise KeyError(field)
+        parents: dict[int, int] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+        tree, frontier = [self.process.pid], [self.process.pid]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            tree += frontier
+        return tree
+
+    def proc(self, field: str) -> int:
+        """A ``/proc/<pid>/status`` value in kB (VmRSS, VmHWM), summed over the server's processes."""
+        total = 0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1])
+        return total
 
     def cpu_seconds(self) -> float:
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / TICKS
 
 
 def _ready(port: int, context: ssl.SSLContext) -> bool:
@@ -81,6 +99,7 @@ def start(server: Server, port: int, context: ssl.SSLContext) -> None:
         ["taskset", "-c", SERVER_CPU, *server.command, "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "BENCH_POLICIES": str(ROOT / "policies.yaml")},
     )
     server.port = port
     while not _ready(port, context):
@@ -191,12 +210,22 @@ def servers(python: str, cert_dir: Path, fifty: Path) -> list[tuple[Server, list
         "--policies",
         str(ROOT / "policies.yaml"),
     ]
-    return [
+    chosen = [
         (Server("ours", [*ours, "--policies", str(ROOT / "policies.yaml")]), ["gpu", "cpu", "component"]),
         (Server("ours-50", [*ours, "--policies", str(fifty)]), ["gpu"]),
         (Server("floor", [*reference[:2], "floor", *reference[2:]]), ["gpu"]),
         (Server("naive", [*reference[:2], "naive", *reference[2:]]), ["gpu"]),
     ]
+    granian = shutil.which("granian", path=str(Path(python).parent))
+    if granian:  # the server-stack comparison: the same apps on granian (Rust HTTP and TLS)
+        stack = [granian, "--interface", "asgi", "--workers", "1", "--loop", "uvloop", "--host", "127.0.0.1",
+                 "--ssl-certificate", str(cert_dir / "tls.crt"), "--ssl-keyfile", str(cert_dir / "tls.key"),
+                 "--log-level", "warning", "--working-dir", str(BENCH)]  # fmt: skip
+        chosen += [
+            (Server("floor-granian", [*stack, "granian_apps:floor"]), ["gpu"]),
+            (Server("ours-granian", [*stack, "--factory", "granian_apps:ours"]), ["gpu"]),
+        ]
+    return chosen
 
 
 def find(rows: list[dict[str, Any]], server: str, pod: str, concurrency: int) -> dict[str, Any]:
@@ -206,7 +235,7 @@ def find(rows: list[dict[str, Any]], server: str, pod: str, concurrency: int) ->
 def check_targets(rows: list[dict[str, Any]], engine: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
     ours8, floor8, naive8 = (find(rows, s, "gpu", 8) for s in ("ours", "floor", "naive"))
     gpu50 = next(e for e in engine if e["pod"] == "gpu" and e["policies"] == 50)
-    ours = [r for r in rows if r["server"].startswith("ours")]
+    ours = [r for r in rows if r["server"] in ("ours", "ours-50")]  # granian rows are a comparison only
     worst_p99_1 = max(r["p99_ms"] for r in ours if r["concurrency"] == 1)
     worst_p99_64 = max(r["p99_ms"] for r in ours if r["concurrency"] == 64)
     return [
@@ -254,7 +283,11 @@ def print_tables(
     print("\nratios (GPU Pod):")
     for c in CONCURRENCY:
         ours, floor, naive = (find(rows, s, "gpu", c)["rps"] for s in ("ours", "floor", "naive"))
-        print(f"  c={c:<3} ours/floor {ours / floor:.2f}   ours/naive {ours / naive:.2f}")
+        line = f"  c={c:<3} ours/floor {ours / floor:.2f}   ours/naive {ours / naive:.2f}"
+        if any(r["server"] == "ours-granian" for r in rows):
+            on_granian = find(rows, "ours-granian", "gpu", c)["rps"]
+            line += f"   ours-granian/ours {on_granian / ours:.2f}   floor-granian/floor {find(rows, 'floor-granian', 'gpu', c)['rps'] / floor:.2f}"
+        print(line)
     print("\nengine alone (µs per review, best of 7):")
     for e in engine:
         print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -68,6 +70,18 @@ class Metrics:
             "Unix time when the serving certificate expires.",
             registry=self.registry,
         )
+
+        self._admission_children: dict[tuple[str, str], Any] = {}
+
+    def count_admission(self, policy: str, outcome: str, seconds: float) -> None:
+        """Count one answered review; label children are cached (``labels()`` locks and hashes)."""
+        child = self._admission_children.get((policy, outcome))
+        if child is None:
+            child = self._admission_children.setdefault(
+                (policy, outcome), self.admissions.labels(policy, outcome)
+            )
+        child.inc()
+        self.latency.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

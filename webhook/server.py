@@ -160,8 +160,7 @@ class MutateEndpoint:
             return
         seconds = time.perf_counter() - started
         review = decision.review
-        metrics.admissions.labels((review.policy if review else None) or "", decision.outcome).inc()
-        metrics.latency.observe(seconds)
+        metrics.count_admission((review.policy if review else None) or "", decision.outcome, seconds)
         if state.admission_log is not None:
             state.admission_log.write(admission_fields(decision, seconds))
         await _respond(send, 200, orjson.dumps(decision.answer), JSON_HEADERS)

@@ -24,10 +24,15 @@ def _normalised(toleration: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def tolerates_superset(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     """True when toleration ``have`` tolerates every taint that ``want`` tolerates (``isSuperset``)."""
-    ss_key, ss_op, ss_value, ss_effect, ss_seconds = _normalised(have)
-    t_key, t_op, t_value, t_effect, t_seconds = _normalised(want)
-    if (ss_key, ss_op, ss_value, ss_effect, ss_seconds) == (t_key, t_op, t_value, t_effect, t_seconds):
+    return _superset(_normalised(have), _normalised(want))
+
+
+def _superset(have: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
+    """``isSuperset`` on normalised tolerations."""
+    if have == want:
         return True
+    ss_key, ss_op, ss_value, ss_effect, ss_seconds = have
+    t_key, t_op, t_value, t_effect, t_seconds = want
     # An empty key with Exists matches all keys and values.
     if t_key != ss_key and (ss_key != "" or ss_op != "Exists"):
         return False
@@ -53,12 +58,13 @@ def missing_tolerations(
     existing: Iterable[Mapping[str, Any]], wanted: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """The wanted tolerations not covered by an existing one or by one added before them."""
-    covering = [t for t in existing if isinstance(t, Mapping)]
+    covering = [_normalised(t) for t in existing if isinstance(t, Mapping)]
     added: list[dict[str, Any]] = []
     for toleration in wanted:
-        if not any(tolerates_superset(have, toleration) for have in covering):
+        normalised = _normalised(toleration)
+        if not any(_superset(have, normalised) for have in covering):
             added.append(dict(toleration))
-            covering.append(toleration)
+            covering.append(normalised)
     return added
 
 
