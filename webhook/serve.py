@@ -42,14 +42,17 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _watch(stores: tuple[PolicyStore, CertificateStore], interval: float) -> None:
+async def _watch(policies: PolicyStore, certificates: CertificateStore, interval: float) -> None:
+    """Poll both stores. Parsing a policy file may take milliseconds, so it runs in a thread; the
+    certificate is loaded on the event loop's own thread, because OpenSSL must not change a
+    context while the loop is doing handshakes with it."""
     while True:
         await asyncio.sleep(interval)
-        for store in stores:
-            try:
-                await asyncio.to_thread(store.reload_if_changed)
-            except Exception:
-                log.exception("file watch failed; retrying at the next interval")
+        try:
+            await asyncio.to_thread(policies.reload_if_changed)
+            certificates.reload_if_changed()
+        except Exception:
+            log.exception("file watch failed; retrying at the next interval")
 
 
 def _prepare_certificates(settings: ServerSettings) -> None:
@@ -105,8 +108,9 @@ def build_server(settings: ServerSettings) -> Webhook:
     return Webhook(_Server(config), policies, certificates, admission_log)
 
 
-async def _serve(server: _Server, stores: tuple[PolicyStore, CertificateStore], interval: float) -> None:
-    watcher = asyncio.create_task(_watch(stores, interval))
+async def _serve(webhook: Webhook, interval: float) -> None:
+    server = webhook.server
+    watcher = asyncio.create_task(_watch(webhook.policies, webhook.certificates, interval))
     try:
         await server.serve()
     finally:
@@ -136,7 +140,7 @@ def run_server(settings: ServerSettings) -> int:
     server = webhook.server
     try:
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(_serve(server, (webhook.policies, webhook.certificates), settings.reload_interval))
+            runner.run(_serve(webhook, settings.reload_interval))
     finally:
         webhook.admission_log.close()
         flush_logging()
