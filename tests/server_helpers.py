@@ -184,3 +184,32 @@ class ConfigMapDir:
         temporary = self.root / "..data_tmp"
         temporary.symlink_to(folder.name)
         temporary.replace(self.root / "..data")
+
+
+def open_tls(
+    server: RunningServer, context: ssl.SSLContext | None = None, timeout: float = 10
+) -> ssl.SSLSocket:
+    """A raw TLS socket to the server, for requests http.client would refuse to send."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout)
+    tls = (context or client_context(server.ca)).wrap_socket(sock, server_hostname=SERVICE_HOST)
+    tls.settimeout(timeout)
+    return tls
+
+
+def read_until_closed(tls: ssl.SSLSocket) -> bytes:
+    """Everything the server sends until it closes the connection; a socket timeout propagates."""
+    reply = b""
+    try:
+        while chunk := tls.recv(65536):
+            reply += chunk
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return reply
+
+
+def rss_kib(process: subprocess.Popen[bytes]) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {process.pid}")

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.admission import Decision, decide
 from webhook.errors import InputError
+from webhook.jsonkeys import key_problem
 from webhook.logs import ADMISSION_LOGGER, LOGGER
 from webhook.metrics import CONTENT_TYPE, Metrics
 from webhook.objects import as_dict
@@ -67,9 +68,13 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise HttpError(400, "empty body: expected an AdmissionReview v1 JSON object")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise HttpError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
+    problem = key_problem(body, data)
+    if problem is not None:
+        raise HttpError(400, f"body {problem}")
+    return data
 
 
 def _log_admission(decision: Decision, seconds: float, ops: int) -> None:
@@ -114,7 +119,9 @@ def create_app(state: AppState) -> FastAPI:
             decision = decide(parse_json(body), policies=state.policies.policies)
         except HttpError as exc:
             metrics.bad_requests.labels(str(exc.status)).inc()
-            return PlainTextResponse(exc.message + "\n", status_code=exc.status)
+            # after a 408 or 413 the rest of the body is junk: close instead of reading it
+            close = {"connection": "close"} if exc.status in (408, 413) else None
+            return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=close)
         except InputError as exc:
             metrics.bad_requests.labels("400").inc()
             return PlainTextResponse(f"{exc}\n", status_code=400)
