@@ -84,3 +84,11 @@ def admission_review(pod: dict[str, Any] | None, **request: Any) -> dict[str, An
     }
     body.update(request)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": body}
+
+
+def yaml_bomb(levels: int = 9, width: int = 10) -> str:
+    """A "billion laughs" document: each anchor lists ``width`` aliases of the previous one."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"

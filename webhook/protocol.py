@@ -15,11 +15,12 @@ This subclass adds, per request head (request line and headers):
   head gets **431** and the connection is closed. A head that spans reads is also cut off once the
   bytes received for it pass the limit, before httptools buffers more of it.
 
-A TLS connection that the server closes (these refusals, a ``connection: close`` answer such as a
-413, an expired keep-alive) waits for the client's ``close_notify`` for up to 30 s and meanwhile
-keeps reading and discarding whatever the client sends, still counted as a connection. A client
-that never answers would hold its slot that long, so a connection being closed leaves the count at
-once and is cut (``abort``) after ``CLOSE_GRACE_SECONDS``, ample to flush a short answer.
+A TLS connection that the server closes (these refusals, a ``connection: close`` answer such as
+a 413, an expired keep-alive, an idle one at shutdown) waits up to 30 s for the client's
+``close_notify``, meanwhile reading and discarding whatever the client sends, and still counts as
+a connection (and delays a graceful shutdown). A client that never answers would hold its slot
+that long, so a connection being closed leaves the count at once and is cut (``abort``) after
+``CLOSE_GRACE_SECONDS``, ample to flush a short answer.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self.transport.is_closing():  # answered with connection: close
+            self._release()
+
+    def shutdown(self) -> None:
+        """SIGTERM: an idle connection is closed and released now; graceful shutdown then waits
+        only for requests in flight, not for clients slow to acknowledge the close."""
+        super().shutdown()
+        if self.transport.is_closing():
             self._release()
 
     def timeout_keep_alive_handler(self) -> None:
