@@ -76,13 +76,18 @@ class RunningServer:
     cert_dir: Path
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    client_cert: tuple[Path, Path] | None = None  # presented when the server requires one
+
+    def context(self) -> ssl.SSLContext:
+        cert, key = self.client_cert or (None, None)
+        return client_context(self.ca, cert=cert, key=key)
 
     @property
     def ca(self) -> Path:
         return self.cert_dir / "ca.crt"
 
     def connect(self, **kwargs: Any) -> TlsConnection:
-        return TlsConnection(self.port, client_context(self.ca), **kwargs)
+        return TlsConnection(self.port, self.context(), **kwargs)
 
     def logs(self) -> list[dict[str, Any]]:
         lines = self.log_path.read_text().splitlines()
@@ -109,9 +114,9 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
 
-def _healthy(port: int, ca: Path) -> bool:
+def _healthy(port: int, context: ssl.SSLContext) -> bool:
     try:
-        conn = TlsConnection(port, client_context(ca), server_hostname="localhost", timeout=1)
+        conn = TlsConnection(port, context, server_hostname="localhost", timeout=1)
         status, _ = conn.call("GET", "/healthz")
         conn.close()
         return status == 200
@@ -127,16 +132,20 @@ def running_server(
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     cert_dir: Path | None = None,
+    client_cert: tuple[Path, Path] | None = None,
+    launcher: tuple[str, ...] = (sys.executable, "-m", "webhook"),
+    cwd: Path | None = None,
 ) -> Iterator[RunningServer]:
-    """The real server in a subprocess; yields once /healthz answers, stops it (SIGTERM) afterwards."""
+    """The real server in a subprocess; yields once /healthz answers, stops it (SIGTERM) afterwards.
+
+    ``launcher`` replaces ``python -m webhook`` (e.g. to install an audit hook first); ``client_cert``
+    is presented by every connection of the returned server (for ``--client-ca``)."""
     port = free_port()
     cert_dir = cert_dir or tmp / "certs"
     log_path = tmp / f"server-{port}.log"
     environment = {**os.environ, "PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2", **(env or {})}
     command = [
-        sys.executable,
-        "-m",
-        "webhook",
+        *launcher,
         "serve",
         "--host",
         "127.0.0.1",
@@ -149,11 +158,11 @@ def running_server(
         *args,
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(process, port, cert_dir, log_path, environment)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=cwd)
+    server = RunningServer(process, port, cert_dir, log_path, environment, client_cert)
     try:
         deadline = time.monotonic() + 20
-        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.ca):
+        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.context()):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
             time.sleep(0.05)
