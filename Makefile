@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,13 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -x
 
 lint: $(STAMP)
-	$(BIN)/ruff check webhook tests bench
-	$(BIN)/ruff format --check webhook tests bench
+	$(BIN)/ruff check webhook tests bench soak
+	$(BIN)/ruff format --check webhook tests bench soak
+
+# steady load on two servers while policies, certificates and processes change (see soak/run.py)
+SOAK_MINUTES ?= 5
+soak: $(STAMP)
+	$(BIN)/python -m soak.run --minutes $(SOAK_MINUTES)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -10,6 +10,8 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from webhook import POLICY_ANNOTATION
+from webhook.placement import TERMS
 from webhook.policies import PolicySet, load_policies, load_policies_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +86,55 @@ def admission_review(pod: dict[str, Any] | None, **request: Any) -> dict[str, An
     }
     body.update(request)
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": body}
+
+
+def yaml_bomb(levels: int = 9, width: int = 10) -> str:
+    """A "billion laughs" document: each anchor lists ``width`` aliases of the previous one."""
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+PLACEMENT_FIELDS = ("tolerations", "nodeSelector", "affinity")
+
+
+def get_path(obj: Any, path: tuple[Any, ...]) -> Any:
+    """The value at ``path`` in nested dicts, or None."""
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def _without_placement(pod: dict[str, Any]) -> dict[str, Any]:
+    pod = copy.deepcopy(pod)
+    for field in PLACEMENT_FIELDS:
+        pod["spec"].pop(field, None)
+    pod["metadata"].get("annotations", {}).pop(POLICY_ANNOTATION, None)
+    if pod["metadata"].get("annotations") == {}:
+        del pod["metadata"]["annotations"]
+    return pod
+
+
+def assert_only_placement_added(pod: dict[str, Any], mutated: dict[str, Any]) -> None:
+    """Existing tolerations, nodeSelector entries and terms survive in order; nothing but the
+    placement fields and our one annotation differs."""
+    before, after = pod["spec"], mutated["spec"]
+    old_tolerations = before.get("tolerations") or []
+    assert (after.get("tolerations") or [])[: len(old_tolerations)] == old_tolerations
+    for key, value in (before.get("nodeSelector") or {}).items():
+        assert after["nodeSelector"][key] == value
+    old_terms = get_path(pod, TERMS) or []
+    new_terms = get_path(mutated, TERMS) or []
+    if old_terms:
+        assert len(new_terms) == len(old_terms)
+        for old, new in zip(old_terms, new_terms, strict=True):
+            old_expressions = old.get("matchExpressions") or []
+            assert (new.get("matchExpressions") or [])[: len(old_expressions)] == old_expressions
+            assert new.get("matchFields") == old.get("matchFields")
+            assert bool(old.get("matchExpressions") or old.get("matchFields")) == bool(
+                new.get("matchExpressions") or new.get("matchFields")
+            ), "an empty term must stay empty"
+    assert _without_placement(mutated) == _without_placement(pod)

@@ -51,6 +51,9 @@ class TlsConnection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), self.timeout)
+        # as http.client's own connect and Go's net package: without it Nagle's algorithm and
+        # delayed ACKs add ~40 ms to every request whose headers and body go out separately
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self.tls_context.wrap_socket(sock, server_hostname=self.server_hostname)
 
     def call(
@@ -73,13 +76,18 @@ class RunningServer:
     cert_dir: Path
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
+    client_cert: tuple[Path, Path] | None = None  # presented when the server requires one
+
+    def context(self) -> ssl.SSLContext:
+        cert, key = self.client_cert or (None, None)
+        return client_context(self.ca, cert=cert, key=key)
 
     @property
     def ca(self) -> Path:
         return self.cert_dir / "ca.crt"
 
     def connect(self, **kwargs: Any) -> TlsConnection:
-        return TlsConnection(self.port, client_context(self.ca), **kwargs)
+        return TlsConnection(self.port, self.context(), **kwargs)
 
     def logs(self) -> list[dict[str, Any]]:
         lines = self.log_path.read_text().splitlines()
@@ -106,9 +114,9 @@ class RunningServer:
         return self.process.wait(timeout=timeout)
 
 
-def _healthy(port: int, ca: Path) -> bool:
+def _healthy(port: int, context: ssl.SSLContext) -> bool:
     try:
-        conn = TlsConnection(port, client_context(ca), server_hostname="localhost", timeout=1)
+        conn = TlsConnection(port, context, server_hostname="localhost", timeout=1)
         status, _ = conn.call("GET", "/healthz")
         conn.close()
         return status == 200
@@ -124,16 +132,20 @@ def running_server(
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     cert_dir: Path | None = None,
+    client_cert: tuple[Path, Path] | None = None,
+    launcher: tuple[str, ...] = (sys.executable, "-m", "webhook"),
+    cwd: Path | None = None,
 ) -> Iterator[RunningServer]:
-    """The real server in a subprocess; yields once /healthz answers, stops it (SIGTERM) afterwards."""
+    """The real server in a subprocess; yields once /healthz answers, stops it (SIGTERM) afterwards.
+
+    ``launcher`` replaces ``python -m webhook`` (e.g. to install an audit hook first); ``client_cert``
+    is presented by every connection of the returned server (for ``--client-ca``)."""
     port = free_port()
     cert_dir = cert_dir or tmp / "certs"
     log_path = tmp / f"server-{port}.log"
     environment = {**os.environ, "PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2", **(env or {})}
     command = [
-        sys.executable,
-        "-m",
-        "webhook",
+        *launcher,
         "serve",
         "--host",
         "127.0.0.1",
@@ -146,11 +158,11 @@ def running_server(
         *args,
     ]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(process, port, cert_dir, log_path, environment)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=cwd)
+    server = RunningServer(process, port, cert_dir, log_path, environment, client_cert)
     try:
         deadline = time.monotonic() + 20
-        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.ca):
+        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.context()):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
             time.sleep(0.05)
@@ -184,3 +196,32 @@ class ConfigMapDir:
         temporary = self.root / "..data_tmp"
         temporary.symlink_to(folder.name)
         temporary.replace(self.root / "..data")
+
+
+def open_tls(
+    server: RunningServer, context: ssl.SSLContext | None = None, timeout: float = 10
+) -> ssl.SSLSocket:
+    """A raw TLS socket to the server, for requests http.client would refuse to send."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout)
+    tls = (context or client_context(server.ca)).wrap_socket(sock, server_hostname=SERVICE_HOST)
+    tls.settimeout(timeout)
+    return tls
+
+
+def read_until_closed(tls: ssl.SSLSocket) -> bytes:
+    """Everything the server sends until it closes the connection; a socket timeout propagates."""
+    reply = b""
+    try:
+        while chunk := tls.recv(65536):
+            reply += chunk
+    except (ConnectionResetError, ssl.SSLError):
+        pass
+    return reply
+
+
+def rss_kib(process: subprocess.Popen[bytes]) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {process.pid}")

@@ -147,3 +147,43 @@ def policy_documents(draw: st.DrawFn) -> str:
         policy["mode"] = draw(st.sampled_from(["enforce", "enforce", "audit"]))
         policies.append(policy)
     return yaml.safe_dump({"version": 1, "policies": policies})
+
+
+# Legal but unusual: prefixes with dots and dashes, the longest name part, '/' (JSON Pointer ~1)
+ODD_LABEL_KEYS = [
+    "example.com/a_b.c",
+    "a.b-c.d/x.y_z-9",
+    "x/y",
+    "k8s.io/UPPER.lower_9",
+    "n" * 63,
+    "sub.domain.example/" + "m" * 63,
+]
+UNICODE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=16)
+
+
+@st.composite
+def hostile_pods(draw: st.DrawFn) -> dict[str, Any]:
+    """``pods()`` plus odd label and annotation keys, unicode values, many affinity terms with many
+    expressions, and environment lists of thousands of entries."""
+    pod = draw(pods())
+    spec, metadata = pod["spec"], pod["metadata"]
+    metadata["labels"].update(
+        draw(
+            st.dictionaries(
+                st.sampled_from(ODD_LABEL_KEYS), st.sampled_from(["v", "a-b_c.d", "Z9", ""]), max_size=3
+            )
+        )
+    )
+    annotations = draw(st.dictionaries(st.sampled_from(ODD_LABEL_KEYS), UNICODE, max_size=3))
+    if annotations:
+        metadata.setdefault("annotations", {}).update(annotations)
+    if draw(st.booleans()):
+        many = draw(st.lists(st.lists(requirements(), min_size=1, max_size=8), min_size=4, max_size=10))
+        node_affinity = spec.setdefault("affinity", {}).setdefault("nodeAffinity", {})
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": [{"matchExpressions": expressions} for expressions in many]
+        }
+    if draw(st.booleans()):
+        value, count = draw(UNICODE), draw(st.integers(500, 5000))
+        spec["containers"][0]["env"] = [{"name": f"V_{i}", "value": f"{value}{i}"} for i in range(count)]
+    return pod

@@ -53,13 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-def conn(server: RunningServer) -> Iterator[TlsConnection]:
-    connection = server.connect()
-    yield connection
-    connection.close()
-
-
 def decoded_patch(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(base64.b64decode(answer["response"]["patch"]))  # type: ignore[no-any-return]
 

@@ -107,15 +107,33 @@ def build_serving_certificate(ca: KeyPair, hostnames: list[str], *, days: int = 
     """A TLS server certificate for ``hostnames`` (DNS names or IPs), signed by ``ca``."""
     if not hostnames:
         raise ValueError("a serving certificate needs at least one host name")
+    return _build_leaf(
+        ca, hostnames[0], ExtendedKeyUsageOID.SERVER_AUTH, days=days, names=_subject_alt_names(hostnames)
+    )
+
+
+def build_client_certificate(ca: KeyPair, common_name: str, *, days: int = 365) -> KeyPair:
+    """A TLS client certificate (for the API server's admission kubeconfig), signed by ``ca``."""
+    return _build_leaf(ca, common_name, ExtendedKeyUsageOID.CLIENT_AUTH, days=days)
+
+
+def _build_leaf(
+    ca: KeyPair,
+    common_name: str,
+    usage: x509.ObjectIdentifier,
+    *,
+    days: int,
+    names: x509.SubjectAlternativeName | None = None,
+) -> KeyPair:
     ca_cert = ca.certificate
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the CA key must be an ECDSA key")
     key = _new_key()
     not_before, not_after = _validity(days)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -136,13 +154,14 @@ def build_serving_certificate(ca: KeyPair, hostnames: list[str], *, days: int = 
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(_subject_alt_names(hostnames), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if names is not None:
+        builder = builder.add_extension(names, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 

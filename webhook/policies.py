@@ -284,6 +284,14 @@ class PolicyFile(_Strict):
     version: Literal[1]
     policies: list[Policy] = Field(default_factory=list)
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # Literal[1] compares by equality, and True == 1: ``version: true`` must not pass
+        if isinstance(value, bool):
+            raise ValueError("must be the integer 1")
+        return value
+
 
 def policy_file_schema() -> dict[str, Any]:
     """JSON Schema of the policy file for editors (yaml-language-server)."""
@@ -447,7 +455,11 @@ def load_policies(path: str | Path) -> PolicySet:
         size = path.stat().st_size
         if size > MAX_POLICY_FILE_BYTES:
             raise PolicyError([f"{path}: {size} bytes is over the {MAX_POLICY_FILE_BYTES} byte limit"])
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:  # bounded: the file may grow after stat, or be /dev/zero
+            data = handle.read(MAX_POLICY_FILE_BYTES + 1)
+        if len(data) > MAX_POLICY_FILE_BYTES:
+            raise PolicyError([f"{path}: over the {MAX_POLICY_FILE_BYTES} byte limit"])
+        text = data.decode("utf-8")
     except OSError as exc:
         raise PolicyError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
     except UnicodeDecodeError as exc:

@@ -22,6 +22,7 @@ from webhook.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
 from webhook.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.metrics import Metrics
+from webhook.protocol import guarded_protocol
 from webhook.reloading import CertificateStore, PolicyStore, create_server_context
 from webhook.server import AppState, create_app
 from webhook.settings import ServerSettings
@@ -102,6 +103,9 @@ def build_server(settings: ServerSettings) -> Webhook:
         limit_concurrency=settings.max_connections,
         h11_max_incomplete_event_size=64 * 1024,
         lifespan="off",
+        http=guarded_protocol(
+            header_timeout=settings.header_timeout, max_header_bytes=settings.max_header_bytes
+        ),
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.admission import Decision, decide
 from webhook.errors import InputError
+from webhook.jsonkeys import key_problem
 from webhook.logs import LOGGER, AdmissionLog
 from webhook.metrics import CONTENT_TYPE, Metrics
 from webhook.objects import as_dict
@@ -86,9 +87,13 @@ def parse_json(body: bytes) -> Any:
     if not body:
         raise HttpError(400, "empty body: expected an AdmissionReview v1 JSON object")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise HttpError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
+    problem = key_problem(body, data)
+    if problem is not None:
+        raise HttpError(400, f"body {problem}")
+    return data
 
 
 def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
@@ -145,7 +150,9 @@ class MutateEndpoint:
             decision = decide(parse_json(body), policies=state.policies.policies)
         except HttpError as exc:
             metrics.bad_requests.labels(str(exc.status)).inc()
-            await _respond(send, exc.status, f"{exc.message}\n".encode(), TEXT_HEADERS)
+            # after a 408 or 413 the rest of the body is junk: close instead of reading it
+            headers = [*TEXT_HEADERS, (b"connection", b"close")] if exc.status in (408, 413) else TEXT_HEADERS
+            await _respond(send, exc.status, f"{exc.message}\n".encode(), headers)
             return
         except InputError as exc:
             metrics.bad_requests.labels("400").inc()

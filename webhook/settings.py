@@ -24,6 +24,10 @@ class ServerSettings(BaseSettings):
     reload_interval: float = Field(2.0, gt=0, le=60, description="seconds between checks for changed files")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger requests get 413")
     body_timeout: float = Field(10.0, gt=0, description="seconds to receive a request body (slow clients)")
+    header_timeout: float = Field(
+        10.0, gt=0, description="seconds to receive a request line and headers; slower clients get 408"
+    )
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="longer request heads get 431")
     keep_alive_timeout: float = Field(
         120.0, gt=0, description="idle keep-alive seconds; above the API server's 90 s so it closes first"
     )

@@ -1,0 +1,175 @@
+"""uvicorn's httptools HTTP/1.1 protocol with a deadline and a size limit for the request head.
+
+uvicorn (0.54, httptools) bounds the body only through the app and the idle time between requests
+only through the keep-alive timeout: a client that opens a connection and then sends its request
+line and headers slowly ("slowloris"), or never, holds the connection forever, and one that sends
+headers without end makes httptools buffer them without limit. Every such connection also counts
+against ``limit_concurrency``, so a few hundred of them would turn real admissions into 503s.
+
+This subclass adds, per request head (request line and headers):
+
+- a deadline (``header_timeout``) from the end of the TLS handshake, or from the first byte of a
+  kept-alive connection's next request, until the head is complete; a late head gets **408** and
+  the connection is closed;
+- a size limit (``max_header_bytes``) on the request target plus header names and values: a longer
+  head gets **431** and the connection is closed. A head that spans reads is also cut off once the
+  bytes received for it pass the limit, before httptools buffers more of it.
+
+A TLS connection that the server closes (these refusals, a ``connection: close`` answer such as
+a 413, an expired keep-alive, an idle one at shutdown) waits up to 30 s for the client's
+``close_notify``, meanwhile reading and discarding whatever the client sends, and still counts as
+a connection (and delays a graceful shutdown). A client that never answers would hold its slot
+that long, so a connection being closed leaves the count at once and is cut (``abort``) after
+``CLOSE_GRACE_SECONDS``, ample to flush a short answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+CLOSE_GRACE_SECONDS = 2.0
+
+
+def _plain_response(status: str, message: str) -> bytes:
+    """A complete ``connection: close`` response written straight to the transport."""
+    body = (message + "\n").encode("ascii")
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode("ascii") + body
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol whose request heads must arrive within a deadline and a size limit."""
+
+    header_timeout: float = 10.0
+    max_header_bytes: int = 64 * 1024
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _awaiting_head: bool = False
+    _head_bytes: int = 0  # received while the head is incomplete (an upper bound across reads)
+    _head_size: int = 0  # exact: target, header names and values, as httptools reports them
+    _refused: bool = False
+    _lost: bool = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.transport.is_closing():  # answered with connection: close
+            self._release()
+
+    def shutdown(self) -> None:
+        """SIGTERM: an idle connection is closed and released now; graceful shutdown then waits
+        only for requests in flight, not for clients slow to acknowledge the close."""
+        super().shutdown()
+        if self.transport.is_closing():
+            self._release()
+
+    def timeout_keep_alive_handler(self) -> None:
+        super().timeout_keep_alive_handler()
+        self._release()
+
+    def _release(self) -> None:
+        """A connection being closed stops counting against the limit and is cut after a grace period."""
+        self.connections.discard(self)
+        self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort)
+
+    def _abort(self) -> None:
+        if not self._lost:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._awaiting_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._awaiting_head and self._head_bytes > self.max_header_bytes:
+            self._refuse("431 Request Header Fields Too Large", self._too_large_message())
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        super().on_message_begin()
+        self._head_size = 0
+        if not self._awaiting_head:  # the next request on a kept-alive connection
+            self._start_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_head = False
+        self._cancel_head_timer()
+        if self._refused:
+            return
+        if self._head_size > self.max_header_bytes:  # it arrived within one read
+            self._refuse("431 Request Header Fields Too Large", self._too_large_message())
+            return
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._refused:
+            super().on_message_complete()
+
+    def _start_head(self) -> None:
+        self._awaiting_head, self._head_bytes = True, 0
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._awaiting_head:
+            self._refuse(
+                "408 Request Timeout", f"request headers not received within {self.header_timeout:g} s"
+            )
+
+    def _too_large_message(self) -> str:
+        return f"request line and headers are over the {self.max_header_bytes} byte limit"
+
+    def _refuse(self, status: str, message: str) -> None:
+        """Answer once and close; a client that cannot finish its head gets no second chance."""
+        self._awaiting_head, self._refused = False, True
+        self._cancel_head_timer()
+        if self.transport.is_closing():
+            return
+        self.logger.warning(
+            "refused a request head", extra={"fields": {"status": status[:3], "reason": message}}
+        )
+        if self.cycle is None or self.cycle.response_complete:  # never interleave with a response
+            self.transport.write(_plain_response(status, message))
+        self.transport.close()
+        self._release()
+
+
+def guarded_protocol(*, header_timeout: float, max_header_bytes: int) -> type[GuardedHttpProtocol]:
+    """A protocol class for ``uvicorn.Config(http=...)`` with these limits (uvicorn instantiates it)."""
+    return type(
+        "GuardedHttpProtocol",
+        (GuardedHttpProtocol,),
+        {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes},
+    )
