@@ -139,10 +139,24 @@ def _strangers(folder: Path, server: RunningServer) -> dict[str, ssl.SSLContext]
     other = write_pair(folder, "other", build_client_certificate(other_ca, "kube-apiserver"))
     serving = (server.cert_dir / "tls.crt", server.cert_dir / "tls.key")  # right key, wrong CA and usage
     return {
-        "no certificate": client_context(server.ca),
         "another CA": client_context(server.ca, cert=other[0], key=other[1]),
         "the serving certificate": client_context(server.ca, cert=serving[0], key=serving[1]),
     }
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_without_a_client_certificate_only_probes_are_answered(
+    mtls_server: RunningServer, version: ssl.TLSVersion
+) -> None:
+    """The kubelet's HTTPS probes carry no client certificate; admissions must."""
+    context = client_context(mtls_server.ca)
+    context.maximum_version = version
+    with TlsConnection(mtls_server.port, context) as conn:
+        assert conn.call("GET", "/healthz")[0] == 200
+        assert conn.call("GET", "/readyz")[0] == 200
+    with TlsConnection(mtls_server.port, context) as conn:
+        status, body = conn.call("POST", "/mutate", json.dumps(REVIEW).encode())
+    assert (status, body) == (403, b"a client certificate signed by the configured client CA is required\n")
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])

@@ -326,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cert-dir", type=Path, help="tls.crt, tls.key and ca.crt (default: certs)")
     serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TLS port (default: 8443)")
-    serve.add_argument("--client-ca", type=Path, help="require client certificates signed by this CA")
+    serve.add_argument(
+        "--client-ca", type=Path, help="answer /mutate only for clients with a certificate signed by this CA"
+    )
     serve.add_argument(
         "--dev-certs",
         action=argparse.BooleanOptionalAction,

@@ -46,6 +46,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     header_timeout: float = 10.0
     max_header_bytes: int = 64 * 1024
+    check_client_certificate: bool = False
 
     _head_timer: asyncio.TimerHandle | None = None
     _awaiting_head: bool = False
@@ -121,7 +122,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._head_size > self.max_header_bytes:  # it arrived within one read
             self._refuse("431 Request Header Fields Too Large", self._too_large_message())
             return
+        if self.check_client_certificate:
+            self.scope["extensions"] = {"tls": {"client_certificate_verified": self._peer_verified()}}
         super().on_headers_complete()
+
+    def _peer_verified(self) -> bool:
+        """Whether the client presented a certificate; with ``CERT_OPTIONAL`` OpenSSL has already
+        refused the handshake of any presented certificate that does not verify against the CA."""
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        return ssl_object is not None and bool(ssl_object.getpeercert())
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -166,10 +175,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._release()
 
 
-def guarded_protocol(*, header_timeout: float, max_header_bytes: int) -> type[GuardedHttpProtocol]:
-    """A protocol class for ``uvicorn.Config(http=...)`` with these limits (uvicorn instantiates it)."""
+def guarded_protocol(
+    *, header_timeout: float, max_header_bytes: int, check_client_certificate: bool = False
+) -> type[GuardedHttpProtocol]:
+    """A protocol class for ``uvicorn.Config(http=...)`` with these limits (uvicorn instantiates it).
+
+    With ``check_client_certificate`` each request's scope says whether the TLS client presented a
+    (verified) certificate, as ``scope["extensions"]["tls"]["client_certificate_verified"]``.
+    """
     return type(
         "GuardedHttpProtocol",
         (GuardedHttpProtocol,),
-        {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes},
+        {
+            "header_timeout": header_timeout,
+            "max_header_bytes": max_header_bytes,
+            "check_client_certificate": check_client_certificate,
+        },
     )

@@ -100,7 +100,9 @@ def create_server_context(cert_dir: Path, *, client_ca: Path | None = None) -> s
     context.load_cert_chain(cert_dir / CERT_FILE, cert_dir / KEY_FILE)
     if client_ca is not None:
         context.load_verify_locations(cafile=str(client_ca))
-        context.verify_mode = ssl.CERT_REQUIRED
+        # OPTIONAL, not REQUIRED: a presented certificate must still verify, but the kubelet's
+        # HTTPS probes carry none; /mutate itself refuses requests without one (server.py).
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

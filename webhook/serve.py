@@ -88,9 +88,11 @@ def build_server(settings: ServerSettings) -> Webhook:
     context = create_server_context(settings.cert_dir, client_ca=settings.client_ca)
     certificates = CertificateStore(settings.cert_dir, context, metrics)
     admission_log = AdmissionLog()
+    require_client_certificate = settings.client_ca is not None
     state = AppState(
-        policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log
-    )
+        policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log,
+        require_client_certificate=require_client_certificate,
+    )  # fmt: skip
     config = uvicorn.Config(
         create_app(state),
         host=settings.host,
@@ -104,7 +106,9 @@ def build_server(settings: ServerSettings) -> Webhook:
         h11_max_incomplete_event_size=64 * 1024,
         lifespan="off",
         http=guarded_protocol(
-            header_timeout=settings.header_timeout, max_header_bytes=settings.max_header_bytes
+            header_timeout=settings.header_timeout,
+            max_header_bytes=settings.max_header_bytes,
+            check_client_certificate=require_client_certificate,
         ),
     )
     config.load()

@@ -52,6 +52,8 @@ class AppState:
     max_body_bytes: int
     body_timeout: float
     admission_log: AdmissionLog | None = None
+    #: with ``--client-ca``: /mutate answers only TLS clients that presented a verified certificate
+    require_client_certificate: bool = False
 
 
 class HttpError(Exception):
@@ -132,6 +134,11 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
     await send({"type": "http.response.body", "body": body})
 
 
+def _client_certificate_verified(scope: Scope) -> bool:
+    """Set by ``webhook.protocol`` from the TLS session; absent means no certificate was checked."""
+    return bool(scope.get("extensions", {}).get("tls", {}).get("client_certificate_verified"))
+
+
 class MutateEndpoint:
     """``POST /mutate`` as a bare ASGI handler: raw body, orjson, no response-model validation."""
 
@@ -143,6 +150,11 @@ class MutateEndpoint:
             await _respond(send, 405, b"method not allowed: use POST\n", [*TEXT_HEADERS, (b"allow", b"POST")])
             return
         state, metrics = self.state, self.state.metrics
+        if state.require_client_certificate and not _client_certificate_verified(scope):
+            metrics.bad_requests.labels("403").inc()
+            refusal = b"a client certificate signed by the configured client CA is required\n"
+            await _respond(send, 403, refusal, [*TEXT_HEADERS, (b"connection", b"close")])
+            return
         started = time.perf_counter()
         body = b""
         try:
