@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,9 @@ from webhook.certs import (
     write_private,
 )
 from webhook.errors import ClusterError, InputError
+from webhook.objects import RawObject
+from webhook.selectors import dns_label_error
 
-RawObject = dict[str, Any]
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 RENEW_BEFORE = dt.timedelta(days=30)
 MANAGED_BY = {
     "app.kubernetes.io/name": "placement-webhook",
@@ -61,8 +60,9 @@ class CertsOptions:
 
     def __post_init__(self) -> None:
         for flag, value in (("--service", self.service), ("--namespace", self.namespace)):
-            if not DNS_LABEL.fullmatch(value):
-                raise InputError(f"{flag} {value!r}: must be a lowercase DNS label (a-z, 0-9, '-')")
+            problem = dns_label_error(value)
+            if problem:
+                raise InputError(f"{flag} {value!r}: {problem}")
 
     @property
     def hostnames(self) -> list[str]:

@@ -17,8 +17,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from webhook.errors import ClusterError
+from webhook.objects import RawObject
 
-RawObject = dict[str, Any]
 REQUEST_TIMEOUT = 10  # seconds; a bootstrap Job should fail and retry rather than hang
 JSON_PATCH = "application/json-patch+json"
 
