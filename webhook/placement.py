@@ -23,7 +23,7 @@ from webhook.errors import PodShapeError
 from webhook.objects import RawObject
 from webhook.patches import JsonPath, PatchBuilder, PatchOp
 from webhook.policies import CompiledPolicy
-from webhook.selectors import Requirement, requirements_satisfiable
+from webhook.selectors import Requirement, is_empty_term, requirements_satisfiable
 from webhook.tolerations import describe_toleration, missing_tolerations
 
 SPEC_TOLERATIONS: JsonPath = ("spec", "tolerations")
@@ -110,11 +110,6 @@ def _pod_terms(spec: dict[str, Any]) -> list[Any]:
     return terms
 
 
-def _is_empty_term(term: dict[str, Any]) -> bool:
-    """An empty NodeSelectorTerm matches no node (component-helpers ``nodeaffinity``)."""
-    return not (term.get("matchExpressions") or term.get("matchFields"))
-
-
 def _expression_key(expr: dict[str, Any]) -> tuple[Any, ...]:
     """Identity of a requirement; ``values`` are a set for In/NotIn, so order does not matter."""
     values = expr.get("values") or []
@@ -157,7 +152,7 @@ def _find_conflicts(
     conflicts = _conflicting_keys(selector, policy.requirements_by_key)
     if conflicts:
         return conflicts
-    live = [t for t in terms if not _is_empty_term(t)]
+    live = [t for t in terms if not is_empty_term(t)]
     per_term = [
         _conflicting_keys(_merge(selector, _term_requirements(t)), policy.requirements_by_key) for t in live
     ]
@@ -195,7 +190,7 @@ def plan_placement(pod: RawObject, policy: CompiledPolicy) -> PlacementPlan:
             for i, term in enumerate(terms):
                 present = {_expression_key(e) for e in term.get("matchExpressions") or []}
                 missing = [e for e in policy.required if _expression_key(e) not in present]
-                if missing and not _is_empty_term(term):
+                if missing and not is_empty_term(term):
                     term_additions[i] = missing
         else:
             new_term = list(policy.required)

@@ -33,6 +33,7 @@ from webhook.placement import describe_expression
 from webhook.selectors import (
     NODE_OPERATORS,
     NUMERIC_OPERATORS,
+    is_empty_term,
     label_value_error,
     parse_int64,
     qualified_name_error,
@@ -173,11 +174,6 @@ def _term_failure(term: Mapping[str, Any], labels: Mapping[str, str], name: str)
     return None
 
 
-def _is_empty_term(term: Any) -> bool:
-    term = as_dict(term)
-    return not (as_list(term.get("matchExpressions")) or as_list(term.get("matchFields")))
-
-
 def _node_affinity(pod: RawObject) -> dict[str, Any]:
     return as_dict(as_dict(as_dict(pod.get("spec")).get("affinity")).get("nodeAffinity"))
 
@@ -191,7 +187,7 @@ def affinity_failure(pod: RawObject, node: RawObject) -> str | None:
     required = _node_affinity(pod).get("requiredDuringSchedulingIgnoredDuringExecution")
     if not isinstance(required, dict):
         return None
-    terms = [as_dict(t) for t in as_list(required.get("nodeSelectorTerms")) if not _is_empty_term(t)]
+    terms = [as_dict(t) for t in as_list(required.get("nodeSelectorTerms")) if not is_empty_term(t)]
     if not terms:
         return "affinity: no non-empty nodeSelectorTerm (an empty term matches no node)"
     failures = []
@@ -209,7 +205,7 @@ def preferred_score(pod: RawObject, node: RawObject) -> int:
     score = 0
     for term in as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution")):
         weight, preference = as_dict(term).get("weight"), as_dict(as_dict(term).get("preference"))
-        if isinstance(weight, int) and weight and not _is_empty_term(preference):
+        if isinstance(weight, int) and weight and not is_empty_term(preference):
             score += weight if _term_failure(preference, labels, name) is None else 0
     return score
 

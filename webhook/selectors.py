@@ -98,6 +98,16 @@ def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str
     return True
 
 
+def is_empty_term(term: Any) -> bool:
+    """A NodeSelectorTerm without expressions or fields matches no node (component-helpers
+    ``nodeaffinity``); a malformed (non-mapping) term counts as empty."""
+    if not isinstance(term, Mapping):
+        return True
+    return not any(
+        isinstance(term.get(part), list) and term.get(part) for part in ("matchExpressions", "matchFields")
+    )
+
+
 Requirement = tuple[str, tuple[str, ...]]
 """(operator, values) of one requirement on a key; the key is implied by the caller's grouping."""
 
