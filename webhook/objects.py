@@ -88,9 +88,15 @@ class PodFacts:
 
     def __init__(self, pod: RawObject, *, namespace: str) -> None:
         self.namespace = namespace
-        self.labels = string_labels(pod)
-        self.server_name = self.labels.get(SERVER_NAME_LABEL)
+        self._pod = pod
+        server_name = as_dict(as_dict(pod.get("metadata")).get("labels")).get(SERVER_NAME_LABEL)
+        self.server_name: str | None = server_name if isinstance(server_name, str) else None
         self._spec = as_dict(pod.get("spec"))
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """The Pod's string labels, for podSelector (most policies never need them all)."""
+        return string_labels(self._pod)
 
     @cached_property
     def _containers(self) -> list[dict[str, Any]]:
