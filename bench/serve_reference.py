@@ -30,6 +30,7 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         timeout_keep_alive=120,
         lifespan="off",
     )

@@ -100,6 +100,7 @@ def build_server(settings: ServerSettings) -> Webhook:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # the API server calls us directly; X-Forwarded-* must not be trusted
         timeout_keep_alive=int(settings.keep_alive_timeout),
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
         limit_concurrency=settings.max_connections,
