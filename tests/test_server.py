@@ -435,3 +435,20 @@ def test_environment_configures_the_server(tmp_path: Path) -> None:
     ) as server:
         conn = server.connect()
         assert conn.call("POST", "/mutate", b"x" * 4096)[0] == 413
+
+
+def test_mismatched_certificate_files_fail_fast_with_one_line(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca = build_ca()
+    one = build_serving_certificate(ca, ["localhost"])
+    other = build_serving_certificate(ca, ["localhost"])
+    (certs / "tls.crt").write_bytes(one.cert_pem)
+    (certs / "tls.key").write_bytes(other.key_pem)  # not the key of tls.crt
+    result = subprocess.run(
+        [sys.executable, "-m", "webhook", "serve", "--cert-dir", str(certs), "--policies", str(BUNDLED_POLICIES)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot load the certificates in {certs}: ")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1

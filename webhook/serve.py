@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -51,9 +52,12 @@ async def _watch(policies: PolicyStore, certificates: CertificateStore, interval
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(policies.reload_if_changed)
+        except Exception:
+            log.exception("policy file watch failed; retrying at the next interval")
+        try:
             certificates.reload_if_changed()
         except Exception:
-            log.exception("file watch failed; retrying at the next interval")
+            log.exception("certificate watch failed; retrying at the next interval")
 
 
 def _prepare_certificates(settings: ServerSettings) -> None:
@@ -133,6 +137,9 @@ def run_server(settings: ServerSettings) -> int:
     except PolicyError as exc:
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
+        return 1
+    except (OSError, ssl.SSLError, ValueError) as exc:  # unreadable or mismatched tls.crt/tls.key/CA
+        print(f"error: cannot load the certificates in {settings.cert_dir}: {exc}", file=sys.stderr)
         return 1
     log.info(
         "serving",
