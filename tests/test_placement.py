@@ -371,9 +371,9 @@ def test_only_placement_fields_and_the_annotation_change() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("tolerations", "oops", "spec.tolerations is a str, expected list"),
-        ("affinity", [], "spec.affinity is a list, expected dict"),
-        ("nodeSelector", ["a"], "spec.nodeSelector is a list, expected dict"),
+        ("tolerations", "oops", "spec.tolerations is a string, expected a list"),
+        ("affinity", [], "spec.affinity is a list, expected an object"),
+        ("nodeSelector", ["a"], "spec.nodeSelector is a list, expected an object"),
         (
             "affinity",
             {
@@ -381,7 +381,7 @@ def test_only_placement_fields_and_the_annotation_change() -> None:
                     "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": ["x"]}
                 }
             },
-            "nodeSelectorTerms[0] is a str, expected dict",
+            "nodeSelectorTerms[0] is a string, expected an object",
         ),
         (
             "affinity",

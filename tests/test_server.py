@@ -171,7 +171,7 @@ def test_unusual_pods_are_never_a_500(conn: TlsConnection) -> None:
     response = conn.review(admission_review(odd))["response"]
     assert response["allowed"] is True and "patch" not in response
     assert response["warnings"] == [
-        "placement-webhook: Pod not placed by gpu-servers: spec.tolerations is a str, expected list"
+        "placement-webhook: Pod not placed by gpu-servers: spec.tolerations is a string, expected a list"
     ]
     bare = {"metadata": {"labels": {"seldon-server-name": "x"}}}
     assert conn.review(admission_review(bare))["response"]["allowed"] is True

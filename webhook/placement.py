@@ -77,11 +77,21 @@ def describe_expression(expr: Mapping[str, Any]) -> str:
 # --- reading the Pod's placement (strictly: these are the fields we merge into) -------------------
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, as people who wrote the manifest know it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
+    return names.get(type(value), type(value).__name__)
+
+
 def _field(obj: Any, key: str, *, kind: type, where: str) -> Any:
     """``obj[key]`` if it has the expected type, None when absent or null; else ``PodShapeError``."""
     value = obj.get(key) if isinstance(obj, dict) else None
     if value is not None and not isinstance(value, kind):
-        raise PodShapeError(f"{where} is a {type(value).__name__}, expected {kind.__name__}")
+        raise PodShapeError(f"{where} is {_json_type(value)}, expected {_json_type(kind())}")
     return value
 
 
@@ -97,7 +107,7 @@ def _pod_terms(spec: dict[str, Any]) -> list[Any]:
     terms = _field(required, "nodeSelectorTerms", kind=list, where="nodeSelectorTerms") or []
     for i, term in enumerate(terms):
         if not isinstance(term, dict):
-            raise PodShapeError(f"nodeSelectorTerms[{i}] is a {type(term).__name__}, expected dict")
+            raise PodShapeError(f"nodeSelectorTerms[{i}] is {_json_type(term)}, expected an object")
         for part in ("matchExpressions", "matchFields"):
             for expr in _field(term, part, kind=list, where=f"nodeSelectorTerms[{i}].{part}") or []:
                 if not (
