@@ -266,3 +266,11 @@ def test_schema_forbids_unknown_keys_and_knows_the_enums() -> None:
     assert toleration["additionalProperties"] is False
     assert toleration["properties"]["operator"]["enum"] == ["Equal", "Exists"]
     assert "tolerationSeconds" in toleration["properties"]
+
+
+def test_a_key_with_a_line_break_is_quoted_and_the_error_stays_one_line() -> None:
+    problems = one('{tolerations: [{key: a, operator: Exists, "o\\nEqual": x}]}')
+    assert problems == [
+        'policies.yaml:7: policies[1] (gpu-servers).placement.tolerations[0]."o\\nEqual": unknown field'
+        " (check the spelling; see `placement-webhook schema`)"
+    ]

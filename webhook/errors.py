@@ -19,8 +19,9 @@ class PolicyError(PlacementWebhookError):
     """A policy file could not be loaded; ``problems`` holds one line per problem."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        # one line each, always: a key or value may itself hold a line break
+        self.problems = [p.replace("\r", "\\r").replace("\n", "\\n") for p in problems]
+        super().__init__("\n".join(self.problems))
 
 
 class InputError(PlacementWebhookError):

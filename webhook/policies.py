@@ -8,6 +8,7 @@ must be Equal or Exists``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -350,15 +351,20 @@ class PolicySet:
 # --- loading ----------------------------------------------------------------------------------------
 
 
+def _shown(text: str) -> str:
+    """A key or name as written, quoted JSON-style when it holds a newline or other control."""
+    return text if text.isprintable() else json.dumps(text)
+
+
 def _format_loc(loc: tuple[int | str, ...], names: dict[int, str]) -> str:
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
             if i == 1 and loc[0] == "policies" and part in names:
-                out += f" ({names[part]})"
+                out += f" ({_shown(names[part])})"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{_shown(part)}" if out else _shown(part)
     return out
 
 
