@@ -140,37 +140,45 @@ def running_server(
 
     ``launcher`` replaces ``python -m webhook`` (e.g. to install an audit hook first); ``client_cert``
     is presented by every connection of the returned server (for ``--client-ca``)."""
-    port = free_port()
     cert_dir = cert_dir or tmp / "certs"
-    log_path = tmp / f"server-{port}.log"
     environment = {**os.environ, "PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2", **(env or {})}
-    command = [
-        *launcher,
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--cert-dir",
-        str(cert_dir),
-        "--policies",
-        str(policies),
-        *args,
-    ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=cwd)
-    server = RunningServer(process, port, cert_dir, log_path, environment, client_cert)
+    server = None
+    for _ in range(3):  # a port picked free can be taken meanwhile, e.g. as a client's source port
+        port = free_port()
+        log_path = tmp / f"server-{port}.log"
+        command = [*launcher, "serve", "--host", "127.0.0.1", "--port", str(port), "--cert-dir", str(cert_dir),
+                   "--policies", str(policies), *args]  # fmt: skip
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=cwd
+            )
+        server = RunningServer(process, port, cert_dir, log_path, environment, client_cert)
+        if _wait_until_healthy(server):
+            break
+        if "address already in use" not in log_path.read_text().lower():
+            raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
+    assert server is not None and server.process.poll() is None, "no free port after 3 tries"
     try:
-        deadline = time.monotonic() + 20
-        while not (cert_dir / "ca.crt").exists() or not _healthy(port, server.context()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
-            time.sleep(0.05)
         yield server
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+def _wait_until_healthy(server: RunningServer, timeout: float = 20) -> bool:
+    """True once /healthz answers; False when the process exits first. Raises on a hang."""
+    deadline = time.monotonic() + timeout
+    while not (server.cert_dir / "ca.crt").exists() or not _healthy(server.port, server.context()):
+        if server.process.poll() is not None:
+            return False
+        if time.monotonic() > deadline:
+            server.process.kill()
+            raise AssertionError(
+                f"server did not become healthy in {timeout}s:\n{server.log_path.read_text()}"
+            )
+        time.sleep(0.05)
+    return True
 
 
 class ConfigMapDir:

@@ -452,3 +452,23 @@ def test_mismatched_certificate_files_fail_fast_with_one_line(tmp_path: Path) ->
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot load the certificates in {certs}: ")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_port_taken_meanwhile_is_retried_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper's retry (ports picked free can be taken as a client's source port), and the
+    server's own clear exit when its port is in use."""
+    import tests.server_helpers as helpers
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        real = helpers.free_port
+        monkeypatch.setattr(helpers, "free_port", lambda: next(ports, None) or real())
+        with running_server(tmp_path, policies=BUNDLED_POLICIES) as server:
+            assert server.port != taken.getsockname()[1]
+            assert server.readyz()["ready"] is True
+        first_log = tmp_path / f"server-{taken.getsockname()[1]}.log"
+        assert "address already in use" in first_log.read_text().lower()
