@@ -26,6 +26,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check webhook tests bench soak
 	$(BIN)/ruff format --check webhook tests bench soak
+	$(BIN)/lint-imports
 
 # steady load on two servers while policies, certificates and processes change (see soak/run.py)
 SOAK_MINUTES ?= 5

@@ -15,10 +15,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_apps import floor
 
-from webhook.logs import AdmissionLog
-from webhook.metrics import Metrics
-from webhook.reloading import PolicyStore
-from webhook.server import AppState, ASGIApp, create_app
+from webhook.server.app import AppState, ASGIApp, create_app
+from webhook.server.logs import AdmissionLog
+from webhook.server.metrics import Metrics
+from webhook.server.reloading import PolicyStore
 
 __all__ = ["floor", "ours"]
 

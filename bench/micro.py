@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import ROOT, admission_review, bench_pods, fifty_policies
 
-from webhook.admission import decide, review_pod
-from webhook.policies import load_policies, load_policies_text
+from webhook.engine.admission import decide, review_pod
+from webhook.policy.loading import load_policies, load_policies_text
 
 
 def measure(number: int = 2000, repeat: int = 7) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import OUT, ROOT, Server, start, stop, wrk
 from workload import write_bodies
 
-from webhook.certs import ensure_dev_certificates
+from webhook.cluster.certs import ensure_dev_certificates
 
 SECONDS = 8
 

@@ -16,8 +16,8 @@ import jsonpatch
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from webhook.admission import review_pod
-from webhook.policies import load_policies
+from webhook.engine.admission import review_pod
+from webhook.policy.loading import load_policies
 
 FIXED_ANSWER = (
     b'{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",'

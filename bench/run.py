@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import micro
 from workload import ROOT, fifty_policies, write_bodies
 
-from webhook.certs import ensure_dev_certificates
+from webhook.cluster.certs import ensure_dev_certificates
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"

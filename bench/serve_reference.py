@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reference_apps import floor, naive_app
 
-from webhook.reloading import create_server_context
+from webhook.server.reloading import create_server_context
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from typing import Any
 
 from tests.helpers import admission_review, fixture
 from tests.server_helpers import TlsConnection
-from webhook.admission import decide
-from webhook.policies import PolicySet
+from webhook.engine.admission import decide
+from webhook.policy.compiled import PolicySet
 
 RECONNECT_EVERY = 50  # new TLS handshakes throughout, as after API server connection churn
 UID = "00000000-soak"

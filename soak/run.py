@@ -36,9 +36,9 @@ import yaml
 from soak.load import Endpoints, Load, Timeline, Verdict, request_mix, verify
 from tests.helpers import BUNDLED_POLICIES, yaml_bomb
 from tests.server_helpers import ConfigMapDir, RunningServer, TlsConnection, rss_kib, running_server
-from webhook.admission import decide
-from webhook.certs import KeyPair, build_ca, build_serving_certificate, service_hostnames
-from webhook.policies import load_policies_text
+from webhook.cluster.certs import KeyPair, build_ca, build_serving_certificate, service_hostnames
+from webhook.engine.admission import decide
+from webhook.policy.loading import load_policies_text
 
 INVALID = [
     (

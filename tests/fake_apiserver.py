@@ -19,7 +19,7 @@ from typing import Any
 import jsonpatch
 import yaml
 
-from webhook.certs import build_ca, build_serving_certificate
+from webhook.cluster.certs import build_ca, build_serving_certificate
 
 TOKEN = "fake-token"
 SECRETS = "/api/v1/namespaces/{namespace}/secrets"

@@ -11,11 +11,18 @@ import kubernetes_validate
 import yaml
 
 from webhook import POLICY_ANNOTATION
-from webhook.placement import TERMS
-from webhook.policies import PolicySet, load_policies, load_policies_text
+from webhook.engine.placement import TERMS
+from webhook.policy.compiled import PolicySet
+from webhook.policy.loading import load_policies, load_policies_text
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+CASES = TESTS / "cases"
+NODES = TESTS / "nodes"
+SELDON = TESTS / "seldon"
+#: the realistic Seldon Pods shared between projects, beside the checkout (absent on CI clones)
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
 BUNDLED_POLICIES = ROOT / "policies.yaml"
 KUBERNETES_VERSION = "1.31"
 

@@ -1,0 +1,31 @@
+"""The simulate section of the README shows real output: every ``$ placement-webhook`` there reruns."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+
+from tests.helpers import ROOT
+from webhook.cli.main import main
+
+SECTION = (ROOT / "README.md").read_text().split("## Where will it land? (simulate)")[1].split("\n## ")[0]
+EXAMPLES = [
+    (block.split("\n", 1)[0].removeprefix("$ "), block.split("\n", 1)[1])
+    for console in re.findall(r"```console\n(.*?)```", SECTION, flags=re.DOTALL)
+    for block in re.split(r"\n(?=\$ )", console)
+]
+
+
+@pytest.mark.parametrize(("command", "output"), EXAMPLES, ids=[c.split()[1] for c, _ in EXAMPLES])
+def test_readme_example_output_is_current(
+    command: str, output: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(command)[1:]) == 0
+    assert capsys.readouterr().out == output
+
+
+def test_the_section_has_both_examples() -> None:
+    assert [c.split()[1] for c, _ in EXAMPLES] == ["simulate", "validate"]

@@ -1,0 +1,260 @@
+"""deploy/: every rendered object is valid Kubernetes, and the pieces agree with each other."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.helpers import BUNDLED_POLICIES, ROOT
+from tests.render import Obj, UnsupportedError, object_key, render
+from webhook import __version__
+from webhook.cluster.certs import service_hostnames
+from webhook.policy.loading import load_policies_text
+
+BASE, CERT_MANAGER = ROOT / "deploy" / "base", ROOT / "deploy" / "overlays" / "cert-manager"
+FOLDERS = {"base": BASE, "cert-manager": CERT_MANAGER}
+# 1.30: the oldest release with matchConditions GA; the others: recent releases
+VERSIONS = ["1.30", "1.33", "1.37"]
+NAMESPACE, SERVICE = "placement-webhook", "placement-webhook"
+
+
+def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"{kind} {name}: {len(found)} found"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def base() -> list[Obj]:
+    return render(BASE)
+
+
+@pytest.fixture(scope="module")
+def overlay() -> list[Obj]:
+    return render(CERT_MANAGER)
+
+
+# --- validity ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_object_validates_strictly(folder: str, version: str) -> None:
+    checked = 0
+    for obj in render(FOLDERS[folder]):
+        if obj["apiVersion"].startswith("cert-manager.io/"):
+            continue  # not in the Kubernetes schemas: test_cert_manager_objects_are_consistent
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{object_key(obj)}: {str(exc).splitlines()[0]}")
+        checked += 1
+    assert checked >= 6
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed (optional check)")
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_the_python_renderer_agrees_with_kubectl_kustomize(folder: str) -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(FOLDERS[folder])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    theirs = {object_key(o): o for o in yaml.safe_load_all(result.stdout) if o}
+    assert {object_key(o): o for o in render(FOLDERS[folder])} == theirs
+
+
+def test_the_renderer_refuses_what_kustomize_would(tmp_path: Path) -> None:
+    (tmp_path / "k").mkdir()
+    (tmp_path / "policies.yaml").write_text("version: 1\n")
+    (tmp_path / "k" / "kustomization.yaml").write_text(
+        "configMapGenerator:\n- {name: p, files: [../policies.yaml]}\ngeneratorOptions: {disableNameSuffixHash: true}\n"
+    )
+    with pytest.raises(UnsupportedError, match="load restrictor"):
+        render(tmp_path / "k")
+    (tmp_path / "k" / "kustomization.yaml").write_text("namePrefix: x-\n")
+    with pytest.raises(UnsupportedError, match="namePrefix"):
+        render(tmp_path / "k")
+
+
+# --- policies ---------------------------------------------------------------------------------------
+
+
+def test_the_policies_copy_is_the_top_level_file() -> None:
+    assert (BASE / "policies.yaml").read_text() == BUNDLED_POLICIES.read_text(), (
+        "deploy/base/policies.yaml differs from policies.yaml: cp policies.yaml deploy/base/policies.yaml"
+    )
+
+
+def test_the_policies_config_map_is_mounted_as_a_directory(base: list[Obj]) -> None:
+    config_map = one(base, "ConfigMap", "placement-webhook-policies")
+    assert len(load_policies_text(config_map["data"]["policies.yaml"], source="configmap")) >= 1
+    pod = one(base, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["policies"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert all("subPath" not in m for m in mounts.values())  # a subPath mount never sees updates
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PLACEMENT_WEBHOOK_POLICIES"] == f"{mounts['policies']['mountPath']}/policies.yaml"
+    assert env["PLACEMENT_WEBHOOK_CERT_DIR"] == mounts["certs"]["mountPath"]
+    assert env["PLACEMENT_WEBHOOK_DEV_CERTS"] == "false"
+
+
+# --- the webhook configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_webhook_configuration_fields(folder: str) -> None:
+    objects = render(FOLDERS[folder])
+    (hook,) = one(objects, "MutatingWebhookConfiguration", SERVICE)["webhooks"]
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert hook["sideEffects"] == "None"
+    assert hook["rules"] == [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
+    assert hook["objectSelector"] == {
+        "matchExpressions": [{"key": "seldon-server-name", "operator": "Exists"}]
+    }
+    (excluded,) = hook["namespaceSelector"]["matchExpressions"]
+    assert excluded["key"] == "kubernetes.io/metadata.name" and excluded["operator"] == "NotIn"
+    assert set(excluded["values"]) == {"kube-system", NAMESPACE}
+    assert hook["failurePolicy"] == "Fail"
+    assert 1 <= hook["timeoutSeconds"] <= 10
+    assert hook["reinvocationPolicy"] == "IfNeeded"
+    assert [c["name"] for c in hook["matchConditions"]] == ["not-bound-to-a-node"]
+    assert "caBundle" not in hook["clientConfig"]  # filled in by the Job or cert-manager, kept by apply
+    service = one(objects, "Service", SERVICE)
+    assert hook["clientConfig"]["service"] == {
+        "name": SERVICE, "namespace": service["metadata"]["namespace"], "path": "/mutate", "port": 443
+    }  # fmt: skip
+    assert service["metadata"]["namespace"] == NAMESPACE
+
+
+def test_the_webhook_namespace_is_excluded_and_holds_everything(base: list[Obj]) -> None:
+    namespaced = [
+        o
+        for o in base
+        if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration")
+    ]
+    assert {o["metadata"]["namespace"] for o in namespaced} == {one(base, "Namespace")["metadata"]["name"]}
+
+
+# --- the server Deployment --------------------------------------------------------------------------
+
+
+def _pod_is_locked_down(pod: dict[str, Any]) -> None:
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert (
+            set(container["resources"]["requests"])
+            == set(container["resources"]["limits"])
+            == {"cpu", "memory"}
+        )
+        assert container["image"] == f"placement-webhook:{__version__}"
+
+
+def test_deployment_is_replicated_spread_and_locked_down(base: list[Obj]) -> None:
+    deployment = one(base, "Deployment", SERVICE)
+    pod = deployment["spec"]["template"]["spec"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    pdb = one(base, "PodDisruptionBudget")
+    assert (
+        pdb["spec"]["minAvailable"] == 1 and pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    )
+    assert "kubernetes.io/hostname" in [c["topologyKey"] for c in pod["topologySpreadConstraints"]]
+    assert all(
+        c["labelSelector"]["matchLabels"].items() <= labels.items() for c in pod["topologySpreadConstraints"]
+    )
+    _pod_is_locked_down(pod)
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    service = one(base, "Service", SERVICE)
+    assert service["spec"]["ports"] == [
+        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
+    ]
+    assert service["spec"]["selector"].items() <= labels.items()
+
+
+# --- certificates: the bootstrap Job and its RBAC, or cert-manager ----------------------------------
+
+
+def _job_flags(base: list[Obj]) -> dict[str, str]:
+    (container,) = one(base, "Job")["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["placement-webhook"] and container["args"][:2] == ["certs", "--install"]
+    return dict(arg.removeprefix("--").split("=", 1) for arg in container["args"][2:])
+
+
+def test_bootstrap_job_names_match_the_deployment_and_its_rbac(base: list[Obj]) -> None:
+    flags = _job_flags(base)
+    pod = one(base, "Deployment")["spec"]["template"]["spec"]
+    secret_volume = next(v["secret"] for v in pod["volumes"] if "secret" in v)
+    assert flags["secret"] == secret_volume["secretName"]
+    assert (flags["service"], flags["namespace"], flags["webhook"]) == (SERVICE, NAMESPACE, SERVICE)
+    job_pod = one(base, "Job")["spec"]["template"]["spec"]
+    _pod_is_locked_down(job_pod)
+    account = job_pod["serviceAccountName"]
+    rules = one(base, "Role")["rules"] + one(base, "ClusterRole")["rules"]
+    assert all(s["name"] == account for b in base if b["kind"].endswith("RoleBinding") for s in b["subjects"])
+    named = [r for r in rules if "resourceNames" in r]
+    assert {n for r in named for n in r["resourceNames"]} == {
+        flags["secret"],
+        flags["ca-secret"],
+        flags["webhook"],
+    }
+    assert [r for r in rules if "resourceNames" not in r] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}
+    ]
+    assert {v for r in rules for v in r["verbs"]} == {"get", "create", "update", "patch"}
+
+
+def test_cert_manager_objects_are_consistent(overlay: list[Obj], base: list[Obj]) -> None:
+    assert not any(o["metadata"]["name"] == "placement-webhook-certs" for o in overlay)  # no Job, no RBAC
+    assert {object_key(o) for o in base} - {object_key(o) for o in overlay} == {
+        object_key(o) for o in base if o["metadata"]["name"] == "placement-webhook-certs"
+    }
+    annotation = one(overlay, "MutatingWebhookConfiguration")["metadata"]["annotations"][
+        "cert-manager.io/inject-ca-from"
+    ]
+    namespace, name = annotation.split("/")
+    serving = one(overlay, "Certificate", name)
+    assert serving["metadata"]["namespace"] == namespace == NAMESPACE
+    pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
+    assert serving["spec"]["secretName"] == next(
+        v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v
+    )
+    assert serving["spec"]["dnsNames"] == service_hostnames(SERVICE, NAMESPACE)
+    assert "server auth" in serving["spec"]["usages"]
+    issuers = {o["metadata"]["name"]: o["spec"] for o in overlay if o["kind"] == "Issuer"}
+    ca = one(overlay, "Certificate", issuers[serving["spec"]["issuerRef"]["name"]]["ca"]["secretName"])
+    assert ca["spec"]["isCA"] is True and "selfSigned" in issuers[ca["spec"]["issuerRef"]["name"]]
+    for cert in (serving, ca):
+        assert cert["apiVersion"] == "cert-manager.io/v1"
+        assert cert["spec"]["issuerRef"]["kind"] == "Issuer"
+        assert cert["spec"]["privateKey"]["algorithm"] == "ECDSA"

@@ -1,0 +1,305 @@
+"""Simulation and policy reachability: the shared fixtures and Seldon manifests against node sets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIXTURES, NODES, SELDON, bundled_policies, minimal_pod, one_policy, policies
+from webhook.engine.documents import Subject
+from webhook.errors import InputError
+from webhook.kube.objects import RawObject
+from webhook.simulation.nodes import read_nodes
+from webhook.simulation.reachability import check_policies, shadows
+from webhook.simulation.seldon import read_manifest_files
+from webhook.simulation.simulate import simulate_subject
+
+SHARED_NODES = FIXTURES / "nodes.yaml"
+
+
+def nodes(name: str) -> list[RawObject]:
+    return read_nodes(str(SHARED_NODES if name == "shared" else NODES / f"{name}.yaml"))[0]
+
+
+def subject(*files: Path) -> Subject:
+    [only] = read_manifest_files([str(f) for f in files], namespace=None)
+    return only
+
+
+def fitting(fits: list | None) -> list[str] | None:  # type: ignore[type-arg]
+    return None if fits is None else [f.node for f in fits if f.fits]
+
+
+TRITON = (FIXTURES / "triton-gpu-0.yaml",)
+MLSERVER = (FIXTURES / "mlserver-0.yaml",)
+SCHEDULER = (FIXTURES / "seldon-scheduler-0.yaml",)
+SERVER_GPU = (SELDON / "server-triton-gpu.yaml", SELDON / "serverconfigs.yaml")
+SERVER_LLM = (SELDON / "server-mlserver-llm.yaml", SELDON / "serverconfigs.yaml")
+GPU_NODES = ["a100-40-1", "a100-80-1", "l4-1", "mig-1"]
+
+
+@pytest.mark.parametrize(
+    ("files", "node_set", "before", "after", "problems"),
+    [
+        (TRITON, "shared", ["cpu-node-1"], ["gpu-node-1"], []),
+        (MLSERVER, "shared", ["cpu-node-1"], ["cpu-node-1"], []),
+        (SCHEDULER, "shared", ["cpu-node-1"], ["cpu-node-1"], []),
+        # the bundled gpu-servers policy lets whole-GPU Pods onto the MIG node, which offers no nvidia.com/gpu
+        (
+            TRITON,
+            "gpu-pools",
+            ["cpu-1", "cpu-2"],
+            GPU_NODES,
+            ["may land on mig-1, which offers no nvidia.com/gpu"],
+        ),
+        (
+            SERVER_GPU,
+            "gpu-pools",
+            ["cpu-1", "cpu-2"],
+            GPU_NODES,
+            ["may land on mig-1, which offers no nvidia.com/gpu"],
+        ),
+        (MLSERVER, "gpu-pools", ["cpu-1", "cpu-2"], ["cpu-1", "cpu-2"], []),
+        # before: a GPU Pod may land on CPU nodes; after: only the A100s (llm-on-a100)
+        (SERVER_LLM, "gpu-pools", ["cpu-1", "cpu-2"], ["a100-40-1", "a100-80-1"], []),
+        # GKE taints GPU nodes nvidia.com/gpu: without ExtendedResourceToleration nothing tolerates it
+        (TRITON, "gke-gpu", ["gke-cpu-1"], [], ["fits no node after the policies"]),
+        # NoExecute: the default not-ready toleration reaches not-ready-1; only the LLM Server's own
+        # NoExecute toleration reaches the draining node (and its policy's affinity then excludes it)
+        (TRITON, "conditions", [], ["not-ready-1", "quiet-1"], []),
+        (SERVER_LLM, "conditions", ["draining-1"], [], ["fits no node after the policies"]),
+    ],
+)
+def test_fixtures_against_node_sets(
+    files: tuple[Path, ...], node_set: str, before: list[str], after: list[str], problems: list[str]
+) -> None:
+    result = simulate_subject(subject(*files), nodes=nodes(node_set), policies=bundled_policies())
+    assert (fitting(result.before), fitting(result.after), result.problems) == (before, after, problems)
+
+
+def test_extended_resource_toleration_lets_gpu_pods_past_the_gke_gpu_taint() -> None:
+    result = simulate_subject(
+        subject(*TRITON),
+        nodes=nodes("gke-gpu"),
+        policies=bundled_policies(),
+        extended_resource_toleration=True,
+    )
+    assert fitting(result.before) == ["gke-cpu-1"]  # the seldon-gpu-srv taint still needs the policy
+    assert fitting(result.after) == ["gke-l4-1"] and result.problems == []
+
+
+def test_noexecute_toleration_of_the_server_reaches_the_draining_node() -> None:
+    noexecute = one_policy(
+        "{tolerations: [{key: seldon-gpu-srv, operator: Exists}], nodeSelector: {pool: infer-srv}}",
+        match="{servers: ['*']}",
+    )
+    result = simulate_subject(subject(*TRITON), nodes=nodes("conditions"), policies=noexecute)
+    assert fitting(result.after) == ["not-ready-1", "draining-1", "quiet-1"]
+    quiet = next(f for f in result.after or [] if f.node == "quiet-1")
+    assert quiet.avoided == ("maintenance=soon:PreferNoSchedule",)
+
+
+def test_pods_with_ored_terms_keep_them_and_each_gets_the_pool() -> None:
+    pod = minimal_pod(
+        containers=[{"name": "agent", "image": "a", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-L4"]}
+                            ]
+                        },
+                        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["general"]}]},
+                    ]
+                }
+            }
+        },
+    )
+    result = simulate_subject(
+        Subject(pod, "seldon-mesh", "test"), nodes=nodes("gpu-pools"), policies=bundled_policies()
+    )
+    assert fitting(result.before) == ["cpu-1", "cpu-2"]  # l4-1 matches a term but is tainted
+    assert result.review.policy == "gpu-servers"
+    assert fitting(result.after) == ["l4-1"]  # the general term now also demands pool=infer-srv
+    cpu = next(f for f in result.after or [] if f.node == "cpu-1")
+    assert cpu.reason == (
+        "affinity: no term matches: nvidia.com/gpu.product In [NVIDIA-L4] (no nvidia.com/gpu.product label)"
+        " | pool In [infer-srv] (pool=general)"
+    )
+
+
+def test_preferred_terms_are_scores() -> None:
+    result = simulate_subject(subject(*SERVER_LLM), nodes=nodes("gpu-pools"), policies=bundled_policies())
+    assert {f.node: f.score for f in result.after or [] if f.fits} == {"a100-40-1": 0, "a100-80-1": 50}
+
+
+def test_denied_pods_are_not_placed_and_are_a_problem() -> None:
+    deny = one_policy("{nodeSelector: {pool: infer-srv}}", extra="onConflict: deny")
+    pod = minimal_pod(nodeSelector={"pool": "general"})
+    result = simulate_subject(Subject(pod, "seldon-mesh", "test"), nodes=nodes("gpu-pools"), policies=deny)
+    assert result.after is None
+    assert result.problems == [
+        "denied: placement-webhook: policy p conflicts with the Pod's own placement on pool"
+    ]
+
+
+def test_unknown_node_resources_are_a_note_not_a_problem() -> None:
+    result = simulate_subject(subject(*TRITON), nodes=nodes("shared"), policies=bundled_policies())
+    assert result.problems == []
+    assert result.notes == ["cannot check nvidia.com/gpu on gpu-node-1: no status.allocatable"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("kind: Pod\nmetadata: {name: p}\n", "document 1 is not a Node (kind 'Pod')"),
+        ("kind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
+        ("kind: Node\nmetadata: {name: a}\n---\nkind: Node\nmetadata: {name: a}\n", "node a appears twice"),
+        ("kind: NodeList\nitems: []\n", "no documents"),
+        ("", "no documents"),
+    ],
+)
+def test_unusable_node_files(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "nodes.yaml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_nodes(str(path))
+
+
+# --- validate --nodes ------------------------------------------------------------------------------
+
+
+def findings(text: str, node_set: str, **options: bool) -> list[tuple[str, str]]:
+    return [(f.severity, f.message) for f in check_policies(policies(text), nodes(node_set), **options)]
+
+
+TOLERATION_ONLY = """
+    version: 1
+    policies:
+    - name: gpu-servers
+      match: {servers: ["*"], resources: [nvidia.com/gpu]}
+      placement:
+        tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+    """
+
+
+def test_a_toleration_without_affinity_lets_pods_leave_the_pool() -> None:
+    assert findings(TOLERATION_ONLY, "gpu-pools") == [
+        (
+            "warning",
+            "gpu-servers: its Pods request nvidia.com/gpu but also fit mig-1, cpu-1, cpu-2, where none is offered",
+        ),
+        (
+            "warning",
+            "gpu-servers: tolerates seldon-gpu-srv=true:NoSchedule but its Pods also fit cpu-1, cpu-2, outside"
+            " the tainted pool; add nodeAffinity or nodeSelector (a taint alone does not place a Pod)",
+        ),
+    ]
+
+
+def test_bundled_policies_against_the_node_sets() -> None:
+    text = (FIXTURES.parent.parent / "policies.yaml").read_text()
+    assert findings(text, "gpu-pools") == [
+        ("warning", "gpu-servers: its Pods request nvidia.com/gpu but also fit mig-1, where none is offered")
+    ]
+    assert findings(text, "gke-gpu", extended_resource_toleration=True) == [
+        ("error", "llm-on-a100: its placement fits no node (gke-l4-1: affinity: nvidia.com/gpu.product In [A100-SXM4-40GB, A100-SXM4-80GB] (no nvidia.com/gpu.product label); gke-cpu-1: affinity: pool In [infer-srv] (pool=general))"),
+        # a resource glob names no resource the probe could request, so no toleration for it is added
+        ("warning", "mig-servers: its placement fits no node (gke-l4-1: untolerated taint nvidia.com/gpu=present:NoSchedule; gke-cpu-1: affinity: pool In [infer-srv] (pool=general))"),
+    ]  # fmt: skip
+    assert ("warning", "GPU node gke-l4-1 (nvidia.com/gpu: 1) is reached by no enforce policy") in findings(
+        text, "gke-gpu"
+    )
+
+
+def test_gpu_nodes_no_enforce_policy_reaches() -> None:
+    audit_only = """
+        version: 1
+        policies:
+        - name: a100
+          match: {servers: [a100-*]}
+          placement:
+            tolerations: [{key: seldon-gpu-srv, operator: Exists}]
+            nodeSelector: {nvidia.com/gpu.product: A100-SXM4-40GB}
+        - name: mig
+          match: {servers: [mig-*]}
+          placement:
+            tolerations: [{key: seldon-gpu-srv, operator: Exists}]
+            nodeSelector: {nvidia.com/mig.capable: "true"}
+          mode: audit
+        """
+    assert findings(audit_only, "gpu-pools") == [
+        ("warning", "GPU node a100-80-1 (nvidia.com/gpu: 8) is reached by no enforce policy"),
+        ("warning", "GPU node l4-1 (nvidia.com/gpu: 1) is reached by no enforce policy"),
+        ("warning", "GPU node mig-1 (nvidia.com/mig-1g.5gb: 56) is reached by no enforce policy"),
+    ]
+
+
+def test_audit_policy_that_fits_no_node_is_a_warning_enforce_an_error() -> None:
+    text = """
+        version: 1
+        policies:
+        - name: h100
+          placement: {tolerations: [{key: seldon-gpu-srv, operator: Exists}], nodeSelector: {nvidia.com/gpu.product: H100}}
+          mode: {mode}
+        """
+    for mode, severity in (("audit", "warning"), ("enforce", "error")):
+        [first, *_] = findings(text.replace("{mode}", mode), "gpu-pools")
+        assert first[0] == severity and first[1].startswith(
+            "h100: its placement fits no node (a100-40-1: nodeSelector"
+        )
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "shadowed"),
+    [
+        ("{}", "{servers: [a]}", True),
+        ("{servers: ['*']}", "{servers: [mlserver-llm-*]}", True),
+        ("{servers: [mlserver-*]}", "{servers: [mlserver-llm-*]}", True),
+        ("{servers: [mlserver-llm-*]}", "{servers: ['*']}", False),
+        ("{servers: [a?]}", "{servers: ['a*']}", False),  # '?' cannot stand for every '*' expansion
+        (
+            "{servers: ['*'], resources: [nvidia.com/gpu]}",
+            "{servers: ['*'], resources: [nvidia.com/mig-*]}",
+            False,
+        ),
+        ("{resources: [nvidia.com/*]}", "{resources: [nvidia.com/mig-*], servers: [x]}", True),
+        ("{serverTypes: [mlserver, triton]}", "{serverTypes: [triton]}", True),
+        ("{serverTypes: [triton]}", "{serverTypes: [mlserver, triton]}", False),
+        ("{capabilities: [gpu]}", "{capabilities: [gpu, llm]}", True),
+        ("{capabilities: [gpu, llm]}", "{capabilities: [gpu]}", False),
+        ("{namespaces: [seldon-*]}", "{}", False),
+        (
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            "{podSelector: {matchLabels: {team: nlp, tier: a}}}",
+            True,
+        ),
+        ("{podSelector: {matchLabels: {team: nlp}}}", "{}", False),
+    ],
+)
+def test_shadowing(earlier: str, later: str, shadowed: bool) -> None:
+    text = f"""
+        version: 1
+        policies:
+        - {{name: first, match: {earlier}, placement: {{nodeSelector: {{pool: a}}}}}}
+        - {{name: second, match: {later}, placement: {{nodeSelector: {{pool: b}}}}}}
+        """
+    first, second = policies(text).policies
+    assert shadows(first, second) is shadowed
+
+
+def test_shadowed_policy_is_reported_unreachable() -> None:
+    text = """
+        version: 1
+        policies:
+        - {name: all-servers, match: {servers: ["*"]}, placement: {nodeSelector: {pool: general}}}
+        - {name: gpu-servers, match: {servers: ["*"], resources: [nvidia.com/gpu]}, placement: {nodeSelector: {pool: infer-srv}}}
+        """
+    assert (
+        "warning",
+        "gpu-servers: unreachable: all-servers comes first and matches every Pod it matches",
+    ) in findings(text, "gpu-pools")

@@ -1,0 +1,1 @@
+"""The placement-webhook command line, one module per group of verbs."""

@@ -1,0 +1,60 @@
+"""The ``placement-webhook`` command line: a thin adapter from argv to the pure core.
+
+Exit codes: 0 ok; 1 a policy or test failure (or a Pod the policies would deny, a simulated Pod
+that fits no node or could land without its GPUs, a ``validate --nodes`` error); 2 usage errors
+or unreadable input. Errors go to stderr, one line each. Each group of verbs has its own module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from webhook import __version__
+from webhook.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from webhook.cli.operate import add_certs_parser, add_serve_parser
+from webhook.cli.policy import add_test_and_schema_parsers, add_validate_parser
+from webhook.cli.review import add_review_parser
+from webhook.cli.simulate import add_simulate_parser
+from webhook.errors import ClusterError, InputError, PolicyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="placement-webhook",
+        description="Place Seldon Core 2 inference server Pods on the right nodes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_review_parser(commands)
+    add_validate_parser(commands)
+    add_simulate_parser(commands)
+    add_test_and_schema_parsers(commands)
+    add_serve_parser(commands)
+    add_certs_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

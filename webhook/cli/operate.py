@@ -1,0 +1,126 @@
+"""``serve`` and ``certs``: run the HTTPS admission server, issue or install its certificates.
+
+The server and the Kubernetes client are imported inside the commands: the offline verbs start
+without either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from webhook.cli.common import EXIT_OK, add_policies_option
+from webhook.cluster.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE
+from webhook.errors import InputError
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from webhook.server.serve import run_server, settings_from_options
+
+    try:
+        settings = settings_from_options(
+            policies=args.policies,
+            cert_dir=args.cert_dir,
+            host=args.host,
+            port=args.port,
+            client_ca=args.client_ca,
+            dev_certs=args.dev_certs,
+            log_level=args.log_level,
+        )
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise InputError(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return run_server(settings)
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    # imported here: only `certs` needs the kubernetes client, which is slow to import
+    from webhook.cluster import bootstrap
+
+    if args.new_ca and args.ca_cert:
+        raise InputError("--new-ca and --ca-cert/--ca-key exclude each other")
+    if (args.ca_cert is None) != (args.ca_key is None):
+        raise InputError("--ca-cert and --ca-key go together")
+    if args.days < 1 or args.ca_days < args.days:
+        raise InputError("--days must be at least 1 and at most --ca-days")
+    supplied = bootstrap.read_supplied_ca(args.ca_cert, args.ca_key) if args.ca_cert else None
+    options = bootstrap.CertsOptions(
+        service=args.service, namespace=args.namespace, days=args.days, ca_days=args.ca_days,
+        new_ca=args.new_ca, supplied_ca=supplied,
+    )  # fmt: skip
+    if args.install:
+        if args.out is not None:
+            raise InputError("--out is for files; --install writes Secrets")
+        from webhook.cluster.client import load_api_client
+
+        api = load_api_client(args.kubeconfig)
+        lines = bootstrap.install_certificates(
+            api,
+            options,
+            secret=args.secret or f"{args.service}-tls",
+            ca_secret=args.ca_secret or f"{args.service}-ca",
+            webhook=args.webhook or args.service,
+        )
+        for line in lines:
+            print(line)
+        return EXIT_OK
+    out = args.out or Path("certs")
+    issued = bootstrap.issue_to_folder(out, options)
+    kept = "created" if issued.ca_created else "kept"
+    print(f"wrote {out}/tls.crt, tls.key (CA {kept}) for {', '.join(options.hostnames)}", file=sys.stderr)
+    print(bootstrap.ca_bundle_base64(issued.ca.cert_pem))
+    return EXIT_OK
+
+
+def add_certs_parser(commands: Any) -> None:
+    certs = commands.add_parser(
+        "certs",
+        help="issue the webhook's CA and serving certificate into a folder, or install them in the cluster",
+        description="Prints the base64 CA bundle for caBundle (folder mode) or what --install changed.",
+    )
+    certs.add_argument("--service", default=DEFAULT_SERVICE, help="Service name (default %(default)s)")
+    certs.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="its namespace (default %(default)s)")
+    certs.add_argument("--out", type=Path, default=None, help="folder for the files (default certs)")
+    certs.add_argument(
+        "--days", type=int, default=365, help="serving certificate lifetime (default %(default)s)"
+    )
+    certs.add_argument(
+        "--ca-days", type=int, default=3650, help="CA lifetime when one is made (default %(default)s)"
+    )
+    certs.add_argument("--ca-cert", type=Path, help="sign with this CA certificate (with --ca-key)")
+    certs.add_argument("--ca-key", type=Path, help="the CA's private key (PEM, unencrypted)")
+    certs.add_argument("--new-ca", action="store_true", help="replace the CA instead of keeping it")
+    certs.add_argument("--install", action="store_true", help="write Secrets and caBundle through the API")
+    certs.add_argument("--secret", help="with --install: TLS Secret name (default SERVICE-tls)")
+    certs.add_argument("--ca-secret", help="with --install: CA Secret name (default SERVICE-ca)")
+    certs.add_argument("--webhook", help="with --install: MutatingWebhookConfiguration (default SERVICE)")
+    certs.add_argument("--kubeconfig", help="with --install, outside a cluster: kubeconfig file")
+    certs.set_defaults(handler=cmd_certs)
+
+
+def add_serve_parser(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTPS admission server",
+        description="Every option is also an environment variable PLACEMENT_WEBHOOK_<OPTION> "
+        "(e.g. PLACEMENT_WEBHOOK_CERT_DIR); options win over the environment.",
+    )
+    add_policies_option(serve)
+    serve.add_argument("--cert-dir", type=Path, help="tls.crt, tls.key and ca.crt (default: certs)")
+    serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="TLS port (default: 8443)")
+    serve.add_argument(
+        "--client-ca", type=Path, help="answer /mutate only for clients with a certificate signed by this CA"
+    )
+    serve.add_argument(
+        "--dev-certs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="create a local CA and certificate when the cert dir has none (default: on)",
+    )
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=cmd_serve)

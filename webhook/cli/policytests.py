@@ -1,0 +1,134 @@
+"""Policy test cases as data, in the spirit of ``kyverno test``.
+
+A case is a folder with a ``placement-test.yaml``::
+
+    name: GPU server gets the GPU pool
+    policies: ../../../policies.yaml   # relative to the case folder
+    input: pod.yaml                    # a Pod or an AdmissionReview (first document)
+    namespace: seldon-mesh             # optional, for a bare Pod without metadata.namespace
+    expect:
+      outcome: patched                 # patched|unchanged|audit|conflict|denied|malformed
+      policy: gpu-servers              # the applied policy, or null for none
+      pod: expected.yaml               # optional: the whole mutated Pod, compared semantically
+      warnings: [conflicts with]       # optional: each must be a substring of some warning
+      denied: conflicts with           # optional: substring of the denial message
+
+Every case is also checked for idempotency (reviewing the result again changes nothing) and for
+"the patch reproduces the mutation".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from webhook.engine.admission import review_pod
+from webhook.engine.documents import read_subjects
+from webhook.errors import InputError, PolicyError
+from webhook.policy.compiled import PolicySet
+from webhook.policy.loading import load_policies
+from webhook.policy.source import load_yaml_documents
+
+CASE_FILE = "placement-test.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class Expectation(_Strict):
+    outcome: str | None = None
+    policy: str | None = None
+    pod: str | None = None
+    warnings: list[str] | None = None
+    denied: str | None = None
+
+
+class Case(_Strict):
+    name: str
+    policies: str = "policies.yaml"
+    input: str
+    namespace: str | None = None
+    expect: Expectation
+
+
+@dataclass
+class CaseResult:
+    path: Path
+    name: str
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def find_cases(root: Path) -> list[Path]:
+    """Every case file under ``root`` (or ``root`` itself when it is one), in a stable order."""
+    if root.is_file():
+        return [root]
+    return sorted(root.rglob(CASE_FILE))
+
+
+def _load_case(path: Path) -> Case:
+    documents = load_yaml_documents(path.read_text(encoding="utf-8"), source=str(path))
+    if len(documents) != 1:
+        raise InputError(f"{path}: expected one YAML document")
+    try:
+        return Case.model_validate(documents[0])
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise InputError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+
+
+def _diff(expected: Any, actual: Any) -> str:
+    ops = jsonpatch.make_patch(expected, actual).patch
+    shown = "; ".join(f"{op['op']} {op['path']}" for op in ops[:5])
+    return shown + (f" (+{len(ops) - 5} more)" if len(ops) > 5 else "")
+
+
+def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
+    subject = read_subjects(str(base / case.input), namespace=case.namespace)[0]
+    review = review_pod(subject.pod, namespace=subject.namespace, policies=policies)
+    expect, failures = case.expect, []
+    if expect.outcome is not None and review.outcome != expect.outcome:
+        failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
+    if "policy" in expect.model_fields_set and review.policy != expect.policy:
+        failures.append(f"policy: expected {expect.policy}, got {review.policy}")
+    if expect.pod is not None:
+        wanted = read_subjects(str(base / expect.pod))[0].pod
+        if review.pod != wanted:
+            failures.append(f"pod differs from {expect.pod}: {_diff(wanted, review.pod)}")
+    for text in expect.warnings or []:
+        if not any(text in w for w in review.warnings):
+            failures.append(f"no warning contains {text!r} (warnings: {review.warnings})")
+    if expect.denied is not None and (review.denial is None or expect.denied not in review.denial):
+        failures.append(f"expected a denial containing {expect.denied!r}, got {review.denial!r}")
+    if jsonpatch.apply_patch(subject.pod, review.patch) != review.pod:
+        failures.append("the patch applied to the input does not give the mutated Pod")
+    again = review_pod(review.pod, namespace=subject.namespace, policies=policies)
+    if again.patch:
+        failures.append(f"not idempotent: a second review patches {[op['path'] for op in again.patch]}")
+    return failures
+
+
+def run_case(path: Path) -> CaseResult:
+    """Run one case file; problems reading it are reported as failures, not raised."""
+    try:
+        case = _load_case(path)
+    except (InputError, OSError) as exc:
+        return CaseResult(path, path.parent.name, [str(exc)])
+    result = CaseResult(path, case.name)
+    try:
+        policies = load_policies(path.parent / case.policies)
+        result.failures = _check(case, path.parent, policies)
+    except PolicyError as exc:
+        result.failures = [f"policies: {line}" for line in exc.problems]
+    except InputError as exc:
+        result.failures = [str(exc)]
+    return result

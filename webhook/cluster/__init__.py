@@ -1,0 +1,1 @@
+"""The cluster edge: certificates, and the only code that imports the Kubernetes client."""

@@ -1,0 +1,116 @@
+"""The only module that talks to the Kubernetes API, through the official ``kubernetes`` client.
+
+Objects go in and come out as plain dicts: responses are read raw (``_preload_content=False``) and
+parsed as JSON, so nothing is dropped or defaulted by the client's typed models. Every failed call
+becomes a one-line ClusterError naming the verb and the object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from webhook.errors import ClusterError
+from webhook.kube.objects import RawObject
+
+REQUEST_TIMEOUT = 10  # seconds; a bootstrap Job should fail and retry rather than hang
+JSON_PATCH = "application/json-patch+json"
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """An API client from the in-cluster service account when there is one, else from a kubeconfig.
+
+    ``kubeconfig`` None means ``$KUBECONFIG``, read here at call time (the client reads it only
+    once, when first imported), else ``~/.kube/config``. A fresh Configuration is used, so loading
+    never changes the client library's global default.
+    """
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration)
+    except config.ConfigException:
+        pass
+    try:
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"), client_configuration=configuration
+        )  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError) as exc:
+        raise ClusterError(f"no in-cluster service account and no usable kubeconfig: {exc}") from None
+    return client.ApiClient(configuration)
+
+
+def _reason(exc: ApiException) -> str:
+    """The API server's own one-line message from a Status body, else the HTTP reason."""
+    try:
+        message = json.loads(exc.body or b"{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{exc.status} {message or exc.reason}".replace("\n", " ")
+
+
+def _call(what: str, method: Callable[..., Any], *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+    """Call one client method and return the JSON body as a dict (None for 404 when ``missing_ok``)."""
+    try:
+        response = method(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+    except ApiException as exc:
+        if missing_ok and exc.status == 404:
+            return None
+        raise ClusterError(f"{what}: {_reason(exc)}") from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise ClusterError(f"{what}: {exc}") from None
+    return json.loads(response.data)
+
+
+def get_secret(api: client.ApiClient, name: str, *, namespace: str) -> RawObject | None:
+    """The Secret, or None when it does not exist."""
+    core = client.CoreV1Api(api)
+    result: RawObject | None = _call(
+        f"get secret {namespace}/{name}", core.read_namespaced_secret, name, namespace, missing_ok=True
+    )
+    return result
+
+
+def save_secret(api: client.ApiClient, secret: RawObject, *, existing: RawObject | None) -> str:
+    """Create ``secret``, or replace ``existing`` with it (its resourceVersion guards against races)."""
+    core = client.CoreV1Api(api)
+    name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
+    if existing is None:
+        _call(f"create secret {namespace}/{name}", core.create_namespaced_secret, namespace, secret)
+        return "created"
+    body = {
+        **secret,
+        "metadata": {**secret["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]},
+    }
+    _call(f"update secret {namespace}/{name}", core.replace_namespaced_secret, name, namespace, body)
+    return "updated"
+
+
+def get_webhook_configuration(api: client.ApiClient, name: str) -> RawObject:
+    """The MutatingWebhookConfiguration; a ClusterError when it is not there (yet)."""
+    admission = client.AdmissionregistrationV1Api(api)
+    what = f"get mutatingwebhookconfiguration {name}"
+    result: RawObject = _call(what, admission.read_mutating_webhook_configuration, name)
+    return result
+
+
+def patch_webhook_configuration(api: client.ApiClient, name: str, ops: list[RawObject]) -> RawObject:
+    """Apply a JSON Patch to the MutatingWebhookConfiguration."""
+    admission = client.AdmissionregistrationV1Api(api)
+    what = f"patch mutatingwebhookconfiguration {name}"
+    method = admission.patch_mutating_webhook_configuration
+    result: RawObject = _call(what, method, name, ops, _content_type=JSON_PATCH)
+    return result
+
+
+def list_nodes(api: client.ApiClient) -> list[RawObject]:
+    """Every Node, as the raw dicts the API server sent."""
+    core = client.CoreV1Api(api)
+    node_list: RawObject = _call("list nodes", core.list_node)
+    items = node_list.get("items")
+    return items if isinstance(items, list) else []

@@ -1,0 +1,1 @@
+"""The admission engine, pure: which policy applies, the placement plan, and AdmissionReview decide/encode."""

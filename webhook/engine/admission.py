@@ -1,0 +1,220 @@
+"""Decode an AdmissionReview, decide with the placement engine, encode the answer.
+
+Two error planes, as in kopf and controller-runtime: a malformed *request* raises ``InputError``
+(the HTTP edge answers 400 and the API server's ``failurePolicy`` decides); a *Pod* we reject is a
+normal answer, ``allowed: false`` with ``status.code``/``message``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from webhook.engine.matching import select_policy
+from webhook.engine.placement import PlacementPlan, apply_plan, plan_placement
+from webhook.errors import InputError, PodShapeError
+from webhook.kube.objects import RawObject, as_dict, read_pod_facts
+from webhook.kube.patches import PatchOp
+from webhook.policy.compiled import PolicySet
+
+API_VERSION = "admission.k8s.io/v1"
+WARNING_PREFIX = "placement-webhook: "
+MAX_WARNING_CHARS = 120  # the API server's guidance for admission warnings
+MAX_WARNINGS = 10
+
+Outcome = Literal["patched", "unchanged", "audit", "conflict", "denied", "skipped", "malformed"]
+
+
+# --- the engine's answer for one Pod ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the engine decided for one Pod, before any wire encoding."""
+
+    outcome: Outcome
+    pod: RawObject
+    policy: str | None = None
+    patch: list[PatchOp] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    denial: str | None = None
+    plan: PlacementPlan | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.denial is None
+
+
+def short_warning(text: str) -> str:
+    """One line of at most ``MAX_WARNING_CHARS`` characters, prefixed with our name."""
+    line = " ".join((WARNING_PREFIX + text).split())
+    return line if len(line) <= MAX_WARNING_CHARS else line[: MAX_WARNING_CHARS - 1] + "…"
+
+
+def _warnings(lines: list[str]) -> list[str]:
+    return [short_warning(line) for line in lines[:MAX_WARNINGS]]
+
+
+def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review:
+    """Apply the first matching policy to ``pod`` (never modified) and say what happened."""
+    policy = select_policy(policies, read_pod_facts(pod, namespace=namespace))
+    if policy is None:
+        return Review(outcome="unchanged", pod=pod)
+    name, settings = policy.name, policy.policy
+    try:
+        plan = plan_placement(pod, policy)
+    except PodShapeError as exc:
+        return Review("malformed", pod, name, warnings=_warnings([f"Pod not placed by {name}: {exc}"]))
+    if plan.conflicts:
+        keys = ", ".join(plan.conflicts)
+        message = f"policy {name} conflicts with the Pod's own placement on {keys}"
+        if settings.mode == "audit":
+            return Review("audit", pod, name, warnings=_warnings([f"audit: {message}"]), plan=plan)
+        if settings.on_conflict == "deny":
+            return Review("denied", pod, name, denial=WARNING_PREFIX + message, plan=plan)
+        return Review("conflict", pod, name, warnings=_warnings([f"{message}; not applied"]), plan=plan)
+    if plan.is_empty:
+        return Review("unchanged", pod, name, plan=plan)
+    if settings.mode == "audit":
+        lines = [f"audit: policy {name} would add {what}" for what in plan.describe()]
+        return Review("audit", pod, name, warnings=_warnings(lines), plan=plan)
+    mutated, ops = apply_plan(pod, plan)
+    return Review("patched", mutated, name, patch=ops, plan=plan)
+
+
+# --- the AdmissionReview v1 envelope -----------------------------------------------------------------
+
+
+class _Envelope(BaseModel):
+    # The API server adds fields over time (userInfo, options, requestKind...): ignore, don't fail.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class GroupVersionKind(_Envelope):
+    group: str = ""
+    version: str
+    kind: str
+
+
+class AdmissionRequest(_Envelope):
+    uid: str = Field(min_length=1)
+    kind: GroupVersionKind
+    sub_resource: str = ""
+    operation: str
+    namespace: str = ""
+    name: str = ""
+    object: Any = None
+    dry_run: bool = False
+
+    def targets_pod_creation(self) -> bool:
+        kind = self.kind
+        return (
+            self.operation == "CREATE"
+            and (kind.group, kind.version, kind.kind) == ("", "v1", "Pod")
+            and not self.sub_resource
+        )
+
+    def pod_namespace(self) -> str:
+        """``request.namespace`` is authoritative: Deployment-made Pods often lack metadata.namespace."""
+        if self.namespace:
+            return self.namespace
+        metadata = as_dict(self.object.get("metadata")) if isinstance(self.object, dict) else {}
+        namespace = metadata.get("namespace")
+        return namespace if isinstance(namespace, str) else ""
+
+
+class AdmissionReviewRequest(_Envelope):
+    api_version: str
+    kind: str
+    request: AdmissionRequest
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg'][0].lower()}{first['msg'][1:]}" if where else first["msg"]
+
+
+def parse_admission_review(data: Any) -> AdmissionRequest:
+    """The request of an AdmissionReview v1 document, or ``InputError`` with a one-line reason."""
+    if not isinstance(data, dict):
+        raise InputError("body is not a JSON object")
+    if data.get("kind") != "AdmissionReview":
+        raise InputError(f"kind must be AdmissionReview, got {str(data.get('kind'))[:60]!r}")
+    if data.get("apiVersion") != API_VERSION:
+        raise InputError(f"apiVersion must be {API_VERSION}, got {str(data.get('apiVersion'))[:60]!r}")
+    try:
+        review = AdmissionReviewRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_describe_validation_error(exc)) from exc
+    request = review.request
+    if request.targets_pod_creation() and not isinstance(request.object, dict):
+        raise InputError("request.object: a Pod CREATE must carry the Pod object")
+    return request
+
+
+# --- responses (controller-runtime style constructors) ----------------------------------------------
+
+
+def allowed(uid: str, *, warnings: list[str] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"uid": uid, "allowed": True}
+    if warnings:
+        response["warnings"] = warnings
+    return response
+
+
+def denied(uid: str, *, code: int, message: str, warnings: list[str] | None = None) -> dict[str, Any]:
+    response = allowed(uid, warnings=warnings)
+    response["allowed"] = False
+    response["status"] = {"code": code, "message": message}
+    return response
+
+
+def patched(uid: str, ops: list[PatchOp], *, warnings: list[str] | None = None) -> dict[str, Any]:
+    response = allowed(uid, warnings=warnings)
+    if ops:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(orjson.dumps(ops)).decode("ascii")
+    return response
+
+
+def review_response(response: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
+def encode_review(uid: str, review: Review) -> dict[str, Any]:
+    """The complete AdmissionReview v1 answer for an engine review."""
+    if review.denial is not None:
+        response = denied(uid, code=403, message=review.denial, warnings=review.warnings)
+    else:
+        response = patched(uid, review.patch, warnings=review.warnings)
+    if review.policy is not None:
+        response["auditAnnotations"] = {"policy": review.policy, "outcome": review.outcome}
+    return review_response(response)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One admission, decided: the request, the engine's review, and the answer to send."""
+
+    request: AdmissionRequest
+    review: Review | None
+    answer: dict[str, Any]
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.review.outcome if self.review else "skipped"
+
+
+def decide(data: Any, *, policies: PolicySet) -> Decision:
+    """AdmissionReview in, AdmissionReview out; ``dryRun`` changes nothing (no side effects)."""
+    request = parse_admission_review(data)
+    if not request.targets_pod_creation():
+        return Decision(request, None, review_response(allowed(request.uid)))
+    review = review_pod(request.object, namespace=request.pod_namespace(), policies=policies)
+    return Decision(request, review, encode_review(request.uid, review))

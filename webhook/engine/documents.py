@@ -1,0 +1,125 @@
+"""Reading Pods and AdmissionReviews from files for the offline commands (review, test, simulate).
+
+A file holds any number of YAML or JSON documents (JSON is YAML); a ``kind: List`` is flattened.
+Each becomes a ``Subject``: a Pod plus the namespace it is admitted into, and the AdmissionReview
+request when that is what the file held, so dry-runs answer exactly as the server would.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from webhook.engine.admission import AdmissionRequest, parse_admission_review
+from webhook.errors import InputError
+from webhook.kube.objects import RawObject, as_dict, pod_display_name
+from webhook.policy.source import load_yaml_documents
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One Pod to review: where it came from, its namespace, and its AdmissionReview if any."""
+
+    pod: RawObject
+    namespace: str
+    source: str
+    request: AdmissionRequest | None = None
+
+    @property
+    def display_name(self) -> str:
+        return pod_display_name(self.pod, namespace=self.namespace)
+
+    def admission_review(self) -> dict[str, Any]:
+        """The AdmissionReview the API server would send for this Pod (its own, if it came as one)."""
+        if self.request is not None and self.request.object is self.pod:
+            uid = self.request.uid
+        else:
+            uid = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, orjson.dumps(self.pod, option=orjson.OPT_SORT_KEYS).hex())
+            )
+        metadata = as_dict(self.pod.get("metadata"))
+        return {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+                "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+                "name": metadata.get("name", ""),
+                "namespace": self.namespace,
+                "operation": "CREATE",
+                "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
+                "object": self.pod,
+                "oldObject": None,
+                "dryRun": False,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+            },
+        }
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """(text, display name) of a file or ``-`` for stdin; ``InputError`` when unreadable."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        file = Path(path)
+        if file.stat().st_size > MAX_INPUT_BYTES:
+            raise InputError(f"{path}: larger than {MAX_INPUT_BYTES} bytes")
+        return file.read_text(encoding="utf-8"), path
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text") from exc
+
+
+def _flatten(documents: list[Any]) -> list[Any]:
+    """Items of ``kind: List`` and typed lists (``PodList``, ``NodeList``) in place of the list."""
+    flat: list[Any] = []
+    for doc in documents:
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+            flat.extend(doc["items"])
+        else:
+            flat.append(doc)
+    return flat
+
+
+def read_documents(path: str) -> tuple[list[Any], str]:
+    """(every document of a file or ``-``, lists flattened, display name); ``InputError`` when empty."""
+    text, source = read_text(path)
+    documents = _flatten(load_yaml_documents(text, source=source))
+    if not documents:
+        raise InputError(f"{source}: no documents")
+    return documents, source
+
+
+def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:
+    """A Subject from one parsed document; ``namespace`` is the fallback for bare Pods."""
+    if not isinstance(doc, dict):
+        raise InputError(f"{source}: a document is not a mapping")
+    kind = doc.get("kind")
+    if kind == "AdmissionReview":
+        request = parse_admission_review(doc)
+        if not isinstance(request.object, dict):
+            raise InputError(f"{source}: the AdmissionReview carries no object")
+        return Subject(request.object, request.pod_namespace(), source, request)
+    if kind == "Pod" or (kind is None and isinstance(as_dict(doc.get("spec")).get("containers"), list)):
+        own = as_dict(doc.get("metadata")).get("namespace")
+        chosen = own if isinstance(own, str) and own else (namespace or "default")
+        return Subject(doc, chosen, source)
+    raise InputError(f"{source}: expected a Pod or an AdmissionReview, got kind {kind!r}")
+
+
+def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
+    """Every Pod or AdmissionReview in a file (``-`` for stdin)."""
+    documents, source = read_documents(path)
+    return [subject_from_document(d, source=source, namespace=namespace) for d in documents]

@@ -1,0 +1,98 @@
+"""A policy's ``match`` compiled into criteria: a cheap predicate and the sentence that explains a miss.
+
+Each ``match`` is compiled once, at load time: regexes compiled from the globs, sets for exact
+lists. The hot path only calls predicates; ``explain_selection`` builds sentences for the CLI.
+Both walk the same criteria, so the explanation can never disagree with the decision.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+
+from webhook.kube.objects import PodFacts
+from webhook.kube.selectors import label_selector_matches
+from webhook.policy.model import Match
+
+Predicate = Callable[[PodFacts], bool]
+Criterion = tuple[Predicate, Callable[[PodFacts], str]]
+
+
+def _listing(values: list[str]) -> str:
+    return "[" + ", ".join(values) + "]"
+
+
+def _glob(patterns: list[str]) -> Callable[[str], bool]:
+    """One compiled regex for a list of shell globs (``fnmatchcase`` semantics)."""
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return lambda value: regex.match(value) is not None
+
+
+def _resources_predicate(patterns: list[str]) -> Predicate:
+    literal = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
+    globbed = [p for p in patterns if p not in literal]
+    matcher = _glob(globbed) if globbed else None
+
+    def requested(facts: PodFacts) -> bool:
+        names = facts.requested_resources
+        if not literal.isdisjoint(names):
+            return True
+        return matcher is not None and any(matcher(name) for name in names)
+
+    return requested
+
+
+def compile_match(match: Match) -> tuple[Criterion, ...]:
+    """The criteria of ``match`` in evaluation order, cheapest and most selective first."""
+    criteria: list[Criterion] = []
+    if match.namespaces:
+        in_namespaces, namespaces = _glob(match.namespaces), _listing(match.namespaces)
+        criteria.append(
+            (lambda f: in_namespaces(f.namespace), lambda f: f"namespace {f.namespace!r} not in {namespaces}")
+        )
+    if match.needs_seldon_server:
+        criteria.append(
+            (
+                lambda f: f.server_name is not None,
+                lambda f: "not a Seldon server Pod (no seldon-server-name label)",
+            )
+        )
+    if match.servers:
+        in_servers, servers = _glob(match.servers), _listing(match.servers)
+        criteria.append(
+            (
+                lambda f: in_servers(f.server_name or ""),
+                lambda f: f"server {f.server_name!r} not in {servers}",
+            )
+        )
+    if match.server_types is not None:
+        types, listed_types = frozenset(match.server_types), _listing(match.server_types)
+        criteria.append(
+            (
+                lambda f: f.server_type in types,
+                lambda f: f"server type {f.server_type!r} not in {listed_types}",
+            )
+        )
+    if match.capabilities is not None:
+        wanted = match.capabilities
+        criteria.append(
+            (
+                lambda f: f.capabilities.issuperset(wanted),
+                lambda f: f"capabilities lack {_listing([c for c in wanted if c not in f.capabilities])}",
+            )
+        )
+    if match.resources:
+        resources = _listing(match.resources)
+        criteria.append(
+            (_resources_predicate(match.resources), lambda f: f"no container requests {resources}")
+        )
+    if match.pod_selector is not None:
+        selector = match.pod_selector.model_dump(by_alias=True)
+        criteria.append(
+            (
+                lambda f: label_selector_matches(selector, f.labels),
+                lambda f: "labels do not match podSelector",
+            )
+        )
+    return tuple(criteria)

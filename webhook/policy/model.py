@@ -1,0 +1,284 @@
+"""The policy file's schema: pydantic models with the API server's own rules for what they emit.
+
+People edit this file, so every rule the API server would apply to the placement it produces is
+checked here first and unknown keys are errors. Loading (``loading.py``) turns the errors into
+lines naming the file, the policy and the field; compilation (``compiled.py``) readies a valid
+policy for the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic.alias_generators import to_camel
+
+from webhook.kube.selectors import (
+    NUMERIC_OPERATORS,
+    Requirement,
+    dns_label_error,
+    label_value_error,
+    parse_int64,
+    qualified_name_error,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
+    )
+
+
+def _check_key(key: str) -> str:
+    error = qualified_name_error(key)
+    if error:
+        raise ValueError(f"{key!r}: {error}")
+    return key
+
+
+def _check_values(operator: str, values: list[str] | None, *, numeric_ok: bool) -> list[str] | None:
+    """The API server's ``values`` rules for one selector requirement."""
+    if operator in ("In", "NotIn"):
+        if not values:
+            raise ValueError(f"must be non-empty when operator is {operator}")
+        for value in values:
+            error = label_value_error(value)
+            if error:
+                raise ValueError(f"{value!r}: {error}")
+    elif operator in ("Exists", "DoesNotExist"):
+        if values:
+            raise ValueError(f"must be empty when operator is {operator}")
+    elif (
+        numeric_ok
+        and operator in NUMERIC_OPERATORS
+        and (not values or len(values) != 1 or parse_int64(values[0]) is None)
+    ):
+        raise ValueError(f"must be exactly one integer when operator is {operator}")
+    return values
+
+
+class LabelSelectorRequirement(_Strict):
+    """A ``metav1.LabelSelectorRequirement`` (podSelector.matchExpressions)."""
+
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] | None = Field(default=None, validate_default=True)
+
+    _key = field_validator("key")(_check_key)
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        operator = info.data.get("operator")
+        return _check_values(operator, values, numeric_ok=False) if operator else values
+
+
+class NodeSelectorRequirement(_Strict):
+    """A ``core/v1.NodeSelectorRequirement`` over node labels."""
+
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: list[str] | None = Field(default=None, validate_default=True)
+
+    _key = field_validator("key")(_check_key)
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        operator = info.data.get("operator")
+        return _check_values(operator, values, numeric_ok=True) if operator else values
+
+    def to_kubernetes(self) -> dict[str, Any]:
+        expr: dict[str, Any] = {"key": self.key, "operator": self.operator}
+        if self.values:
+            expr["values"] = list(self.values)
+        return expr
+
+    def as_requirement(self) -> Requirement:
+        return (self.operator, tuple(self.values or ()))
+
+
+class LabelSelector(_Strict):
+    """A ``metav1.LabelSelector`` over the Pod's labels; empty selects every Pod."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+    @field_validator("match_labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        return _check_label_map(labels)
+
+
+def _check_label_map(labels: dict[str, str]) -> dict[str, str]:
+    for key, value in labels.items():
+        _check_key(key)
+        error = label_value_error(value)
+        if error:
+            raise ValueError(f"value of {key!r}: {error}")
+    return labels
+
+
+def _non_empty_strings(values: list[str] | None) -> list[str] | None:
+    if values is not None:
+        if not values:
+            raise ValueError("must not be empty; omit the field to match every Pod")
+        if any(not v for v in values):
+            raise ValueError("entries must be non-empty strings")
+    return values
+
+
+class Match(_Strict):
+    """Which Pods a policy applies to: every field given must hold."""
+
+    namespaces: list[str] | None = None
+    servers: list[str] | None = None
+    server_types: list[str] | None = None
+    capabilities: list[str] | None = None
+    resources: list[str] | None = None
+    pod_selector: LabelSelector | None = None
+
+    _lists = field_validator("namespaces", "servers", "server_types", "capabilities", "resources")(
+        _non_empty_strings
+    )
+
+    @property
+    def needs_seldon_server(self) -> bool:
+        """Server-specific criteria only ever hold for Pods labelled ``seldon-server-name``."""
+        return any(v is not None for v in (self.servers, self.server_types, self.capabilities))
+
+
+class Toleration(_Strict):
+    """A ``core/v1.Toleration``; fields are declared in the order their rules depend on each other."""
+
+    key: str = ""
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str) -> str:
+        return _check_key(key) if key else key
+
+    @field_validator("operator")
+    @classmethod
+    def _operator(cls, operator: str, info: ValidationInfo) -> str:
+        if info.data.get("key") == "" and operator != "Exists":
+            raise ValueError("must be Exists when key is empty (an empty key tolerates every taint)")
+        return operator
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("operator") == "Exists" and value:
+            raise ValueError("must be empty when operator is Exists")
+        error = label_value_error(value)
+        if error:
+            raise ValueError(error)
+        return value
+
+    @field_validator("toleration_seconds")
+    @classmethod
+    def _seconds(cls, seconds: int | None, info: ValidationInfo) -> int | None:
+        if seconds is not None and info.data.get("effect") != "NoExecute":
+            raise ValueError("may only be set when effect is NoExecute")
+        return seconds
+
+    def to_kubernetes(self) -> dict[str, Any]:
+        toleration: dict[str, Any] = {}
+        if self.key:
+            toleration["key"] = self.key
+        toleration["operator"] = self.operator
+        if self.value:
+            toleration["value"] = self.value
+        if self.effect:
+            toleration["effect"] = self.effect
+        if self.toleration_seconds is not None:
+            toleration["tolerationSeconds"] = self.toleration_seconds
+        return toleration
+
+
+class PreferredTerm(_Strict):
+    """A ``core/v1.PreferredSchedulingTerm`` written flat: weight beside its expressions."""
+
+    weight: int = Field(ge=1, le=100)
+    match_expressions: list[NodeSelectorRequirement] = Field(min_length=1)
+
+    def to_kubernetes(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "preference": {"matchExpressions": [e.to_kubernetes() for e in self.match_expressions]},
+        }
+
+
+class NodeAffinity(_Strict):
+    required: list[NodeSelectorRequirement] = Field(default_factory=list)
+    preferred: list[PreferredTerm] = Field(default_factory=list)
+
+
+class Placement(_Strict):
+    """What a matching Pod gets; at least one field must say something."""
+
+    tolerations: list[Toleration] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_affinity: NodeAffinity = Field(default_factory=NodeAffinity)
+
+    @field_validator("node_selector")
+    @classmethod
+    def _selector(cls, labels: dict[str, str]) -> dict[str, str]:
+        return _check_label_map(labels)
+
+    def is_empty(self) -> bool:
+        affinity = self.node_affinity
+        return not (self.tolerations or self.node_selector or affinity.required or affinity.preferred)
+
+    def requirements_by_key(self) -> dict[str, list[Requirement]]:
+        """nodeSelector and required affinity of this placement, grouped by node label key."""
+        by_key: dict[str, list[Requirement]] = {}
+        for key, value in self.node_selector.items():
+            by_key.setdefault(key, []).append(("In", (value,)))
+        for expr in self.node_affinity.required:
+            by_key.setdefault(expr.key, []).append(expr.as_requirement())
+        return by_key
+
+
+class Policy(_Strict):
+    name: str
+    description: str = ""
+    match: Match = Field(default_factory=Match)
+    placement: Placement
+    on_conflict: Literal["warn", "deny"] = "warn"
+    mode: Literal["enforce", "audit"] = "enforce"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        error = dns_label_error(name)
+        if error:
+            raise ValueError(error)
+        return name
+
+
+class PolicyFile(_Strict):
+    """The whole ``policies.yaml``: ordered policies, the first match wins."""
+
+    version: Literal[1]
+    policies: list[Policy] = Field(default_factory=list)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: Any) -> Any:
+        # Literal[1] compares by equality, and True == 1: ``version: true`` must not pass
+        if isinstance(value, bool):
+            raise ValueError("must be the integer 1")
+        return value
+
+
+def policy_file_schema() -> dict[str, Any]:
+    """JSON Schema of the policy file for editors (yaml-language-server)."""
+    schema = PolicyFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "placement-webhook policies"
+    return schema

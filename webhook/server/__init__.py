@@ -1,0 +1,1 @@
+"""The HTTPS admission server: the ASGI app, protocol guard, settings, reloading, logs and metrics."""

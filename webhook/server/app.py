@@ -1,0 +1,230 @@
+"""The HTTP edge: decode the request, call the pure ``decide``, encode the answer. Nothing else.
+
+Two error planes: a malformed request gets a 4xx with a one-line message (the API server's
+``failurePolicy`` then decides); a Pod we reject is a normal 200 AdmissionReview with
+``allowed: false``. An unexpected error is a 500 with the traceback and request uid logged.
+
+``/mutate`` is served by a lean ASGI handler in front of FastAPI: it sits in the path of every
+server Pod creation, and FastAPI's middleware and dependency machinery cost more than the whole
+placement decision (see bench/RESULTS.md). Everything else (health, readiness, metrics, 404s) is
+an ordinary FastAPI app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from webhook.engine.admission import Decision, decide
+from webhook.errors import InputError
+from webhook.kube.objects import as_dict
+from webhook.server.jsonkeys import key_problem
+from webhook.server.logs import LOGGER, AdmissionLog
+from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.reloading import CertificateStore, PolicyStore
+
+log = logging.getLogger(LOGGER)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MUTATE_PATH = "/mutate"
+JSON_HEADERS = [(b"content-type", b"application/json")]
+TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+
+
+@dataclass
+class AppState:
+    policies: PolicyStore
+    certificates: CertificateStore | None
+    metrics: Metrics
+    max_body_bytes: int
+    body_timeout: float
+    admission_log: AdmissionLog | None = None
+    #: with ``--client-ca``: /mutate answers only TLS clients that presented a verified certificate
+    require_client_certificate: bool = False
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+async def read_body(scope: Scope, receive: Receive, *, limit: int, timeout: float) -> bytes:
+    """The request body; over ``limit`` bytes is a 413, a client slower than ``timeout`` a 408."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise HttpError(413, f"request body of {value.decode()} bytes is over the {limit} byte limit")
+    chunks, size, more = [], 0, True
+    try:
+        async with asyncio.timeout(timeout):
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise HttpError(400, "client disconnected before sending the whole body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise HttpError(413, f"request body is over the {limit} byte limit")
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+    except TimeoutError:
+        raise HttpError(408, f"request body not received within {timeout:g} s") from None
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise HttpError(400, "empty body: expected an AdmissionReview v1 JSON object")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"body is not valid JSON: {str(exc).splitlines()[0]}") from None
+    problem = key_problem(body, data)
+    if problem is not None:
+        raise HttpError(400, f"body {problem}")
+    return data
+
+
+def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
+    """The log line of one admission: identifiers and outcome only, never Pod contents."""
+    request, review = decision.request, decision.review
+    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
+    return {
+        "msg": "admission",
+        "uid": request.uid,
+        "namespace": request.namespace,
+        "pod": metadata.get("name") or request.name or metadata.get("generateName"),
+        "policy": review.policy if review else None,
+        "outcome": decision.outcome,
+        "patch_ops": len(review.patch) if review else 0,
+        "dry_run": request.dry_run,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+
+
+def _request_uid(body: bytes) -> str | None:
+    """Best-effort uid for an error log line, without trusting the body."""
+    try:
+        return str(orjson.loads(body)["request"]["uid"])
+    except Exception:
+        return None
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _client_certificate_verified(scope: Scope) -> bool:
+    """Set by ``webhook.protocol`` from the TLS session; absent means no certificate was checked."""
+    return bool(scope.get("extensions", {}).get("tls", {}).get("client_certificate_verified"))
+
+
+class MutateEndpoint:
+    """``POST /mutate`` as a bare ASGI handler: raw body, orjson, no response-model validation."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            await _respond(send, 405, b"method not allowed: use POST\n", [*TEXT_HEADERS, (b"allow", b"POST")])
+            return
+        state, metrics = self.state, self.state.metrics
+        if state.require_client_certificate and not _client_certificate_verified(scope):
+            metrics.bad_requests.labels("403").inc()
+            refusal = b"a client certificate signed by the configured client CA is required\n"
+            await _respond(send, 403, refusal, [*TEXT_HEADERS, (b"connection", b"close")])
+            return
+        started = time.perf_counter()
+        body = b""
+        try:
+            body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
+            decision = decide(parse_json(body), policies=state.policies.policies)
+        except HttpError as exc:
+            metrics.bad_requests.labels(str(exc.status)).inc()
+            # after a 408 or 413 the rest of the body is junk: close instead of reading it
+            headers = [*TEXT_HEADERS, (b"connection", b"close")] if exc.status in (408, 413) else TEXT_HEADERS
+            await _respond(send, exc.status, f"{exc.message}\n".encode(), headers)
+            return
+        except InputError as exc:
+            metrics.bad_requests.labels("400").inc()
+            await _respond(send, 400, f"{exc}\n".encode(), TEXT_HEADERS)
+            return
+        except Exception:
+            metrics.errors.inc()
+            log.exception(
+                "internal error while deciding an admission", extra={"fields": {"uid": _request_uid(body)}}
+            )
+            await _respond(send, 500, b"internal error; see the webhook's log\n", TEXT_HEADERS)
+            return
+        seconds = time.perf_counter() - started
+        review = decision.review
+        metrics.count_admission((review.policy if review else None) or "", decision.outcome, seconds)
+        if state.admission_log is not None:
+            state.admission_log.write(admission_fields(decision, seconds))
+        await _respond(send, 200, orjson.dumps(decision.answer), JSON_HEADERS)
+
+
+def _operational_app(state: AppState) -> FastAPI:
+    """Health, readiness and metrics: everything but the hot path, as a plain FastAPI app."""
+    app = FastAPI(title="placement-webhook", docs_url=None, redoc_url=None, openapi_url=None)
+    metrics = state.metrics
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return PlainTextResponse("ok\n")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if state.certificates is not None and not state.certificates.info.valid_now():
+            return JSONResponse(
+                {"ready": False, "problems": ["serving certificate is not valid now"]}, status_code=503
+            )
+        store = state.policies
+        return JSONResponse(
+            {
+                "ready": True,
+                "policies": len(store.policies),
+                "generation": store.generation,
+                "lastReloadError": store.last_error,
+            }
+        )
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return app
+
+
+def create_app(state: AppState) -> ASGIApp:
+    """The ASGI app: ``/mutate`` straight to ``MutateEndpoint``, every other path to FastAPI."""
+    mutate, operational = MutateEndpoint(state), _operational_app(state)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == MUTATE_PATH:
+            await mutate(scope, receive, send)
+        else:
+            await operational(scope, receive, send)
+
+    return app

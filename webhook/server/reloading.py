@@ -1,0 +1,168 @@
+"""Policies and the serving certificate in force, and their reload when the files change.
+
+Kubernetes updates a mounted ConfigMap or Secret by writing a new timestamped folder and swapping
+the ``..data`` symlink, so inotify on the file itself misses it. A cheap ``stat`` poll that follows
+symlinks (inode, size, mtime of the target) sees every kind of update, including plain edits.
+A new policy file is only swapped in once it validated; a broken one leaves the last good policies
+serving. A new certificate is loaded into the live ``SSLContext``: new connections use it, open
+connections finish with the old one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from webhook.cluster.certs import CA_FILE, CERT_FILE, KEY_FILE
+from webhook.errors import PolicyError
+from webhook.policy.compiled import PolicySet
+from webhook.policy.loading import load_policies
+from webhook.server.logs import LOGGER
+from webhook.server.metrics import Metrics
+
+log = logging.getLogger(LOGGER)
+
+Fingerprint = tuple[int, int, int] | None
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """(inode, size, mtime) of what ``path`` resolves to now; None when it is missing."""
+    try:
+        st = path.stat()  # follows the ConfigMap's ..data symlink
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class PolicyStore:
+    """The policies in force; ``reload_if_changed`` swaps in a new, valid file."""
+
+    def __init__(self, path: Path, metrics: Metrics) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.policies: PolicySet = load_policies(path)  # start-up fails fast on an invalid file
+        self.generation = 1
+        self.last_error: str | None = None
+        self._seen = fingerprint(path)
+        metrics.generation.set(self.generation)
+        metrics.policies.set(len(self.policies))
+
+    def reload_if_changed(self) -> bool:
+        """Load the file again if it changed; True when new policies took effect."""
+        current = fingerprint(self.path)
+        if current == self._seen:
+            return False
+        self._seen = current
+        try:
+            policies = load_policies(self.path)
+        except PolicyError as exc:
+            self.last_error = "; ".join(exc.problems)
+            self.metrics.reloads.labels("failure").inc()
+            log.error(
+                "policy reload rejected; the last good policies keep serving",
+                extra={
+                    "fields": {
+                        "file": str(self.path),
+                        "generation": self.generation,
+                        "problems": exc.problems,
+                    }
+                },
+            )
+            return False
+        self.policies, self.last_error = policies, None
+        self.generation += 1
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.generation.set(self.generation)
+        self.metrics.policies.set(len(policies))
+        log.info(
+            "policies reloaded",
+            extra={
+                "fields": {"file": str(self.path), "generation": self.generation, "policies": len(policies)}
+            },
+        )
+        return True
+
+
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+def create_server_context(cert_dir: Path, *, client_ca: Path | None = None) -> ssl.SSLContext:
+    """TLS 1.2+ (1.3 preferred by negotiation), forward-secret AEAD ciphers only, HTTP/1.1 ALPN."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(TLS12_CIPHERS)
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_alpn_protocols(["http/1.1"])
+    context.load_cert_chain(cert_dir / CERT_FILE, cert_dir / KEY_FILE)
+    if client_ca is not None:
+        context.load_verify_locations(cafile=str(client_ca))
+        # OPTIONAL, not REQUIRED: a presented certificate must still verify, but the kubelet's
+        # HTTPS probes carry none; /mutate itself refuses requests without one (server.py).
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+@dataclass
+class CertificateInfo:
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    def valid_now(self) -> bool:
+        now = dt.datetime.now(dt.UTC)
+        return self.not_before <= now < self.not_after
+
+
+def read_certificate_info(cert_dir: Path) -> CertificateInfo:
+    leaf = x509.load_pem_x509_certificate((cert_dir / CERT_FILE).read_bytes())
+    return CertificateInfo(leaf.not_valid_before_utc, leaf.not_valid_after_utc)
+
+
+class CertificateStore:
+    """The serving certificate of a live ``SSLContext``, reloaded in place when its files change."""
+
+    def __init__(self, cert_dir: Path, context: ssl.SSLContext, metrics: Metrics) -> None:
+        self.cert_dir = cert_dir
+        self.context = context
+        self.metrics = metrics
+        self.info = read_certificate_info(cert_dir)
+        self._seen = self._fingerprints()
+        metrics.certificate_expiry.set(self.info.not_after.timestamp())
+
+    def _fingerprints(self) -> tuple[Fingerprint, Fingerprint]:
+        return fingerprint(self.cert_dir / CERT_FILE), fingerprint(self.cert_dir / KEY_FILE)
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.cert_dir / CA_FILE
+
+    def reload_if_changed(self) -> bool:
+        """Load a changed key pair into the live context once it is complete and consistent."""
+        current = self._fingerprints()
+        if current == self._seen:
+            return False
+        cert, key = self.cert_dir / CERT_FILE, self.cert_dir / KEY_FILE
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(
+                cert, key
+            )  # a half-written pair fails here
+            info = read_certificate_info(self.cert_dir)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self.metrics.certificate_reloads.labels("failure").inc()
+            log.warning(
+                "certificate not reloaded yet",
+                extra={"fields": {"dir": str(self.cert_dir), "error": str(exc)}},
+            )
+            return False  # retried at the next poll: _seen is not updated
+        self.context.load_cert_chain(cert, key)
+        self._seen, self.info = current, info
+        self.metrics.certificate_reloads.labels("success").inc()
+        self.metrics.certificate_expiry.set(info.not_after.timestamp())
+        log.info(
+            "certificate reloaded", extra={"fields": {"dir": str(self.cert_dir), "not_after": info.not_after}}
+        )
+        return True

@@ -1,0 +1,168 @@
+"""``placement-webhook serve``: uvicorn over TLS, file watching, and a clean SIGTERM.
+
+uvicorn builds its ``SSLContext`` once; we replace it with our own (TLS policy, optional client
+certificates) and keep a reference so rotated certificates load into it in place. uvicorn re-raises
+a captured SIGTERM after draining, which would make the exit status 143; a drained shutdown is a
+success, so this server exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+import sys
+from collections.abc import Generator
+from dataclasses import dataclass
+
+import uvicorn
+
+from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
+from webhook.errors import PolicyError
+from webhook.server.app import AppState, create_app
+from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
+from webhook.server.metrics import Metrics
+from webhook.server.protocol import guarded_protocol
+from webhook.server.reloading import CertificateStore, PolicyStore, create_server_context
+from webhook.server.settings import ServerSettings
+
+log = logging.getLogger(LOGGER)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but a SIGTERM/SIGINT that drained cleanly ends the process with status 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+async def _watch(policies: PolicyStore, certificates: CertificateStore, interval: float) -> None:
+    """Poll both stores. Parsing a policy file may take milliseconds, so it runs in a thread; the
+    certificate is loaded on the event loop's own thread, because OpenSSL must not change a
+    context while the loop is doing handshakes with it."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(policies.reload_if_changed)
+        except Exception:
+            log.exception("policy file watch failed; retrying at the next interval")
+        try:
+            certificates.reload_if_changed()
+        except Exception:
+            log.exception("certificate watch failed; retrying at the next interval")
+
+
+def _prepare_certificates(settings: ServerSettings) -> None:
+    cert_dir = settings.cert_dir
+    if has_serving_certificate(cert_dir):
+        return
+    if not settings.dev_certs:
+        raise SystemExit(f"error: no tls.crt/tls.key in {cert_dir} and dev certificates are disabled")
+    ensure_dev_certificates(cert_dir)
+    print(
+        f"created a local CA and serving certificate in {cert_dir}/ (localhost, 127.0.0.1, in-cluster names);"
+        f" CA bundle: {cert_dir / 'ca.crt'}",
+        file=sys.stderr,
+    )
+
+
+@dataclass
+class Webhook:
+    """Everything ``serve`` runs: the HTTP server and the live stores it watches."""
+
+    server: _Server
+    policies: PolicyStore
+    certificates: CertificateStore
+    admission_log: AdmissionLog
+
+
+def build_server(settings: ServerSettings) -> Webhook:
+    """Everything ``serve`` runs, without running it."""
+    _prepare_certificates(settings)
+    metrics = Metrics()
+    policies = PolicyStore(settings.policies, metrics)
+    context = create_server_context(settings.cert_dir, client_ca=settings.client_ca)
+    certificates = CertificateStore(settings.cert_dir, context, metrics)
+    admission_log = AdmissionLog()
+    require_client_certificate = settings.client_ca is not None
+    state = AppState(
+        policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log,
+        require_client_certificate=require_client_certificate,
+    )  # fmt: skip
+    config = uvicorn.Config(
+        create_app(state),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,  # the API server calls us directly; X-Forwarded-* must not be trusted
+        timeout_keep_alive=int(settings.keep_alive_timeout),
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        limit_concurrency=settings.max_connections,
+        h11_max_incomplete_event_size=64 * 1024,
+        lifespan="off",
+        http=guarded_protocol(
+            header_timeout=settings.header_timeout,
+            max_header_bytes=settings.max_header_bytes,
+            check_client_certificate=require_client_certificate,
+        ),
+    )
+    config.load()
+    config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
+    return Webhook(_Server(config), policies, certificates, admission_log)
+
+
+async def _serve(webhook: Webhook, interval: float) -> None:
+    server = webhook.server
+    watcher = asyncio.create_task(_watch(webhook.policies, webhook.certificates, interval))
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+def run_server(settings: ServerSettings) -> int:
+    configure_logging(settings.log_level)
+    try:
+        webhook = build_server(settings)
+    except PolicyError as exc:
+        for line in exc.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    except (OSError, ssl.SSLError, ValueError) as exc:  # unreadable or mismatched tls.crt/tls.key/CA
+        print(f"error: cannot load the certificates in {settings.cert_dir}: {exc}", file=sys.stderr)
+        return 1
+    log.info(
+        "serving",
+        extra={
+            "fields": {
+                "address": f"https://{settings.host}:{settings.port}",
+                "policies": str(settings.policies),
+                "policy_count": len(webhook.policies.policies),
+                "cert_dir": str(settings.cert_dir),
+                "client_auth": settings.client_ca is not None,
+            }
+        },
+    )
+    server = webhook.server
+    try:
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(webhook, settings.reload_interval))
+    finally:
+        webhook.admission_log.close()
+        flush_logging()
+    return 0 if server.started else 1
+
+
+def settings_from_options(**options: object) -> ServerSettings:
+    """Command-line options override the environment, which overrides the defaults."""
+    return ServerSettings(**{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,284 @@
+"""The kube-scheduler's placement filters and scores for one Pod and one Node, on plain dicts.
+
+Each rule follows the upstream Go code it names, case by case (see ``tests/test_scheduling.py``):
+
+- taints: ``k8s.io/api/core/v1`` ``Toleration.ToleratesTaint`` (empty effect or key match all,
+  ``Exists`` any value, ``Equal`` or empty operator the same value, ``Lt``/``Gt`` integers);
+  ``k8s.io/component-helpers/scheduling/corev1`` ``TolerationsTolerateTaint`` and
+  ``FindMatchingUntoleratedTaint``; the ``TaintToleration`` plugin filters only on ``NoSchedule``
+  and ``NoExecute`` taints and scores ``PreferNoSchedule`` ones (``countIntolerableTaintsPreferNoSchedule``
+  over the tolerations with an empty or ``PreferNoSchedule`` effect). This is *not* the superset
+  rule of ``webhook.tolerations``, which compares two tolerations.
+- node affinity: ``component-helpers/scheduling/corev1/nodeaffinity`` ``GetRequiredNodeAffinity``
+  and ``RequiredNodeAffinity.Match`` (``nodeSelector`` AND the required terms);
+  ``NewLazyErrorNodeSelector`` (empty terms are skipped, so no terms left matches nothing; terms
+  are ORed); ``nodeSelectorTerm.match`` (expressions via ``labels.Requirement``, ``matchFields``
+  only know ``metadata.name``, In/NotIn with one value; a term that does not parse matches
+  nothing); ``PreferredSchedulingTerms.Score`` (sum of the weights of matching terms).
+- the default profile's filter order decides which reason is "first": ``NodeUnschedulable``
+  (cordoned unless the Pod tolerates ``node.kubernetes.io/unschedulable:NoSchedule``), ``NodeName``,
+  ``TaintToleration``, ``NodeAffinity``. Resource fit is deliberately not a filter here: a node
+  without the GPUs a Pod requests is reported by the caller as a placement mistake instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from webhook.engine.placement import describe_expression
+from webhook.kube.objects import RawObject, as_dict, as_list, is_nonzero_quantity, string_labels
+from webhook.kube.selectors import (
+    NODE_OPERATORS,
+    NUMERIC_OPERATORS,
+    is_empty_term,
+    label_value_error,
+    parse_int64,
+    qualified_name_error,
+    requirement_matches,
+)
+from webhook.simulation.admission_plugins import is_extended_resource
+
+FILTER_EFFECTS = ("NoSchedule", "NoExecute")
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+NODE_NAME_FIELD = "metadata.name"
+
+
+def _text(value: Any) -> str:
+    """A field as Go sees a string: absent is empty; YAML booleans are written as in the manifest."""
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# --- taints and tolerations ------------------------------------------------------------------------
+
+
+def tolerates_taint(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    """``Toleration.ToleratesTaint``: does this toleration let the Pod past this taint?"""
+    effect, key = _text(toleration.get("effect")), _text(toleration.get("key"))
+    if effect and effect != _text(taint.get("effect")):
+        return False
+    if key and key != _text(taint.get("key")):
+        return False
+    operator = _text(toleration.get("operator"))
+    if operator in ("", "Equal"):
+        return _text(toleration.get("value")) == _text(taint.get("value"))
+    if operator == "Exists":
+        return True
+    if operator in NUMERIC_OPERATORS:
+        bound, have = parse_int64(_text(toleration.get("value"))), parse_int64(_text(taint.get("value")))
+        if bound is None or have is None:
+            return False
+        return have < bound if operator == "Lt" else have > bound
+    return False
+
+
+def tolerations_tolerate(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
+    """``TolerationsTolerateTaint``: any one toleration suffices."""
+    return any(tolerates_taint(t, taint) for t in tolerations)
+
+
+def find_untolerated_taint(
+    taints: Iterable[Mapping[str, Any]], tolerations: list[Mapping[str, Any]], *, effects: Iterable[str]
+) -> Mapping[str, Any] | None:
+    """``FindMatchingUntoleratedTaint`` with an effect filter: the first taint the Pod does not tolerate."""
+    wanted = set(effects)
+    for taint in taints:
+        if _text(taint.get("effect")) in wanted and not tolerations_tolerate(tolerations, taint):
+            return taint
+    return None
+
+
+def describe_taint(taint: Mapping[str, Any]) -> str:
+    """``key=value:Effect`` as kubectl prints taints, ``key:Effect`` without a value."""
+    value = _text(taint.get("value"))
+    return f"{_text(taint.get('key'))}{'=' + value if value else ''}:{_text(taint.get('effect'))}"
+
+
+def pod_tolerations(pod: RawObject) -> list[Mapping[str, Any]]:
+    return [t for t in as_list(as_dict(pod.get("spec")).get("tolerations")) if isinstance(t, dict)]
+
+
+def node_taints(node: RawObject) -> list[Mapping[str, Any]]:
+    return [t for t in as_list(as_dict(node.get("spec")).get("taints")) if isinstance(t, dict)]
+
+
+def node_name(node: RawObject) -> str:
+    return _text(as_dict(node.get("metadata")).get("name"))
+
+
+# --- node affinity ---------------------------------------------------------------------------------
+
+
+def _values(expr: Mapping[str, Any]) -> list[str]:
+    return [_text(v) for v in as_list(expr.get("values"))]
+
+
+def _expression_error(expr: Mapping[str, Any]) -> str | None:
+    """Why ``labels.NewRequirement`` would refuse this expression (the term then matches nothing)."""
+    key, operator, values = _text(expr.get("key")), _text(expr.get("operator")), _values(expr)
+    if operator not in NODE_OPERATORS:
+        return f"operator {operator!r} is not one of {', '.join(NODE_OPERATORS)}"
+    if qualified_name_error(key):
+        return f"key {key!r} is not a valid label key"
+    if operator in ("In", "NotIn") and not values:
+        return f"{operator} needs values"
+    if operator in ("Exists", "DoesNotExist") and values:
+        return f"{operator} takes no values"
+    if operator in NUMERIC_OPERATORS and (len(values) != 1 or parse_int64(values[0]) is None):
+        return f"{operator} needs one integer"
+    bad = next((v for v in values if label_value_error(v)), None)
+    return f"value {bad!r} is not a valid label value" if bad is not None else None
+
+
+def _field_error(expr: Mapping[str, Any]) -> str | None:
+    """``nodeSelectorRequirementsAsFieldSelector``: only In/NotIn, with exactly one value."""
+    if _text(expr.get("operator")) not in ("In", "NotIn"):
+        return f"matchFields operator {_text(expr.get('operator'))!r} is not In or NotIn"
+    return None if len(_values(expr)) == 1 else "matchFields needs exactly one value"
+
+
+def _label_state(labels: Mapping[str, str], key: str) -> str:
+    return f"{key}={labels[key]}" if key in labels else f"no {key} label"
+
+
+def _describe(expr: Mapping[str, Any]) -> str:
+    text = {"key": _text(expr.get("key")), "operator": _text(expr.get("operator")), "values": _values(expr)}
+    return describe_expression(text)
+
+
+def _term_failure(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> str | None:
+    """``nodeSelectorTerm.match``: None when the term matches, else the first requirement that fails."""
+    expressions = [as_dict(e) for e in as_list(term.get("matchExpressions"))]
+    fields = [as_dict(e) for e in as_list(term.get("matchFields"))]
+    for expr in expressions:
+        error = _expression_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    for expr in fields:
+        error = _field_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    for expr in expressions:
+        key = _text(expr.get("key"))
+        if not requirement_matches(_text(expr.get("operator")), _values(expr), labels.get(key)):
+            return f"{_describe(expr)} ({_label_state(labels, key)})"
+    if not name:  # fields are only compared when the node has a name
+        return None
+    for expr in fields:
+        have = name if _text(expr.get("key")) == NODE_NAME_FIELD else ""
+        if (have == _values(expr)[0]) != (_text(expr.get("operator")) == "In"):
+            return _describe(expr)
+    return None
+
+
+def _node_affinity(pod: RawObject) -> dict[str, Any]:
+    return as_dict(as_dict(as_dict(pod.get("spec")).get("affinity")).get("nodeAffinity"))
+
+
+def affinity_failure(pod: RawObject, node: RawObject) -> str | None:
+    """``RequiredNodeAffinity.Match``: None when nodeSelector and required terms admit the node."""
+    labels, name = string_labels(node), node_name(node)
+    for key, value in as_dict(as_dict(pod.get("spec")).get("nodeSelector")).items():
+        if labels.get(key) != _text(value):
+            return f"nodeSelector {key}={_text(value)} ({_label_state(labels, key)})"
+    required = _node_affinity(pod).get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not isinstance(required, dict):
+        return None
+    terms = [as_dict(t) for t in as_list(required.get("nodeSelectorTerms")) if not is_empty_term(t)]
+    if not terms:
+        return "affinity: no non-empty nodeSelectorTerm (an empty term matches no node)"
+    failures = []
+    for term in terms:
+        failure = _term_failure(term, labels, name)
+        if failure is None:
+            return None
+        failures.append(failure)
+    return "affinity: " + (failures[0] if len(failures) == 1 else "no term matches: " + " | ".join(failures))
+
+
+def preferred_score(pod: RawObject, node: RawObject) -> int:
+    """``PreferredSchedulingTerms.Score``: the summed weights of the preferred terms the node meets."""
+    labels, name = string_labels(node), node_name(node)
+    score = 0
+    for term in as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution")):
+        weight, preference = as_dict(term).get("weight"), as_dict(as_dict(term).get("preference"))
+        if isinstance(weight, int) and weight and not is_empty_term(preference):
+            score += weight if _term_failure(preference, labels, name) is None else 0
+    return score
+
+
+# --- one node, and a whole cluster -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeFit:
+    """Whether a Pod passes the placement filters on one node: the first reason it does not, or scores."""
+
+    node: str
+    reason: str | None = None
+    score: int = 0
+    avoided: tuple[str, ...] = ()
+
+    @property
+    def fits(self) -> bool:
+        return self.reason is None
+
+
+def filter_reason(pod: RawObject, node: RawObject) -> str | None:
+    """The first placement filter of the default profile that rejects ``node``, in words; None if none."""
+    tolerations = pod_tolerations(pod)
+    if as_dict(node.get("spec")).get("unschedulable") is True and not tolerations_tolerate(
+        tolerations, UNSCHEDULABLE_TAINT
+    ):
+        return "unschedulable (cordoned)"
+    wanted_name = _text(as_dict(pod.get("spec")).get("nodeName"))
+    if wanted_name and wanted_name != node_name(node):
+        return f"spec.nodeName is {wanted_name}"
+    taint = find_untolerated_taint(node_taints(node), tolerations, effects=FILTER_EFFECTS)
+    if taint is not None:
+        return f"untolerated taint {describe_taint(taint)}"
+    return affinity_failure(pod, node)
+
+
+def fit_node(pod: RawObject, node: RawObject) -> NodeFit:
+    """Filter, then the two placement scores: preferred affinity and PreferNoSchedule taints to avoid."""
+    reason = filter_reason(pod, node)
+    if reason is not None:
+        return NodeFit(node_name(node), reason)
+    soft = [t for t in pod_tolerations(pod) if _text(t.get("effect")) in ("", "PreferNoSchedule")]
+    avoided = tuple(
+        describe_taint(t)
+        for t in node_taints(node)
+        if _text(t.get("effect")) == "PreferNoSchedule" and not tolerations_tolerate(soft, t)
+    )
+    return NodeFit(node_name(node), None, preferred_score(pod, node), avoided)
+
+
+def fit_nodes(pod: RawObject, nodes: Iterable[RawObject]) -> list[NodeFit]:
+    return [fit_node(pod, node) for node in nodes]
+
+
+# --- what a node offers ----------------------------------------------------------------------------
+
+
+def node_resources(node: RawObject) -> dict[str, Any] | None:
+    """``status.allocatable``, else ``status.capacity``; None when the node states neither."""
+    status = as_dict(node.get("status"))
+    return as_dict(status.get("allocatable")) or as_dict(status.get("capacity")) or None
+
+
+def missing_resources(node: RawObject, names: Iterable[str]) -> list[str] | None:
+    """The named resources the node does not offer (absent or zero); None when its resources are unknown."""
+    offered = node_resources(node)
+    if offered is None:
+        return None
+    return [name for name in names if not is_nonzero_quantity(offered.get(name))]
+
+
+def offered_extended(node: RawObject) -> dict[str, str]:
+    """The extended resources (GPUs, MIG slices...) a node offers, e.g. ``{"nvidia.com/gpu": "8"}``."""
+    offered = node_resources(node) or {}
+    return {k: _text(v) for k, v in offered.items() if is_extended_resource(k) and is_nonzero_quantity(v)}

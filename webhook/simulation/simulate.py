@@ -1,0 +1,145 @@
+"""Where will this server land? One Pod, before and after the policies, against a set of nodes.
+
+Data in, data out: ``simulate_subject`` runs the real engine (``admission.review_pod``) and the
+scheduler's placement filters (``webhook.scheduling``) on both Pods; the renderers only format.
+A result has *problems* when the mutated Pod fits no node, is denied, or could land on a node that
+does not offer an extended resource (GPU, MIG slice) it requests: the CLI exits 1 on any problem.
+*Notes* say what could not be checked (a node file without ``status.allocatable``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook.engine.admission import Review, review_pod
+from webhook.engine.documents import Subject
+from webhook.kube.objects import RawObject, read_pod_facts
+from webhook.policy.compiled import PolicySet
+from webhook.simulation.admission_plugins import add_extended_resource_tolerations, is_extended_resource
+from webhook.simulation.scheduling import NodeFit, fit_nodes, missing_resources, node_name
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One Pod's placement before and after the webhook; ``after`` is None when it is denied."""
+
+    subject: Subject
+    review: Review
+    before: list[NodeFit]
+    after: list[NodeFit] | None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _resource_checks(
+    pod: RawObject, fits: list[NodeFit], nodes: dict[str, RawObject]
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the extended resources the Pod requests on the nodes it fits."""
+    facts = read_pod_facts(pod, namespace="")
+    wanted = sorted(r for r in facts.requested_resources if is_extended_resource(r))
+    problems, unknown = [], []
+    for fit in (f for f in fits if f.fits and wanted):
+        missing = missing_resources(nodes[fit.node], wanted)
+        if missing is None:
+            unknown.append(fit.node)
+        elif missing:
+            problems.append(f"may land on {fit.node}, which offers no {', '.join(missing)}")
+    notes = (
+        [f"cannot check {', '.join(wanted)} on {', '.join(unknown)}: no status.allocatable"]
+        if unknown
+        else []
+    )
+    return problems, notes
+
+
+def simulate_subject(
+    subject: Subject,
+    *,
+    nodes: list[RawObject],
+    policies: PolicySet,
+    extended_resource_toleration: bool = False,
+) -> Simulation:
+    """Review the Pod as the webhook would, then filter and score every node for both Pods."""
+    pod = add_extended_resource_tolerations(subject.pod) if extended_resource_toleration else subject.pod
+    review = review_pod(pod, namespace=subject.namespace, policies=policies)
+    before = fit_nodes(pod, nodes)
+    if not review.allowed:
+        return Simulation(subject, review, before, None, [f"denied: {review.denial}"])
+    after = fit_nodes(review.pod, nodes)
+    problems, notes = _resource_checks(review.pod, after, {node_name(n): n for n in nodes})
+    if not any(f.fits for f in after):
+        problems.insert(0, "fits no node" + (" after the policies" if review.outcome == "patched" else ""))
+    return Simulation(subject, review, before, after, problems, notes)
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+
+def _cell(fit: NodeFit) -> str:
+    if not fit.fits:
+        return str(fit.reason)
+    extras = ([f"score {fit.score}"] if fit.score else []) + [f"prefers not {t}" for t in fit.avoided]
+    return "fits" + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
+        for row in rows
+    ]
+
+
+def _count(fits: list[NodeFit] | None) -> str:
+    return "-" if fits is None else f"{sum(f.fits for f in fits)} of {len(fits)} nodes"
+
+
+def render_simulation(result: Simulation) -> list[str]:
+    """The readable report of one Pod: a node table with a BEFORE and an AFTER column."""
+    review, subject = result.review, result.subject
+    lines = [f"Pod {subject.display_name} from {subject.source}"]
+    lines.append(f"  policy: {review.policy or 'none matched'}, outcome {review.outcome}")
+    after = result.after or [NodeFit(f.node, "not created (denied)") for f in result.before]
+    rows = [["NODE", "BEFORE", "AFTER"]] + [
+        [b.node, _cell(b), _cell(a)] for b, a in zip(result.before, after, strict=True)
+    ]
+    lines += ["  " + line for line in _table(rows)]
+    lines.append(f"  fits: {_count(result.before)} before, {_count(result.after)} after")
+    lines += [f"  problem: {p}" for p in result.problems]
+    lines += [f"  note: {n}" for n in result.notes]
+    lines += [f"  warning: {w}" for w in review.warnings]
+    return lines
+
+
+def _fits_json(fits: list[NodeFit] | None) -> dict[str, Any] | None:
+    if fits is None:
+        return None
+    return {
+        "fits": [f.node for f in fits if f.fits],
+        "nodes": [
+            {
+                "node": f.node,
+                "fits": f.fits,
+                "reason": f.reason,
+                "score": f.score,
+                "preferNoSchedule": list(f.avoided),
+            }
+            for f in fits
+        ],
+    }
+
+
+def simulation_json(result: Simulation) -> dict[str, Any]:
+    """The same facts for scripts; field names are stable."""
+    return {
+        "pod": result.subject.display_name,
+        "source": result.subject.source,
+        "policy": result.review.policy,
+        "outcome": result.review.outcome,
+        "before": _fits_json(result.before),
+        "after": _fits_json(result.after),
+        "problems": result.problems,
+        "notes": result.notes,
+        "warnings": result.review.warnings,
+    }
