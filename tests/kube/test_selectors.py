@@ -17,6 +17,7 @@ from webhook.kube.selectors import (
     Requirement,
     dns_label_error,
     dns_subdomain_error,
+    is_empty_term,
     label_selector_matches,
     label_value_error,
     parse_int64,
@@ -440,3 +441,47 @@ _requirement = st.one_of(
 def test_satisfiable_agrees_with_a_brute_force_witness_search(requirements: list[Requirement]) -> None:
     witnessed = any(all(requirement_matches(op, vals, v) for op, vals in requirements) for v in _ORACLE)
     assert requirements_satisfiable(requirements) is witnessed
+
+
+# component-helpers scheduling/corev1/nodeaffinity nodeaffinity_test.go: the expression-level cases
+# of TestPodMatchesNodeSelectorAndAffinityTerms and TestNodeSelectorRequirementsAsSelector (whole
+# terms, matchFields and nodeSelector are matched in webhook.simulation and tested there)
+@pytest.mark.parametrize(
+    ("operator", "values", "label", "matches"),
+    [
+        ("In", ["bar", "value2"], "bar", True),  # "...using In operator that matches the existing node"
+        ("Gt", ["0204"], "0206", True),  # "...using Gt operator": two digits major, two minor
+        ("NotIn", ["DDR", "DDR2"], "DDR3", True),  # "...using NotIn operator"
+        ("Exists", [], "anything", True),  # "...using Exists operator"
+        ("In", ["invalid value: ___@#$%^"], "bar", False),  # "...an invalid value in Affinity term"
+        ("In", ["baz", "bar"], "bar", True),  # NodeSelectorRequirementsAsSelector: foo in (baz,bar)
+        ("Gt", ["1"], "2", True),  # foo>1
+        ("Lt", ["7"], "6", True),  # bar<7
+        ("Exists", ["bar", "baz"], "bar", True),  # NewRequirement refuses it: webhook.simulation checks first
+        ("invalid", ["5"], "5", False),  # operator not supported: the term never matches
+    ],
+)
+def test_node_affinity_expressions_upstream(
+    operator: str, values: list[str], label: str, matches: bool
+) -> None:
+    assert requirement_matches(operator, values, label) is matches
+
+
+# nodeaffinity.go isEmptyNodeSelectorTerm: a term without expressions and fields selects no node;
+# TestPodMatchesNodeSelectorAndAffinityTerms "Pod with empty MatchExpressions is not a valid value
+# will match no objects"
+@pytest.mark.parametrize(
+    ("term", "empty"),
+    [
+        ({}, True),
+        ({"matchExpressions": []}, True),
+        ({"matchExpressions": [], "matchFields": []}, True),
+        ({"matchExpressions": [{"key": "a", "operator": "Exists"}]}, False),
+        ({"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}, False),
+        ({"matchExpressions": "not-a-list"}, True),  # ours: malformed shapes count as empty
+        (None, True),
+        ("term", True),
+    ],
+)
+def test_is_empty_term_upstream(term: object, empty: bool) -> None:
+    assert is_empty_term(term) is empty
