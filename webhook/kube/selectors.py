@@ -13,12 +13,17 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+# Go's regexp anchors ``^...$`` at the very end; Python's ``$`` also matches before a trailing
+# newline ("gpu\n"), so every pattern here is applied with ``fullmatch`` and carries no anchors.
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
-_NAME_RE = re.compile(rf"^{_NAME}$")
-_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_INT64_RE = re.compile(r"^[+-]?[0-9]+$")
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NAME_RE = re.compile(_NAME)
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL_RE = re.compile(_DNS_LABEL)
+_DNS_SUBDOMAIN_RE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+_INT64_RE = re.compile(r"[+-]?[0-9]+")  # ``[0-9]``, not ``\d``: no other script's digits
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: The longest label value, and so the longest integer a node label can spell (leading zeros count).
+LABEL_VALUE_MAX = 63
 
 SET_OPERATORS = ("In", "NotIn")
 EXISTENCE_OPERATORS = ("Exists", "DoesNotExist")
@@ -32,9 +37,9 @@ def qualified_name_error(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
     if slash and prefix.count("/"):
         return "must be a qualified name: an optional DNS subdomain prefix and '/', then a name"
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
+    if slash and (not prefix or dns_subdomain_error(prefix)):
         return "prefix must be a lowercase DNS subdomain of at most 253 characters"
-    if not name or len(name) > 63 or not _NAME_RE.match(name):
+    if not name or len(name) > 63 or not _NAME_RE.fullmatch(name):
         return (
             "name part must be at most 63 characters of alphanumerics, '-', '_' or '.',"
             " starting and ending with an alphanumeric"
@@ -44,7 +49,7 @@ def qualified_name_error(key: str) -> str | None:
 
 def label_value_error(value: str) -> str | None:
     """Why ``value`` is not a valid label value, or None (the empty value is valid)."""
-    if value == "" or (len(value) <= 63 and _NAME_RE.match(value)):
+    if value == "" or (len(value) <= LABEL_VALUE_MAX and _NAME_RE.fullmatch(value)):
         return None
     return (
         "must be at most 63 characters of alphanumerics, '-', '_' or '.',"
@@ -54,17 +59,31 @@ def label_value_error(value: str) -> str | None:
 
 def dns_label_error(value: str) -> str | None:
     """Why ``value`` is not an RFC 1123 DNS label (policy names), or None."""
-    if len(value) <= 63 and _DNS_LABEL_RE.match(value):
+    if len(value) <= 63 and _DNS_LABEL_RE.fullmatch(value):
         return None
     return "must be a lowercase RFC 1123 label: a-z, 0-9 and '-', at most 63 characters"
 
 
-def parse_int64(value: str) -> int | None:
-    """``strconv.ParseInt(value, 10, 64)``: the integer, or None when Go would fail."""
-    if not _INT64_RE.match(value):
+def dns_subdomain_error(value: str) -> str | None:
+    """Why ``value`` is not an RFC 1123 DNS subdomain (a label key's prefix), or None."""
+    if len(value) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(value):
         return None
-    number = int(value)
-    return number if _INT64_MIN <= number <= _INT64_MAX else None
+    return "must be a lowercase RFC 1123 subdomain: a-z, 0-9, '-' and '.', at most 253 characters"
+
+
+def parse_int64(value: str) -> int | None:
+    """``strconv.ParseInt(value, 10, 64)``: the integer, or None when Go would fail.
+
+    Go takes an optional ``+`` or ``-`` and ASCII digits only; Python's ``int`` would also take
+    spaces, ``_`` separators and other scripts' digits, and refuses over 4300 digits outright.
+    """
+    if not _INT64_RE.fullmatch(value):
+        return None
+    digits = value.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:  # int64 has 19 digits; int() would refuse over 4300 of them
+        return None
+    number = -int(digits) if value[0] == "-" else int(digits)
+    return number if INT64_MIN <= number <= INT64_MAX else None
 
 
 def requirement_matches(operator: str, values: Iterable[str], label: str | None) -> bool:
@@ -112,29 +131,85 @@ Requirement = tuple[str, tuple[str, ...]]
 """(operator, values) of one requirement on a key; the key is implied by the caller's grouping."""
 
 
-def _candidate_values(requirements: list[Requirement]) -> Iterable[str | None]:
-    """A finite set of label values that contains a witness whenever the requirements are satisfiable.
+def _numeric_window(requirements: list[Requirement]) -> tuple[int, int] | None:
+    """The integers a node label value may spell under every Gt/Lt here, or None if none can.
 
-    In-sets bound the value to their members. Otherwise, absence is one candidate and, for a
-    present value, the numeric window (Gt/Lt) or any string outside every NotIn set: a finite
-    exclusion list leaves infinitely many strings, so one fresh value per excluded one suffices.
+    A node label value is a valid label value, so it has no sign: only ``0`` to int64's maximum.
+    A malformed Gt/Lt (not exactly one value, or one ParseInt refuses) never matches anything.
     """
+    low, high = 0, INT64_MAX
+    for operator, values in requirements:
+        if operator not in NUMERIC_OPERATORS:
+            continue
+        bound = parse_int64(values[0]) if len(values) == 1 else None
+        if bound is None:
+            return None
+        if operator == "Gt":
+            low = max(low, bound + 1)
+        else:
+            high = min(high, bound - 1)
+    return (low, high) if low <= high else None
+
+
+def _spellings(number: int, excluded: set[str]) -> str | None:
+    """A label value that ParseInt reads as ``number`` and is not excluded: leading zeros pad the
+    canonical digits up to the 63-character limit (``7``, ``07``, ``007`` ...)."""
+    digits = str(number)
+    for width in range(len(digits), LABEL_VALUE_MAX + 1):
+        spelled = digits.rjust(width, "0")
+        if spelled not in excluded:
+            return spelled
+    return None
+
+
+def _numeric_witness(requirements: list[Requirement], excluded: set[str]) -> str | None:
+    """The smallest-numbered present value within the Gt/Lt window that no NotIn excludes.
+
+    Each integer has at least 45 spellings (19 digits at most, padded to 63), so the loop skips
+    at most one integer per 45 excluded values before it finds one.
+    """
+    window = _numeric_window(requirements)
+    if window is None:
+        return None
+    low, high = window
+    number = low
+    while number <= high:
+        witness = _spellings(number, excluded)
+        if witness is not None:
+            return witness
+        number += 1
+    return None
+
+
+def _candidate_values(requirements: list[Requirement]) -> list[str | None]:
+    """A few label values (None: the label is absent) that hold a witness whenever one exists.
+
+    A present value must be a valid label value (nodes carry nothing else). With In, it is one of
+    the members common to every In set; with Gt/Lt, an unsigned integer in the window, spelled
+    with leading zeros if NotIn excludes the shorter spellings; otherwise any value outside the
+    finite NotIn sets, of which there are infinitely many.
+    """
+    candidates: list[str | None] = [None]
     in_sets = [set(values) for op, values in requirements if op == "In"]
-    if in_sets:
-        return set.intersection(*in_sets)
     excluded = {v for op, values in requirements if op == "NotIn" for v in values}
-    lows = [parse_int64(v[0]) for op, v in requirements if op == "Gt" and v]
-    highs = [parse_int64(v[0]) for op, v in requirements if op == "Lt" and v]
-    if lows or highs:
-        low = max(max((b for b in lows if b is not None), default=-1) + 1, 0)
-        high = min((b for b in highs if b is not None), default=_INT64_MAX + 1) - 1
-        count = min(high - low + 1, len(excluded) + 1)
-        return [None] + [str(low + i) for i in range(max(count, 0))]
-    return [None] + [f"v{i}" for i in range(len(excluded) + 1)]
+    if in_sets:
+        common = set.intersection(*in_sets)
+        candidates += sorted(v for v in common if label_value_error(v) is None)
+    elif any(op in NUMERIC_OPERATORS for op, _ in requirements):
+        witness = _numeric_witness(requirements, excluded)
+        if witness is not None:
+            candidates.append(witness)
+    else:
+        candidates.append(next(f"v{i}" for i in range(len(excluded) + 1) if f"v{i}" not in excluded))
+    return candidates
 
 
 def requirements_satisfiable(requirements: list[Requirement]) -> bool:
-    """True when some label value (or its absence) meets every requirement on one key."""
+    """True when some node label value (or its absence) meets every requirement on one key.
+
+    Exact: each candidate is checked with ``requirement_matches`` itself, and the candidates hold
+    a witness whenever one exists (see ``_candidate_values``).
+    """
     return any(
         all(requirement_matches(op, values, candidate) for op, values in requirements)
         for candidate in _candidate_values(requirements)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 
 from webhook.kube.selectors import (
+    INT64_MAX,
+    INT64_MIN,
     NUMERIC_OPERATORS,
     Requirement,
     dns_label_error,
@@ -24,9 +26,9 @@ from webhook.kube.selectors import (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
-    )
+    # Only the camelCase aliases are read: the schema knows no snake_case names, so ``on_conflict``
+    # is an unknown field like any misspelling (no ``populate_by_name``).
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, strict=True)
 
 
 def _check_key(key: str) -> str:
@@ -48,12 +50,14 @@ def _check_values(operator: str, values: list[str] | None, *, numeric_ok: bool) 
     elif operator in ("Exists", "DoesNotExist"):
         if values:
             raise ValueError(f"must be empty when operator is {operator}")
-    elif (
-        numeric_ok
-        and operator in NUMERIC_OPERATORS
-        and (not values or len(values) != 1 or parse_int64(values[0]) is None)
-    ):
-        raise ValueError(f"must be exactly one integer when operator is {operator}")
+    elif numeric_ok and operator in NUMERIC_OPERATORS:
+        if not values or len(values) != 1 or parse_int64(values[0]) is None:
+            raise ValueError(f"must be exactly one integer when operator is {operator}")
+        if label_value_error(values[0]):  # the API server checks every value as a label value
+            raise ValueError(
+                f"{values[0]!r}: must be an integer without a sign when operator is {operator}"
+                " (every value must also be a valid label value, which cannot start with '+' or '-')"
+            )
     return values
 
 
@@ -152,10 +156,12 @@ class Toleration(_Strict):
     """A ``core/v1.Toleration``; fields are declared in the order their rules depend on each other."""
 
     key: str = ""
-    operator: Literal["Equal", "Exists"] = "Equal"
-    value: str = ""
+    # validate_default: the rules apply to the toleration as emitted, defaults included
+    # (``{value: x}`` emits ``operator: Equal`` with an empty key, which the API server refuses)
+    operator: Literal["Equal", "Exists"] = Field(default="Equal", validate_default=True)
+    value: str = Field(default="", validate_default=True)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    toleration_seconds: int | None = None
+    toleration_seconds: int | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX)
 
     @field_validator("key")
     @classmethod
@@ -166,7 +172,10 @@ class Toleration(_Strict):
     @classmethod
     def _operator(cls, operator: str, info: ValidationInfo) -> str:
         if info.data.get("key") == "" and operator != "Exists":
-            raise ValueError("must be Exists when key is empty (an empty key tolerates every taint)")
+            raise ValueError(
+                "must be Exists when key is empty (an empty key tolerates every taint;"
+                " the operator defaults to Equal)"
+            )
         return operator
 
     @field_validator("value")
@@ -182,7 +191,8 @@ class Toleration(_Strict):
     @field_validator("toleration_seconds")
     @classmethod
     def _seconds(cls, seconds: int | None, info: ValidationInfo) -> int | None:
-        if seconds is not None and info.data.get("effect") != "NoExecute":
+        # "effect" is missing from info.data only when it failed validation itself
+        if seconds is not None and "effect" in info.data and info.data["effect"] != "NoExecute":
             raise ValueError("may only be set when effect is NoExecute")
         return seconds
 

@@ -47,18 +47,28 @@ class YamlDocument:
         return f"{self.source}:{line}" if line else self.source
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    memo[id(node)] = 1  # a recursive alias counts once instead of looping
-    size = 1
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(child, memo) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    memo[id(node)] = size
-    return size
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes ``root`` expands to through aliases, counted without recursion (nesting is unbounded
+    here: libyaml composes up to 1000 levels, well past Python's recursion limit)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+        elif id(node) not in sizes:
+            sizes[id(node)] = 1  # a recursive alias counts once instead of looping
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int = 0) -> Iterator[str]:
@@ -119,7 +129,7 @@ def _checked_documents(text: str, *, source: str) -> list[YamlDocument]:
         raise ValueError(_yaml_problem(exc, source=source, what="not valid YAML")) from exc
     documents = []
     for node in nodes:
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+        if _expanded_size(node) > MAX_EXPANDED_NODES:
             raise ValueError(f"{source}: YAML aliases expand to over {MAX_EXPANDED_NODES} nodes")
         lines: dict[Path, int] = {}
         problems = [f"{source}: {p}" for p in _walk(node, (), lines)]
@@ -129,6 +139,8 @@ def _checked_documents(text: str, *, source: str) -> list[YamlDocument]:
             data = _construct(node)
         except yaml.YAMLError as exc:
             raise ValueError(_yaml_problem(exc, source=source, what="unsupported YAML value")) from exc
+        except ValueError as exc:  # PyYAML's int() of over 4300 digits, a date such as 2001-02-30
+            raise ValueError(f"{source}: unsupported YAML value: {str(exc).splitlines()[0]}") from exc
         documents.append(YamlDocument(data=data, source=source, lines=lines))
     return documents
 

@@ -1,0 +1,129 @@
+"""Reading YAML that people (or attackers) wrote: every unreadable file is one clean error line.
+
+``load_policies_text`` reads policy files (``PolicyError``), ``load_yaml_documents`` reads input
+documents such as Pods and AdmissionReviews (``InputError``); neither may let a ``RecursionError``
+or a ``ValueError`` escape as a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from webhook.errors import InputError, PolicyError
+from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
+from webhook.policy.source import load_yaml_documents
+
+TOO_DEEP = "x.yaml: line 1: nesting deeper than 100 levels"
+LIBYAML_LIMIT = "x.yaml:1: not valid YAML: exceeded maximum nesting depth"
+
+
+def nested(kind: str, depth: int) -> str:
+    if kind == "[":
+        return "[" * depth + "]" * depth
+    if kind == "{":
+        return "{a: " * depth + "1" + "}" * depth
+    return "- " * depth + "1\n"  # block sequences, one level per "- "
+
+
+def block_mappings(depth: int) -> str:
+    return "".join("  " * i + "a:\n" for i in range(depth)) + "  " * depth + "1\n"
+
+
+def problems_of(load: Callable[..., object], text: str) -> list[str]:
+    """The error lines, whichever of the two loaders raised them."""
+    with pytest.raises((PolicyError, InputError)) as raised:
+        load(text, source="x.yaml")
+    error = raised.value
+    if load is load_policies_text:
+        assert isinstance(error, PolicyError)
+        return error.problems
+    assert isinstance(error, InputError)
+    return [str(error)]
+
+
+LOADERS = pytest.mark.parametrize("load", [load_policies_text, load_yaml_documents], ids=["policy", "input"])
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("kind", "depth", "problem"),
+    [
+        ("[", 500, TOO_DEEP),  # RecursionError before issue 17
+        ("[", 1000, TOO_DEEP),
+        ("[", 100_000, LIBYAML_LIMIT),
+        ("{", 500, TOO_DEEP),
+        ("{", 1000, TOO_DEEP),
+        ("{", 100_000, LIBYAML_LIMIT),
+        ("-", 500, TOO_DEEP),
+        ("-", 1000, LIBYAML_LIMIT),
+        ("-", 100_000, LIBYAML_LIMIT),
+    ],
+)
+def test_deep_nesting_is_one_clean_error(
+    load: Callable[..., object], kind: str, depth: int, problem: str
+) -> None:
+    assert problems_of(load, nested(kind, depth)) == [problem]
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("depth", "problem"),
+    [
+        (500, "x.yaml: line 102: nesting deeper than 100 levels"),
+        (1000, "x.yaml:1000: not valid YAML: exceeded maximum nesting depth"),
+    ],
+)
+def test_deep_block_mappings_are_one_clean_error(
+    load: Callable[..., object], depth: int, problem: str
+) -> None:
+    assert problems_of(load, block_mappings(depth)) == [problem]
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    expected: list[object] = []
+    for _ in range(100):
+        expected = [expected]
+    assert load_yaml_documents(nested("[", 101)) == [expected]  # the innermost list is level 100
+    assert problems_of(load_yaml_documents, nested("{", 101)) == [TOO_DEEP]  # the scalar is level 101
+
+
+@LOADERS
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        # PyYAML's int() refuses over 4300 digits with a ValueError, not a YAMLError
+        (
+            "a: " + "9" * 5000 + "\n",
+            "x.yaml: unsupported YAML value: Exceeds the limit (4300 digits) for integer string conversion:"
+            " value has 5000 digits; use sys.set_int_max_str_digits() to increase the limit",
+        ),
+        ("a: 2001-02-30\n", "x.yaml: unsupported YAML value: day is out of range for month"),
+    ],
+)
+def test_values_python_cannot_build_are_one_clean_error(
+    load: Callable[..., object], text: str, problem: str
+) -> None:
+    assert problems_of(load, text) == [problem]
+
+
+def _policy_file_of(tmp_path: Path, size: int) -> Path:
+    """A valid policy file padded with a comment to exactly ``size`` bytes."""
+    body = "version: 1\npolicies: []\n#"
+    path = tmp_path / "policies.yaml"
+    path.write_bytes(body.encode() + b"x" * (size - len(body) - 1) + b"\n")
+    assert path.stat().st_size == size
+    return path
+
+
+def test_a_policy_file_of_exactly_one_mebibyte_loads(tmp_path: Path) -> None:
+    assert len(load_policies(_policy_file_of(tmp_path, MAX_POLICY_FILE_BYTES))) == 0
+
+
+def test_one_byte_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
+    path = _policy_file_of(tmp_path, MAX_POLICY_FILE_BYTES + 1)
+    with pytest.raises(PolicyError) as raised:
+        load_policies(path)
+    assert raised.value.problems == [f"{path}: 1048577 bytes is over the 1048576 byte limit"]
