@@ -157,9 +157,8 @@ def _node_selector(spec: dict[str, Any]) -> dict[str, str]:
 
 
 def _expression_key(expr: dict[str, Any]) -> tuple[Any, ...]:
-    """Identity of a requirement: key, operator and ``values`` as a set (In/NotIn order is moot)."""
-    values = expr.get("values") or []
-    return (expr.get("key"), expr.get("operator"), tuple(sorted(values)))
+    """Identity of a requirement: key, operator and ``values`` as a set (order and repeats are moot)."""
+    return (expr.get("key"), expr.get("operator"), frozenset(expr.get("values") or ()))
 
 
 def _group(expressions: list[dict[str, Any]]) -> dict[str, list[Requirement]]:
