@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import fixture, minimal_pod, policies
-from webhook.engine.matching import explain_selection, mismatch_reason, select_policy
+from webhook.engine.admission import encode_review, review_pod
+from webhook.engine.matching import explain_selection, matching_policies, mismatch_reason, select_policy
 from webhook.kube.objects import is_nonzero_quantity, read_pod_facts
 from webhook.policy.compiled import PolicySet
+from webhook.simulation.reachability import check_policies
 
 
 def gpu_pod() -> dict[str, Any]:
@@ -136,6 +138,124 @@ def test_first_match_wins_and_explanation_stops_there() -> None:
     chosen = select_policy(policy_set, facts)
     assert chosen is not None and chosen.name == "gpu"
     assert explain_selection(policy_set, facts) == [
-        ("llm", "server 'triton-gpu' not in [mlserver-llm-*]"),
-        ("gpu", None),
+        ("llm", "skip", "server 'triton-gpu' not in [mlserver-llm-*]"),
+        ("gpu", "match", None),
+    ]
+
+
+# --- audit policies never shadow ---------------------------------------------------------------------
+
+AUDIT_THEN_ENFORCE = """
+    version: 1
+    policies:
+    - name: llm
+      match: {servers: ['mlserver-llm-*']}
+      placement: {nodeSelector: {pool: a}}
+      mode: audit
+    - name: next
+      match: {resources: [nvidia.com/gpu]}
+      placement: {nodeSelector: {pool: next}}
+      mode: audit
+    - name: gpu
+      match: {resources: [nvidia.com/gpu]}
+      placement: {nodeSelector: {pool: gpu}}
+    - name: later
+      match: {servers: ['*']}
+      placement: {nodeSelector: {pool: later}, tolerations: [{key: t, operator: Exists}]}
+      mode: audit
+    - name: other-enforce
+      placement: {nodeSelector: {pool: other}}
+    """
+
+
+def test_audit_policies_do_not_stop_the_first_enforce_policy() -> None:
+    policy_set = policies(AUDIT_THEN_ENFORCE)
+    facts = read_pod_facts(gpu_pod(), namespace="seldon-mesh")
+    chosen = select_policy(policy_set, facts)
+    assert chosen is not None and chosen.name == "gpu"
+    assert [p.name for p in matching_policies(policy_set, facts)] == ["next", "gpu", "later"]
+    assert explain_selection(policy_set, facts) == [
+        ("llm", "skip", "server 'triton-gpu' not in [mlserver-llm-*]"),
+        ("next", "audit", None),
+        ("gpu", "match", None),
+        ("later", "audit", None),
+    ]
+
+
+def test_every_matching_audit_policy_warns_and_the_enforce_policy_applies() -> None:
+    result = review_pod(gpu_pod(), namespace="seldon-mesh", policies=policies(AUDIT_THEN_ENFORCE))
+    assert (result.outcome, result.policy, result.audits) == ("patched", "gpu", ("next", "later"))
+    assert result.pod["spec"]["nodeSelector"] == {"pool": "gpu"}
+    assert result.warnings == [
+        "placement-webhook: audit: policy next would add nodeSelector pool=next",
+        "placement-webhook: audit: policy later would add toleration t",
+        "placement-webhook: audit: policy later would add nodeSelector pool=later",
+    ]
+    answer = encode_review("u", result)["response"]
+    assert answer["auditAnnotations"] == {"policy": "gpu", "outcome": "patched", "audit": "next,later"}
+    assert answer["warnings"] == result.warnings
+
+
+def test_audit_warnings_are_kept_when_the_enforce_policy_denies() -> None:
+    pod = gpu_pod()
+    pod["spec"]["nodeSelector"] = {"pool": "cpu"}
+    policy_set = policies("""
+        version: 1
+        policies:
+        - name: trial
+          placement: {tolerations: [{key: t, operator: Exists}]}
+          mode: audit
+        - name: strict
+          placement: {nodeSelector: {pool: gpu}}
+          onConflict: deny
+        """)
+    result = review_pod(pod, namespace="seldon-mesh", policies=policy_set)
+    assert (result.outcome, result.policy, result.audits) == ("denied", "strict", ("trial",))
+    assert result.denial == "placement-webhook: policy strict conflicts with the Pod's own placement on pool"
+    assert result.warnings == ["placement-webhook: audit: policy trial would add toleration t"]
+
+
+def test_only_audit_policies_matching_is_an_audit_outcome() -> None:
+    policy_set = policies("""
+        version: 1
+        policies:
+        - name: quiet
+          placement: {nodeSelector: {disk: ssd}}
+          mode: audit
+        - name: loud
+          placement: {nodeSelector: {pool: gpu}}
+          mode: audit
+        """)
+    pod = gpu_pod()
+    pod["spec"]["nodeSelector"] = {"disk": "ssd"}  # quiet has nothing to add
+    result = review_pod(pod, namespace="seldon-mesh", policies=policy_set)
+    assert (result.outcome, result.policy, result.audits, result.patch) == (
+        "audit",
+        "loud",
+        ("quiet", "loud"),
+        [],
+    )
+    assert result.warnings == ["placement-webhook: audit: policy loud would add nodeSelector pool=gpu"]
+    assert select_policy(policy_set, read_pod_facts(pod, namespace="seldon-mesh")) is None
+
+
+def test_validate_nodes_reports_shadowing_by_the_same_rule() -> None:
+    """``validate --nodes``: an audit policy first shadows nothing; an enforce one first does."""
+    nodes = [{"metadata": {"name": "n", "labels": {"pool": "gpu"}}}]
+    audit_first = policies("""
+        version: 1
+        policies:
+        - name: trial
+          placement: {nodeSelector: {pool: gpu}}
+          mode: audit
+        - name: gpu
+          placement: {nodeSelector: {pool: gpu}}
+        - name: trial-after
+          placement: {nodeSelector: {pool: gpu}}
+          mode: audit
+        - name: never
+          placement: {nodeSelector: {pool: gpu}}
+        """)
+    assert [f.message for f in check_policies(audit_first, nodes) if "unreachable" in f.message] == [
+        "never: unreachable: gpu comes first and matches every Pod it matches"
     ]

@@ -13,35 +13,52 @@ from webhook.cli.common import (
     print_json,
     print_yaml,
 )
-from webhook.engine.admission import decide, review_pod
+from webhook.engine.admission import Decision, Review, decide
 from webhook.engine.documents import Subject, read_subjects
 from webhook.engine.matching import explain_selection
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
 
+_VERDICTS = {"match": "match:  ", "audit": "audit:  ", "skip": "skip:   "}
 
-def _summary(subject: Subject, policies: PolicySet) -> list[str]:
-    review = review_pod(subject.pod, namespace=subject.namespace, policies=policies)
+
+def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[str]:
+    """What the server decided for this review, in words; the same decision as ``-o review``."""
+    review = decision.review
+    if review is None:
+        kind = decision.request.kind.kind
+        return [
+            f"{kind} {subject.display_name}",
+            f"  outcome: skipped (not a Pod CREATE: {decision.request.skip_reason()};"
+            " the webhook only mutates Pod CREATE)",
+        ]
     facts = read_pod_facts(subject.pod, namespace=subject.namespace)
     server = f"server {facts.server_name}" if facts.server_name else "not a Seldon server"
     lines = [f"Pod {subject.display_name} ({server}, type {facts.server_type or '-'})"]
-    for name, reason in explain_selection(policies, facts):
-        lines.append(
-            f"  {'match:  ' if reason is None else 'skip:   '}{name}" + (f": {reason}" if reason else "")
-        )
+    for name, verdict, reason in explain_selection(policies, facts):
+        note = f": {reason}" if reason else " (audit mode: only warns)" if verdict == "audit" else ""
+        lines.append(f"  {_VERDICTS[verdict]}{name}{note}")
     if review.policy is None:
         lines.append("  policy: none matched")
     lines.append(
         f"  outcome: {review.outcome}" + (f" ({len(review.patch)} patch ops)" if review.patch else "")
     )
-    if review.plan is not None and review.outcome == "patched":
-        lines += [f"  added:  {what}" for what in review.plan.describe()]
-    if review.plan is not None and review.plan.conflicts:
-        lines.append(f"  conflict on: {', '.join(review.plan.conflicts)}")
+    lines += _plan_lines(review)
     lines += [f"  warning: {w}" for w in review.warnings]
     if review.denial:
         lines.append(f"  denied: {review.denial}")
     return lines
+
+
+def _plan_lines(review: Review) -> list[str]:
+    plan = review.plan
+    if plan is None:
+        return []
+    if plan.unschedulable:
+        return [f"  conflict: {plan.unschedulable}"]
+    if plan.conflicts:
+        return [f"  conflict on: {', '.join(plan.conflicts)}"]
+    return [f"  added:  {what}" for what in plan.describe()] if review.outcome == "patched" else []
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -49,18 +66,19 @@ def cmd_review(args: argparse.Namespace) -> int:
     subjects = [s for file in args.files for s in read_subjects(file, namespace=args.namespace)]
     denied = False
     for i, subject in enumerate(subjects):
-        decision = decide(subject.admission_review(), policies=policies)
+        request = subject.admission_review()
+        decision = decide(request, policies=policies)
         review = decision.review
         denied |= review is not None and not review.allowed
         if args.output == "summary":
-            print(("\n" if i else "") + "\n".join(_summary(subject, policies)))
+            print(("\n" if i else "") + "\n".join(_summary(subject, decision, policies)))
         elif args.output == "patch":
             print_json(review.patch if review else [])
         elif args.output == "pod":
             print("---") if i else None
             print_yaml(review.pod if review else subject.pod)
         elif args.output == "request":
-            print_json(subject.admission_review())
+            print_json(request)
         else:
             print_json(decision.answer)
     return EXIT_FAILURE if denied else EXIT_OK

@@ -8,24 +8,31 @@ normal answer, ``allowed: false`` with ``status.code``/``message``. Nothing here
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from webhook.engine.matching import select_policy
+from webhook.engine.matching import matching_policies
 from webhook.engine.placement import PlacementPlan, apply_plan, plan_placement
 from webhook.errors import InputError, PodShapeError
 from webhook.kube.objects import RawObject, as_dict, read_pod_facts
 from webhook.kube.patches import PatchOp
-from webhook.policy.compiled import PolicySet
+from webhook.policy.compiled import CompiledPolicy, PolicySet
 
 API_VERSION = "admission.k8s.io/v1"
 WARNING_PREFIX = "placement-webhook: "
-MAX_WARNING_CHARS = 120  # the API server's guidance for admission warnings
+# kube-apiserver (k8s.io/apiserver pkg/endpoints/filters/warning.go) cuts every warning to its first
+# 256 runes once a response's warnings exceed 4096 runes, then drops the rest, and drops any warning
+# with a control character (apimachinery util/net NewWarningHeader). We stay under both limits:
+# at most 10 warnings of at most 256 characters, control characters replaced, long ones shortened
+# in the middle so that who (the policy) and what (the key, the consequence) both survive.
+MAX_WARNING_CHARS = 256
 MAX_WARNINGS = 10
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Go's unicode.IsControl
 
 Outcome = Literal["patched", "unchanged", "audit", "conflict", "denied", "skipped", "malformed"]
 
@@ -35,7 +42,10 @@ Outcome = Literal["patched", "unchanged", "audit", "conflict", "denied", "skippe
 
 @dataclass(frozen=True)
 class Review:
-    """What the engine decided for one Pod, before any wire encoding."""
+    """What the engine decided for one Pod, before any wire encoding.
+
+    ``policy`` is the enforce policy that applied or, when none did, the first audit policy that
+    had something to say; ``audits`` names every matching audit policy (they only warn)."""
 
     outcome: Outcome
     pod: RawObject
@@ -44,6 +54,7 @@ class Review:
     warnings: list[str] = field(default_factory=list)
     denial: str | None = None
     plan: PlacementPlan | None = None
+    audits: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -51,40 +62,76 @@ class Review:
 
 
 def short_warning(text: str) -> str:
-    """One line of at most ``MAX_WARNING_CHARS`` characters, prefixed with our name."""
-    line = " ".join((WARNING_PREFIX + text).split())
-    return line if len(line) <= MAX_WARNING_CHARS else line[: MAX_WARNING_CHARS - 1] + "…"
+    """One line of at most ``MAX_WARNING_CHARS`` characters, prefixed with our name; a longer one
+    keeps its first two thirds and its end, joined by an ellipsis."""
+    line = _CONTROL.sub("?", " ".join((WARNING_PREFIX + text).split()))
+    if len(line) <= MAX_WARNING_CHARS:
+        return line
+    head = (MAX_WARNING_CHARS - 1) * 2 // 3
+    tail = MAX_WARNING_CHARS - 1 - head
+    return line[:head] + "…" + line[-tail:]
 
 
 def _warnings(lines: list[str]) -> list[str]:
-    return [short_warning(line) for line in lines[:MAX_WARNINGS]]
+    if len(lines) > MAX_WARNINGS:
+        hidden = len(lines) - MAX_WARNINGS + 1
+        lines = [*lines[: MAX_WARNINGS - 1], f"{hidden} more warnings not shown"]
+    return [short_warning(line) for line in lines]
 
 
-def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review:
-    """Apply the first matching policy to ``pod`` (never modified) and say what happened."""
-    policy = select_policy(policies, read_pod_facts(pod, namespace=namespace))
-    if policy is None:
-        return Review(outcome="unchanged", pod=pod)
+def conflict_message(name: str, plan: PlacementPlan) -> str:
+    """Why ``plan`` was not applied, naming the policy and the keys (or the unschedulable affinity)."""
+    if plan.unschedulable:
+        return f"policy {name} conflicts with the Pod's own placement: {plan.unschedulable}"
+    return f"policy {name} conflicts with the Pod's own placement on {', '.join(plan.conflicts)}"
+
+
+def _policy_review(pod: RawObject, policy: CompiledPolicy) -> Review:
+    """What one policy alone does to ``pod`` (warnings unshortened); audit policies never mutate."""
     name, settings = policy.name, policy.policy
+    audit = settings.mode == "audit"
     try:
         plan = plan_placement(pod, policy)
     except PodShapeError as exc:
-        return Review("malformed", pod, name, warnings=_warnings([f"Pod not placed by {name}: {exc}"]))
-    if plan.conflicts:
-        keys = ", ".join(plan.conflicts)
-        message = f"policy {name} conflicts with the Pod's own placement on {keys}"
-        if settings.mode == "audit":
-            return Review("audit", pod, name, warnings=_warnings([f"audit: {message}"]), plan=plan)
+        line = f"{'audit: ' * audit}Pod not placed by {name}: {exc}"
+        return Review("malformed", pod, name, warnings=[line])
+    if plan.has_conflict:
+        message = conflict_message(name, plan)
+        if audit:
+            return Review("audit", pod, name, warnings=[f"audit: {message}"], plan=plan)
         if settings.on_conflict == "deny":
             return Review("denied", pod, name, denial=WARNING_PREFIX + message, plan=plan)
-        return Review("conflict", pod, name, warnings=_warnings([f"{message}; not applied"]), plan=plan)
+        return Review("conflict", pod, name, warnings=[f"{message}; not applied"], plan=plan)
     if plan.is_empty:
         return Review("unchanged", pod, name, plan=plan)
-    if settings.mode == "audit":
+    if audit:
         lines = [f"audit: policy {name} would add {what}" for what in plan.describe()]
-        return Review("audit", pod, name, warnings=_warnings(lines), plan=plan)
+        return Review("audit", pod, name, warnings=lines, plan=plan)
     mutated, ops = apply_plan(pod, plan)
     return Review("patched", mutated, name, patch=ops, plan=plan)
+
+
+def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review:
+    """Apply the first matching enforce policy to ``pod`` (never modified) and say what happened.
+
+    Every matching audit policy, wherever it stands in the file, adds its warnings (in file
+    order) and never keeps an enforce policy from applying."""
+    applied: Review | None = None
+    audits: list[Review] = []
+    lines: list[str] = []
+    for policy in matching_policies(policies, read_pod_facts(pod, namespace=namespace)):
+        result = _policy_review(pod, policy)
+        lines += result.warnings
+        if policy.policy.mode == "audit":
+            audits.append(result)
+        else:
+            applied = result
+    names = tuple(a.policy for a in audits if a.policy)
+    if applied is None:
+        if not audits:
+            return Review("unchanged", pod)
+        applied = next((a for a in audits if a.outcome != "unchanged"), audits[0])
+    return replace(applied, warnings=_warnings(lines), audits=names)
 
 
 # --- the AdmissionReview v1 envelope -----------------------------------------------------------------
@@ -112,12 +159,18 @@ class AdmissionRequest(_Envelope):
     dry_run: bool = False
 
     def targets_pod_creation(self) -> bool:
+        return self.skip_reason() is None
+
+    def skip_reason(self) -> str | None:
+        """Why the webhook leaves this request alone (it only mutates Pod CREATE), or None."""
         kind = self.kind
-        return (
-            self.operation == "CREATE"
-            and (kind.group, kind.version, kind.kind) == ("", "v1", "Pod")
-            and not self.sub_resource
-        )
+        if self.operation != "CREATE":
+            return f"operation {self.operation}"
+        if (kind.group, kind.version, kind.kind) != ("", "v1", "Pod"):
+            return f"kind {'/'.join(filter(None, (kind.group, kind.version)))} {kind.kind}"
+        if self.sub_resource:
+            return f"subresource {self.sub_resource}"
+        return None
 
     def pod_namespace(self) -> str:
         """``request.namespace`` is authoritative: Deployment-made Pods often lack metadata.namespace."""
@@ -195,6 +248,8 @@ def encode_review(uid: str, review: Review) -> dict[str, Any]:
         response = patched(uid, review.patch, warnings=review.warnings)
     if review.policy is not None:
         response["auditAnnotations"] = {"policy": review.policy, "outcome": review.outcome}
+        if review.audits:
+            response["auditAnnotations"]["audit"] = ",".join(review.audits)
     return review_response(response)
 
 

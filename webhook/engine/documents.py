@@ -25,12 +25,16 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Subject:
-    """One Pod to review: where it came from, its namespace, and its AdmissionReview if any."""
+    """One Pod to review: where it came from, its namespace, and its AdmissionReview if any.
+
+    For an AdmissionReview, ``document`` is the review exactly as read, so that dry-runs decide on
+    what the server would receive; ``pod`` is its object (or ``oldObject``, e.g. for a DELETE)."""
 
     pod: RawObject
     namespace: str
     source: str
     request: AdmissionRequest | None = None
+    document: RawObject | None = None
 
     @property
     def display_name(self) -> str:
@@ -38,6 +42,11 @@ class Subject:
 
     def admission_review(self) -> dict[str, Any]:
         """The AdmissionReview the API server would send for this Pod (its own, if it came as one)."""
+        request = self.request
+        if self.document is not None and request is not None and request.object is self.pod:
+            return self.document
+        if self.document is not None and request is not None and not request.targets_pod_creation():
+            return self.document
         if self.request is not None and self.request.object is self.pod:
             uid = self.request.uid
         else:
@@ -109,9 +118,8 @@ def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Su
     kind = doc.get("kind")
     if kind == "AdmissionReview":
         request = parse_admission_review(doc)
-        if not isinstance(request.object, dict):
-            raise InputError(f"{source}: the AdmissionReview carries no object")
-        return Subject(request.object, request.pod_namespace(), source, request)
+        pod = request.object if isinstance(request.object, dict) else as_dict(doc["request"].get("oldObject"))
+        return Subject(pod, request.pod_namespace(), source, request, doc)
     if kind == "Pod" or (kind is None and isinstance(as_dict(doc.get("spec")).get("containers"), list)):
         own = as_dict(doc.get("metadata")).get("namespace")
         chosen = own if isinstance(own, str) and own else (namespace or "default")

@@ -8,8 +8,10 @@ Rules (each pinned by tests):
   term matches nothing and is left empty;
 - ``nodeSelector`` keys are merged; preferred terms are appended unless an identical one exists;
 - a conflict is a node label key constrained by both Pod and policy so that no value meets both
-  (in ``nodeSelector``, or in every term the Pod could otherwise be scheduled by): then nothing of
-  the policy is applied.
+  (in ``nodeSelector``, or in every term the Pod could otherwise be scheduled by; a term that can
+  never match is not such a term): then nothing of the policy is applied;
+- a Pod whose required node affinity matches no node (no terms, or none that can match) is never
+  loosened: that is a conflict too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from webhook import POLICY_ANNOTATION
 from webhook.errors import PodShapeError
 from webhook.kube.objects import RawObject
 from webhook.kube.patches import JsonPath, PatchBuilder, PatchOp
-from webhook.kube.selectors import Requirement, is_empty_term, requirements_satisfiable
+from webhook.kube.selectors import (
+    EXISTENCE_OPERATORS,
+    NODE_OPERATORS,
+    SET_OPERATORS,
+    Requirement,
+    is_empty_term,
+    label_value_error,
+    parse_int64,
+    qualified_name_error,
+    requirements_satisfiable,
+)
 from webhook.kube.tolerations import describe_toleration, missing_tolerations
 from webhook.policy.compiled import CompiledPolicy
 
@@ -46,6 +58,11 @@ class PlacementPlan:
     new_term: list[dict[str, Any]] = field(default_factory=list)
     preferred: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    unschedulable: str | None = None  # why the Pod's own required affinity matches no node
+
+    @property
+    def has_conflict(self) -> bool:
+        return bool(self.conflicts or self.unschedulable)
 
     @property
     def is_empty(self) -> bool:
@@ -95,7 +112,11 @@ def _field(obj: Any, key: str, *, kind: type, where: str) -> Any:
     return value
 
 
-def _pod_terms(spec: dict[str, Any]) -> list[Any]:
+def _pod_terms(spec: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The Pod's required ``nodeSelectorTerms``; None when it has no required node affinity at all.
+
+    A present ``requiredDuringScheduling...`` with the list missing or null is ``[]``: zero terms,
+    which match no node (``NewLazyErrorNodeSelector`` over no terms)."""
     affinity = _field(spec, "affinity", kind=dict, where="spec.affinity")
     node_affinity = _field(affinity, "nodeAffinity", kind=dict, where="spec.affinity.nodeAffinity")
     required = _field(
@@ -104,35 +125,96 @@ def _pod_terms(spec: dict[str, Any]) -> list[Any]:
         kind=dict,
         where="nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
     )
+    if required is None:
+        return None
     terms = _field(required, "nodeSelectorTerms", kind=list, where="nodeSelectorTerms") or []
     for i, term in enumerate(terms):
         if not isinstance(term, dict):
             raise PodShapeError(f"nodeSelectorTerms[{i}] is {_json_type(term)}, expected an object")
         for part in ("matchExpressions", "matchFields"):
             for expr in _field(term, part, kind=list, where=f"nodeSelectorTerms[{i}].{part}") or []:
-                if not (
-                    isinstance(expr, dict)
-                    and isinstance(expr.get("key"), str)
-                    and isinstance(expr.get("operator"), str)
-                    and isinstance(expr.get("values") or [], list)
-                ):
+                if not _is_requirement(expr):
                     raise PodShapeError(f"nodeSelectorTerms[{i}].{part} has a malformed requirement")
     return terms
 
 
+def _is_requirement(expr: Any) -> bool:
+    """A NodeSelectorRequirement as JSON: string key and operator, ``values`` a list of strings."""
+    if not (isinstance(expr, dict) and isinstance(expr.get("key"), str)):
+        return False
+    values = expr.get("values")
+    return isinstance(expr.get("operator"), str) and (
+        values is None or (isinstance(values, list) and all(isinstance(v, str) for v in values))
+    )
+
+
+def _node_selector(spec: dict[str, Any]) -> dict[str, str]:
+    node_selector = _field(spec, "nodeSelector", kind=dict, where="spec.nodeSelector") or {}
+    for key, value in node_selector.items():
+        if not isinstance(value, str):
+            raise PodShapeError(f"spec.nodeSelector[{key!r}] is {_json_type(value)}, expected a string")
+    return node_selector
+
+
 def _expression_key(expr: dict[str, Any]) -> tuple[Any, ...]:
-    """Identity of a requirement; ``values`` are a set for In/NotIn, so order does not matter."""
-    values = expr.get("values") or []
-    return (expr.get("key"), expr.get("operator"), tuple(sorted(map(str, values))))
+    """Identity of a requirement: key, operator and ``values`` as a set (order and repeats are moot)."""
+    return (expr.get("key"), expr.get("operator"), frozenset(expr.get("values") or ()))
 
 
-def _term_requirements(term: dict[str, Any]) -> dict[str, list[Requirement]]:
+def _group(expressions: list[dict[str, Any]]) -> dict[str, list[Requirement]]:
     by_key: dict[str, list[Requirement]] = {}
-    for expr in term.get("matchExpressions") or []:
-        by_key.setdefault(expr["key"], []).append(
-            (expr["operator"], tuple(str(v) for v in expr.get("values") or []))
-        )
+    for expr in expressions:
+        by_key.setdefault(expr["key"], []).append((expr["operator"], tuple(expr.get("values") or [])))
     return by_key
+
+
+# --- which Pod terms can match a node (component-helpers scheduling/corev1/nodeaffinity) -----------
+
+
+def _label_requirement_parses(expr: dict[str, Any]) -> bool:
+    """``nodeSelectorRequirementsAsSelector``: a known operator, then ``labels.NewRequirement``'s
+    checks (qualified key; In/NotIn need values, Exists/DoesNotExist none, Gt/Lt exactly one
+    int64; every value a valid label value). A term with any failing requirement never matches."""
+    operator, values = expr["operator"], expr.get("values") or []
+    if operator not in NODE_OPERATORS or qualified_name_error(expr["key"]) is not None:
+        return False
+    if any(label_value_error(v) is not None for v in values):
+        return False
+    if operator in SET_OPERATORS:
+        return bool(values)
+    if operator in EXISTENCE_OPERATORS:
+        return not values
+    return len(values) == 1 and parse_int64(values[0]) is not None
+
+
+def _field_requirement_parses(expr: dict[str, Any]) -> bool:
+    """``nodeSelectorRequirementsAsFieldSelector``: In or NotIn with exactly one value."""
+    return expr["operator"] in SET_OPERATORS and len(expr.get("values") or []) == 1
+
+
+def _schedulable_terms(
+    node_selector: dict[str, str], terms: list[dict[str, Any]]
+) -> list[dict[str, list[Requirement]]]:
+    """The requirements (nodeSelector merged in) of each term the Pod could be scheduled by.
+
+    Left out, as the scheduler never matches them: empty terms, terms with a requirement that
+    does not parse, and terms no node can satisfy (contradictory on one key, with themselves or
+    with ``nodeSelector``, in ``matchExpressions`` or ``matchFields``)."""
+    selector: dict[str, list[Requirement]] = {k: [("In", (v,))] for k, v in node_selector.items()}
+    schedulable = []
+    for term in terms:
+        expressions, fields = term.get("matchExpressions") or [], term.get("matchFields") or []
+        if is_empty_term(term) or not (
+            all(_label_requirement_parses(e) for e in expressions)
+            and all(_field_requirement_parses(f) for f in fields)
+        ):
+            continue
+        merged = _merge(selector, _group(expressions))
+        if all(map(requirements_satisfiable, merged.values())) and all(
+            map(requirements_satisfiable, _group(fields).values())
+        ):
+            schedulable.append(merged)
+    return schedulable
 
 
 def _conflicting_keys(pod: dict[str, list[Requirement]], policy: dict[str, list[Requirement]]) -> list[str]:
@@ -155,79 +237,101 @@ def _merge(*groups: dict[str, list[Requirement]]) -> dict[str, list[Requirement]
 
 
 def _find_conflicts(
-    policy: CompiledPolicy, node_selector: dict[str, Any], terms: list[dict[str, Any]]
+    policy: CompiledPolicy, node_selector: dict[str, str], schedulable: list[dict[str, list[Requirement]]]
 ) -> list[str]:
     """The keys that make the merged placement unschedulable where the Pod's own was not."""
-    selector: dict[str, list[Requirement]] = {k: [("In", (str(v),))] for k, v in node_selector.items()}
+    selector: dict[str, list[Requirement]] = {k: [("In", (v,))] for k, v in node_selector.items()}
     conflicts = _conflicting_keys(selector, policy.requirements_by_key)
     if conflicts:
         return conflicts
-    live = [t for t in terms if not is_empty_term(t)]
-    per_term = [
-        _conflicting_keys(_merge(selector, _term_requirements(t)), policy.requirements_by_key) for t in live
-    ]
+    per_term = [_conflicting_keys(term, policy.requirements_by_key) for term in schedulable]
     if per_term and all(per_term):
         return sorted({key for keys in per_term for key in keys})
     return []
 
 
+_TOLERATION_STRINGS = ("key", "operator", "value", "effect")
+
+
+def _tolerations(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    tolerations = _field(spec, "tolerations", kind=list, where="spec.tolerations") or []
+    for i, toleration in enumerate(tolerations):
+        where = f"spec.tolerations[{i}]"
+        if not isinstance(toleration, dict):
+            raise PodShapeError(f"{where} is {_json_type(toleration)}, expected an object")
+        for name in _TOLERATION_STRINGS:
+            _field(toleration, name, kind=str, where=f"{where}.{name}")
+        seconds = toleration.get("tolerationSeconds")
+        if seconds is not None and (not isinstance(seconds, int) or isinstance(seconds, bool)):
+            raise PodShapeError(f"{where}.tolerationSeconds is {_json_type(seconds)}, expected an integer")
+    return tolerations
+
+
+def _preferred(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    key = "preferredDuringSchedulingIgnoredDuringExecution"
+    where = f"nodeAffinity.{key}"
+    preferred = _field(node_affinity, key, kind=list, where=where)
+    for i, term in enumerate(preferred or []):
+        if not isinstance(term, dict):
+            raise PodShapeError(f"{where}[{i}] is {_json_type(term)}, expected an object")
+        preference = _field(term, "preference", kind=dict, where=f"{where}[{i}].preference")
+        for part in ("matchExpressions", "matchFields"):
+            for expr in _field(preference, part, kind=list, where=f"{where}[{i}].preference.{part}") or []:
+                if not _is_requirement(expr):
+                    raise PodShapeError(f"{where}[{i}].preference.{part} has a malformed requirement")
+    return preferred or []
+
+
+NO_TERMS = "its required node affinity has no nodeSelectorTerms, so it matches no node"
+NO_MATCHING_TERM = "no term of its required node affinity can match a node"
+
+
 def plan_placement(pod: RawObject, policy: CompiledPolicy) -> PlacementPlan:
     """What ``policy`` would add to ``pod``; raises ``PodShapeError`` on odd placement fields."""
     spec = _field(pod, "spec", kind=dict, where="spec") or {}
-    tolerations = _field(spec, "tolerations", kind=list, where="spec.tolerations") or []
-    node_selector = _field(spec, "nodeSelector", kind=dict, where="spec.nodeSelector") or {}
+    tolerations = _tolerations(spec)
+    node_selector = _node_selector(spec)
     terms = _pod_terms(spec)
-    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
-    preferred = (
-        _field(
-            node_affinity,
-            "preferredDuringSchedulingIgnoredDuringExecution",
-            kind=list,
-            where="nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution",
-        )
-        or []
-    )
+    preferred = _preferred(spec)
     _field(pod.get("metadata"), "annotations", kind=dict, where="metadata.annotations")
 
-    conflicts = _find_conflicts(policy, node_selector, terms)
+    schedulable = [] if terms is None else _schedulable_terms(node_selector, terms)
+    if terms is not None and not schedulable:  # never loosen a Pod that matches no node
+        return PlacementPlan(policy=policy, unschedulable=NO_MATCHING_TERM if terms else NO_TERMS)
+    conflicts = _find_conflicts(policy, node_selector, schedulable)
     if conflicts:
         return PlacementPlan(policy=policy, conflicts=conflicts)
 
     term_additions: dict[int, list[dict[str, Any]]] = {}
-    new_term: list[dict[str, Any]] = []
-    if policy.required:
-        if terms:
-            for i, term in enumerate(terms):
-                present = {_expression_key(e) for e in term.get("matchExpressions") or []}
-                missing = [e for e in policy.required if _expression_key(e) not in present]
-                if missing and not is_empty_term(term):
-                    term_additions[i] = missing
-        else:
-            new_term = list(policy.required)
-
-    existing_preferred = [p for p in preferred if isinstance(p, dict)]
+    for i, term in enumerate(terms or []):
+        present = {_expression_key(e) for e in term.get("matchExpressions") or []}
+        missing = [e for e in policy.required if _expression_key(e) not in present]
+        if missing and not is_empty_term(term):
+            term_additions[i] = missing
     return PlacementPlan(
         policy=policy,
         tolerations=missing_tolerations(tolerations, policy.tolerations),
         node_selector={k: v for k, v in policy.node_selector.items() if k not in node_selector},
         term_additions=term_additions,
-        new_term=new_term,
-        preferred=[p for p in policy.preferred if not _has_preferred(existing_preferred, p)],
+        new_term=list(policy.required) if terms is None else [],
+        preferred=[p for p in policy.preferred if not _has_preferred(preferred, p)],
+    )
+
+
+def _preferred_identity(term: dict[str, Any]) -> tuple[Any, ...]:
+    """Weight, the set of expression identities (ANDed: order and repeats are moot), and the
+    ``matchFields`` likewise: a term with other fields prefers other nodes, so it is another term."""
+    preference = term.get("preference") or {}
+    return (
+        term.get("weight"),
+        frozenset(_expression_key(e) for e in preference.get("matchExpressions") or []),
+        frozenset(_expression_key(e) for e in preference.get("matchFields") or []),
     )
 
 
 def _has_preferred(existing: list[dict[str, Any]], wanted: dict[str, Any]) -> bool:
-    def identity(term: dict[str, Any]) -> tuple[Any, ...]:
-        preference = term.get("preference") or {}
-        expressions = preference.get("matchExpressions") if isinstance(preference, dict) else None
-        fields = preference.get("matchFields") if isinstance(preference, dict) else None
-        return (
-            term.get("weight"),
-            tuple(_expression_key(e) for e in expressions or [] if isinstance(e, dict)),
-            bool(fields),
-        )
-
-    return identity(wanted) in {identity(t) for t in existing}
+    return _preferred_identity(wanted) in {_preferred_identity(t) for t in existing}
 
 
 def apply_plan(pod: RawObject, plan: PlacementPlan) -> tuple[RawObject, list[PatchOp]]:

@@ -3,9 +3,11 @@
 A generic diff over a whole Pod costs about a millisecond; the engine only ever *adds* at a few
 known paths, so ``PatchBuilder`` performs each addition on a structurally shared copy and records
 the matching ``add`` op at the same time. The property tests prove that applying the ops to the
-original yields exactly the copy. The original is never modified; the copy shares every subtree
-the engine did not touch, and each added value is one fresh copy shared by the result and its
-op (never the caller's object), so treat the result and the ops as read-only.
+original yields exactly the copy, and each value is written once: a change inside a value an
+earlier op adds goes into that op's value instead of a new op. The original is never modified;
+the copy shares every subtree the engine did not touch, and each added value is one fresh copy
+shared by the result and its op (never the caller's object), so treat the result and the ops as
+read-only.
 """
 
 from __future__ import annotations
@@ -35,12 +37,26 @@ def clone_json(value: Any) -> Any:
 
 
 class PatchBuilder:
-    """Adds values under ``original`` on a copy and records one ``add`` op per change."""
+    """Adds values under ``original`` on a copy and records one ``add`` op per value written."""
 
     def __init__(self, original: RawObject) -> None:
         self.result: RawObject = dict(original)
         self.ops: list[PatchOp] = []
         self._copied: set[int] = {id(self.result)}
+        self._added: set[int] = set()  # containers inside a value an op already adds
+
+    def _record(self, parent: Any, path: JsonPath, value: Any) -> None:
+        """The ``add`` op for ``value``, just placed in ``parent`` at ``path``; none when ``parent``
+        is inside a value an earlier op adds (that op's value already carries it)."""
+        if id(parent) not in self._added:
+            self.ops.append({"op": "add", "path": json_pointer(path), "value": value})
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict | list):
+                self._added.add(id(node))
+                self._copied.add(id(node))
+                stack.extend(node.values() if isinstance(node, dict) else node)
 
     def get(self, path: JsonPath) -> Any:
         """The current value at ``path`` in the result, or None when any part is missing."""
@@ -81,9 +97,9 @@ class PatchBuilder:
                 depth = index
         for key in reversed(path[depth + 1 :]):
             value = {key: value}
-        self._writable(path[:depth])[path[depth]] = value
-        self._copied.add(id(value))
-        self.ops.append({"op": "add", "path": json_pointer(path[: depth + 1]), "value": value})
+        parent = self._writable(path[:depth])
+        parent[path[depth]] = value
+        self._record(parent, path[: depth + 1], value)
 
     def append(self, path: JsonPath, items: list[Any]) -> None:
         """Append ``items`` to the list at ``path``; a missing or null list is created with them."""
@@ -93,11 +109,10 @@ class PatchBuilder:
             self._create(path, [clone_json(i) for i in items])
             return
         target = self._writable(path)
-        pointer = json_pointer(path) + "/-"
         for item in items:
             added = clone_json(item)
             target.append(added)
-            self.ops.append({"op": "add", "path": pointer, "value": added})
+            self._record(target, (*path, "-"), added)
 
     def put(self, path: JsonPath, key: str, value: Any) -> None:
         """Set ``key`` of the object at ``path``; a missing or null object is created with it."""
@@ -105,5 +120,6 @@ class PatchBuilder:
             self._create((*path, key), clone_json(value))
             return
         added = clone_json(value)
-        self._writable(path)[key] = added
-        self.ops.append({"op": "add", "path": json_pointer((*path, key)), "value": added})
+        target = self._writable(path)
+        target[key] = added
+        self._record(target, (*path, key), added)

@@ -179,6 +179,11 @@ def shadows(earlier: CompiledPolicy, later: CompiledPolicy) -> bool:
     )
 
 
+def _enforced(*policies: CompiledPolicy) -> bool:
+    """Only an enforce policy shadows, and only an enforce policy can be shadowed: audit ones only warn."""
+    return all(p.policy.mode == "enforce" for p in policies)
+
+
 def _subset(small: list[str] | None, big: list[str] | None, *, absent_is_all: bool = True) -> bool:
     """``small`` ⊆ ``big`` where an absent list means "any value" (or "nothing required")."""
     if absent_is_all:
@@ -193,7 +198,7 @@ def check_policies(
     findings: list[Finding] = []
     reached: set[str] = set()
     for i, policy in enumerate(policies.policies):
-        shadow = next((p for p in policies.policies[:i] if shadows(p, policy)), None)
+        shadow = next((p for p in policies.policies[:i] if _enforced(p, policy) and shadows(p, policy)), None)
         if shadow is not None:
             findings.append(
                 Finding(
