@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -72,3 +73,22 @@ def test_dev_certificates_are_written_once_with_a_private_key(tmp_path: Path) ->
 def test_a_certificate_needs_a_host_name() -> None:
     with pytest.raises(ValueError, match="at least one host name"):
         build_serving_certificate(build_ca(), [])
+
+
+def test_dev_certificates_are_written_whole_and_the_ca_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever waits for ca.crt to appear finds every file complete; no temporary file is left."""
+    seen: list[tuple[str, bool]] = []
+    real_replace = os.replace
+    folder = tmp_path / "c"
+
+    def recording_replace(src: str, dst: str) -> None:
+        real_replace(src, dst)
+        seen.append((Path(dst).name, all((folder / n).exists() for n in ("tls.key", "tls.crt", "ca.crt"))))
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    assert ensure_dev_certificates(folder) is True
+    assert seen == [("tls.key", False), ("tls.crt", False), ("ca.crt", True)]
+    assert sorted(p.name for p in folder.iterdir()) == ["ca.crt", "tls.crt", "tls.key"]
+    assert folder.joinpath("tls.key").stat().st_mode & 0o777 == 0o600

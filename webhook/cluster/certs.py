@@ -154,11 +154,26 @@ def _build_leaf(
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``path`` so that a reader sees the old file or the whole new one, never a part.
+
+    The data goes to a temporary file beside it, which then replaces it (``rename`` is atomic on
+    one file system): whoever waits for ``ca.crt`` to appear never reads it half written.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (private keys)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Write a file readable by its owner only (private keys), atomically."""
+    write_atomically(path, data, mode=0o600)
 
 
 def has_serving_certificate(cert_dir: Path) -> bool:
@@ -180,9 +195,10 @@ def ensure_dev_certificates(
     serving = build_serving_certificate(
         ca, ["localhost", "127.0.0.1", "::1", *service_hostnames(service, namespace)], days=365
     )
-    (cert_dir / CA_FILE).write_bytes(ca.cert_pem)
-    (cert_dir / CERT_FILE).write_bytes(serving.cert_pem + ca.cert_pem)
+    # the key first and the CA last: a file that exists is complete, and ca.crt means all are there
     write_private(cert_dir / KEY_FILE, serving.key_pem)
+    write_atomically(cert_dir / CERT_FILE, serving.cert_pem + ca.cert_pem)
+    write_atomically(cert_dir / CA_FILE, ca.cert_pem)
     return True
 
 
