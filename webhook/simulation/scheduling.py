@@ -3,7 +3,9 @@
 Each rule follows the upstream Go code it names, case by case (see ``tests/test_scheduling.py``):
 
 - taints: ``k8s.io/api/core/v1`` ``Toleration.ToleratesTaint`` (empty effect or key match all,
-  ``Exists`` any value, ``Equal`` or empty operator the same value, ``Lt``/``Gt`` integers);
+  ``Exists`` any value, ``Equal`` or empty operator the same value, ``Lt``/``Gt`` integers as
+  ``compareNumericValues``: both values in canonical decimal form, ``content.IsDecimalInteger``,
+  and within int64; modelled with the alpha gate ``TaintTolerationComparisonOperators`` on);
   ``k8s.io/component-helpers/scheduling/corev1`` ``TolerationsTolerateTaint`` and
   ``FindMatchingUntoleratedTaint``; the ``TaintToleration`` plugin filters only on ``NoSchedule``
   and ``NoExecute`` taints and scores ``PreferNoSchedule`` ones (``countIntolerableTaintsPreferNoSchedule``
@@ -68,11 +70,31 @@ def tolerates_taint(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> 
     if operator == "Exists":
         return True
     if operator in NUMERIC_OPERATORS:
-        bound, have = parse_int64(_text(toleration.get("value"))), parse_int64(_text(taint.get("value")))
+        bound, have = (
+            canonical_int64(_text(toleration.get("value"))),
+            canonical_int64(_text(taint.get("value"))),
+        )
         if bound is None or have is None:
             return False
         return have < bound if operator == "Lt" else have > bound
     return False
+
+
+def is_decimal_integer(value: str) -> bool:
+    """``content.IsDecimalInteger`` (apimachinery): ``0``, or an optional ``-`` then 1-9 then 0-9s.
+
+    Stricter than ``strconv.ParseInt``: no leading zeros (``0950``), no ``+``, no ``-0``, no spaces,
+    ASCII digits only. Any length: the int64 range is ParseInt's business.
+    """
+    digits = value[1:] if value.startswith("-") else value
+    if digits == "0":
+        return value == "0"
+    return bool(digits) and digits[0] in "123456789" and all(c in "0123456789" for c in digits)
+
+
+def canonical_int64(value: str) -> int | None:
+    """``compareNumericValues``' parse of one side: IsDecimalInteger, then ParseInt within int64."""
+    return parse_int64(value) if is_decimal_integer(value) else None
 
 
 def tolerations_tolerate(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
