@@ -16,7 +16,10 @@ Each rule follows the upstream Go code it names, case by case (see ``tests/test_
   ``NewLazyErrorNodeSelector`` (empty terms are skipped, so no terms left matches nothing; terms
   are ORed); ``nodeSelectorTerm.match`` (expressions via ``labels.Requirement``, ``matchFields``
   only know ``metadata.name``, In/NotIn with one value; a term that does not parse matches
-  nothing); ``PreferredSchedulingTerms.Score`` (sum of the weights of matching terms).
+  nothing); ``PreferredSchedulingTerms.Score`` (sum of the weights of matching terms); the
+  NodeAffinity plugin's ``PreScore`` fails the whole scheduling attempt when a preferred term with
+  a non-zero weight does not parse (``NewPreferredSchedulingTerms``), unless only one node passes
+  the filters (``schedulePod`` then skips scoring).
 - the default profile's filter order decides which reason is "first": ``NodeUnschedulable``
   (cordoned unless the Pod tolerates ``node.kubernetes.io/unschedulable:NoSchedule``), ``NodeName``,
   ``TaintToleration``, ``NodeAffinity``. Resource fit is deliberately not a filter here: a node
@@ -171,18 +174,26 @@ def _describe(expr: Mapping[str, Any]) -> str:
     return describe_expression(text)
 
 
+def _term_parse_error(term: Mapping[str, Any]) -> str | None:
+    """``newNodeSelectorTerm``'s parse errors, the first one in words; None when the term parses."""
+    for expr in (as_dict(e) for e in as_list(term.get("matchExpressions"))):
+        error = _expression_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    for expr in (as_dict(e) for e in as_list(term.get("matchFields"))):
+        error = _field_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    return None
+
+
 def _term_failure(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> str | None:
     """``nodeSelectorTerm.match``: None when the term matches, else the first requirement that fails."""
     expressions = [as_dict(e) for e in as_list(term.get("matchExpressions"))]
     fields = [as_dict(e) for e in as_list(term.get("matchFields"))]
-    for expr in expressions:
-        error = _expression_error(expr)
-        if error:
-            return f"invalid requirement {_describe(expr)}: {error}"
-    for expr in fields:
-        error = _field_error(expr)
-        if error:
-            return f"invalid requirement {_describe(expr)}: {error}"
+    parse_error = _term_parse_error(term)
+    if parse_error:
+        return parse_error
     for expr in expressions:
         key = _text(expr.get("key"))
         if not requirement_matches(_text(expr.get("operator")), _values(expr), labels.get(key)):
@@ -221,15 +232,42 @@ def affinity_failure(pod: RawObject, node: RawObject) -> str | None:
     return "affinity: " + (failures[0] if len(failures) == 1 else "no term matches: " + " | ".join(failures))
 
 
-def preferred_score(pod: RawObject, node: RawObject) -> int:
-    """``PreferredSchedulingTerms.Score``: the summed weights of the preferred terms the node meets."""
-    labels, name = string_labels(node), node_name(node)
-    score = 0
-    for term in as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution")):
+def _scored_terms(pod: RawObject) -> list[tuple[int, int, dict[str, Any]]]:
+    """(index, weight, preference) of the preferred terms ``NewPreferredSchedulingTerms`` parses:
+    a zero weight or an empty preference is skipped before parsing."""
+    terms = []
+    preferred = as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution"))
+    for index, term in enumerate(preferred):
         weight, preference = as_dict(term).get("weight"), as_dict(as_dict(term).get("preference"))
-        if isinstance(weight, int) and weight and not is_empty_term(preference):
-            score += weight if _term_failure(preference, labels, name) is None else 0
-    return score
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            continue
+        if weight and not is_empty_term(preference):
+            terms.append((index, weight, preference))
+    return terms
+
+
+def preferred_terms_error(pod: RawObject) -> str | None:
+    """Why ``NewPreferredSchedulingTerms`` refuses the Pod's preferred terms (the first error), or None.
+
+    The NodeAffinity plugin's ``PreScore`` then fails, which fails the scheduling attempt for the
+    whole Pod (whenever more than one node passes the filters; with one, scoring is skipped).
+    """
+    for index, _, preference in _scored_terms(pod):
+        error = _term_parse_error(preference)
+        if error:
+            return f"preferred term {index}: {error}"
+    return None
+
+
+def preferred_score(pod: RawObject, node: RawObject) -> int:
+    """``PreferredSchedulingTerms.Score``: the summed weights of the preferred terms the node meets.
+
+    Nothing is scored (0) when a term does not parse: the scheduler computes no score at all then.
+    """
+    if preferred_terms_error(pod) is not None:
+        return 0
+    labels, name = string_labels(node), node_name(node)
+    return sum(w for _, w, term in _scored_terms(pod) if _term_failure(term, labels, name) is None)
 
 
 # --- one node, and a whole cluster -----------------------------------------------------------------
