@@ -472,3 +472,34 @@ def test_a_port_taken_meanwhile_is_retried_and_reported(
             assert server.readyz()["ready"] is True
         first_log = tmp_path / f"server-{taken.getsockname()[1]}.log"
         assert "address already in use" in first_log.read_text().lower()
+
+
+def test_a_port_in_use_is_one_line_exit_1_and_never_logs_serving(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "webhook", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--cert-dir", str(tmp_path / "c"), "--policies", str(BUNDLED_POLICIES)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 1
+    stderr = [line for line in result.stderr.splitlines() if not line.startswith("created a local CA")]
+    assert stderr == [f"error: cannot listen on https://127.0.0.1:{port}: Address already in use"]
+    assert "serving" not in result.stdout
+
+
+def test_bind_sockets_raises_on_a_taken_port_and_names_addresses_like_urls() -> None:
+    from webhook.server.serve import bind_sockets, listen_address
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="Address already in use"):
+            bind_sockets("127.0.0.1", taken.getsockname()[1])
+    [sock] = bind_sockets("127.0.0.1", 0)
+    with sock:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    assert listen_address("::", 8443) == "https://[::]:8443"
+    assert listen_address("0.0.0.0", 8443) == "https://0.0.0.0:8443"
