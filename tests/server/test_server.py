@@ -503,3 +503,32 @@ def test_bind_sockets_raises_on_a_taken_port_and_names_addresses_like_urls() -> 
         assert sock.getsockname()[0] == "127.0.0.1"
     assert listen_address("::", 8443) == "https://[::]:8443"
     assert listen_address("0.0.0.0", 8443) == "https://0.0.0.0:8443"
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [
+        900,  # deep enough for a RecursionError in the Python-side loading, under libyaml's own limit
+        100_000,  # far past libyaml's nesting limit
+    ],
+)
+def test_a_deeply_nested_policy_file_on_hot_reload_keeps_the_last_good_policies(
+    tmp_path: Path, depth: int
+) -> None:
+    configmap = ConfigMapDir(tmp_path / "policies", GPU_ONLY)
+    with running_server(tmp_path, policies=configmap.path) as server:
+        configmap.update("version: 1\npolicies: " + "[" * depth + "]" * depth + "\n")
+        server.wait_for(lambda: server.readyz()["lastReloadError"] is not None)
+        ready = server.readyz()
+        assert (ready["ready"], ready["generation"]) == (True, 1)
+        assert ready["lastReloadError"].startswith(f"{configmap.path}:")
+        assert "\n" not in ready["lastReloadError"]
+        conn = server.connect()
+        answer = conn.review(admission_review(fixture("triton-gpu-0")))
+        assert answer["response"]["auditAnnotations"]["policy"] == "gpu-servers"  # still the good ones
+        metrics = conn.call("GET", "/metrics")[1].decode()
+        assert 'placement_webhook_policy_reloads_total{result="failure"} 1.0' in metrics
+        assert server.process.poll() is None
+        configmap.update(GPU_V2)  # and the next good file still takes effect
+        server.wait_for(lambda: server.readyz()["generation"] == 2)
+        assert server.readyz()["lastReloadError"] is None
