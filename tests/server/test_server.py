@@ -532,3 +532,51 @@ def test_a_deeply_nested_policy_file_on_hot_reload_keeps_the_last_good_policies(
         configmap.update(GPU_V2)  # and the next good file still takes effect
         server.wait_for(lambda: server.readyz()["generation"] == 2)
         assert server.readyz()["lastReloadError"] is None
+
+
+SECRET = "s3cr3t-token-in-the-pod-env"
+
+
+def _secret_review(**changes: Any) -> dict[str, Any]:
+    pod = minimal_pod()
+    pod["spec"]["containers"][0]["env"] = [{"name": "TOKEN", "value": SECRET}]
+    return {**admission_review(pod, uid="refused-uid"), **changes}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason", "uid"),
+    [
+        (
+            json.dumps(_secret_review(kind="Secret")).encode(),
+            400,
+            "kind must be AdmissionReview, got 'Secret'",
+            "refused-uid",
+        ),
+        (
+            json.dumps(_secret_review()).encode()[:-1] + f', "x": "{SECRET}", "x": 1}}'.encode(),
+            400,
+            "body repeats the key 'x' in one object; its meaning is ambiguous",
+            "refused-uid",
+        ),
+        (f'{{"request": "{SECRET}"'.encode(), 400, None, None),  # not JSON: orjson's own words
+        (json.dumps(_secret_review()).encode() + b" " * 3_200_000 + SECRET.encode(), 413, None, None),
+    ],
+)
+def test_refused_requests_are_logged_at_info_without_the_body(
+    server: RunningServer, body: bytes, status: int, reason: str | None, uid: str | None
+) -> None:
+    with server.connect() as conn:
+        got, text = conn.call("POST", "/mutate", body)
+    assert got == status
+    answered = text.decode().rstrip("\n")
+    server.wait_for(lambda: any(line.get("reason") == answered for line in server.logs()))
+    (line,) = [entry for entry in server.logs() if entry.get("reason") == answered]
+    assert (line["msg"], line["level"], line["status"], line["uid"]) == (
+        "refused a request",
+        "info",
+        status,
+        uid,
+    )
+    if reason is not None:
+        assert line["reason"] == reason
+    assert SECRET not in server.log_path.read_text()
