@@ -551,3 +551,107 @@ def test_no_score_at_all_when_a_preferred_term_does_not_parse() -> None:
     """The scheduler computes no score then: not the other terms' weights with the bad one skipped."""
     broken = preferred((50, [expr("pool", "In", "infer-srv")]), (30, [expr("gen", "Gt", "abc")]))
     assert preferred_score(pod(affinity=broken), node(labels=GPU_LABELS)) == 0
+
+
+# --- labels.NewRequirement's refusals, exactly, at their boundaries (a required term that does not
+# parse matches no node): apimachinery pkg/labels/selector.go NewRequirement, validateLabelKey,
+# validateLabelValue; strconv.ParseInt for Gt/Lt.
+
+LONG_NAME, LONG_PREFIX = "k" * 63, "p" * 253
+
+
+def _failure(requirement: dict[str, Any], labels: dict[str, str] | None = None) -> str | None:
+    return affinity_failure(
+        pod(affinity=required({"matchExpressions": [requirement]})), node(labels=labels or {})
+    )
+
+
+@pytest.mark.parametrize(
+    ("requirement", "labels", "reason"),
+    [
+        # values: 63 characters is a valid label value, 64 is not
+        (expr("k", "In", "v" * 63), {"k": "v" * 63}, None),
+        (
+            expr("k", "In", "v" * 64),
+            {"k": "v" * 64},
+            f"affinity: invalid requirement k In [{'v' * 64}]: value '{'v' * 64}' is not a valid label value",
+        ),
+        # keys: a 63-character name and a 253-character prefix are valid, one more is not
+        (expr(LONG_NAME, "Exists"), {LONG_NAME: ""}, None),
+        (
+            expr(LONG_NAME + "k", "Exists"),
+            {},
+            f"affinity: invalid requirement {LONG_NAME}k Exists: key '{LONG_NAME}k' is not a valid label key",
+        ),
+        (expr(f"{LONG_PREFIX}/k", "Exists"), {f"{LONG_PREFIX}/k": "x"}, None),
+        (
+            expr(f"{LONG_PREFIX}p/k", "Exists"),
+            {},
+            f"affinity: invalid requirement {LONG_PREFIX}p/k Exists: key '{LONG_PREFIX}p/k' is not a valid label key",
+        ),
+        # Gt/Lt: exactly one value, an int64 (ParseInt: the bounds parse, one past them does not)
+        (expr("n", "Gt", "9223372036854775806"), {"n": "9223372036854775807"}, None),
+        (  # a negative number parses, but is no valid label value (it must start alphanumeric)
+            expr("n", "Lt", "-5"),
+            {"n": "-6"},
+            "affinity: invalid requirement n Lt [-5]: value '-5' is not a valid label value",
+        ),
+        (expr("n", "Lt", "0"), {"n": "-6"}, None),  # the node's label need only parse
+        (
+            expr("n", "Gt", "9223372036854775808"),
+            {"n": "1"},
+            "affinity: invalid requirement n Gt [9223372036854775808]: Gt needs one integer",
+        ),
+        (
+            expr("n", "Gt", "1", "2"),
+            {"n": "5"},
+            "affinity: invalid requirement n Gt [1, 2]: Gt needs one integer",
+        ),
+        (expr("n", "Lt"), {"n": "5"}, "affinity: invalid requirement n Lt: Lt needs one integer"),
+        # Gt/Lt compare the node's label as an integer; one that does not parse does not match
+        (expr("n", "Gt", "5"), {"n": "6"}, None),
+        (expr("n", "Gt", "5"), {"n": "5"}, "affinity: n Gt [5] (n=5)"),
+        (expr("n", "Gt", "5"), {"n": "six"}, "affinity: n Gt [5] (n=six)"),
+        (expr("n", "Lt", "5"), {}, "affinity: n Lt [5] (no n label)"),
+        # value counts per operator
+        (
+            expr("k", "Exists", "x"),
+            {"k": "x"},
+            "affinity: invalid requirement k Exists [x]: Exists takes no values",
+        ),
+        (
+            expr("k", "DoesNotExist", "x"),
+            {},
+            "affinity: invalid requirement k DoesNotExist [x]: DoesNotExist takes no values",
+        ),
+        (expr("k", "NotIn"), {}, "affinity: invalid requirement k NotIn: NotIn needs values"),
+        (
+            expr("k", "in", "x"),
+            {"k": "x"},
+            "affinity: invalid requirement k in [x]: operator 'in' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+        ),
+    ],
+)
+def test_requirement_refusals_and_boundaries(
+    requirement: dict[str, Any], labels: dict[str, str], reason: str | None
+) -> None:
+    assert _failure(requirement, labels) == reason
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        (
+            expr("metadata.name", "Exists"),
+            "affinity: invalid requirement metadata.name Exists: matchFields operator 'Exists' is not In or NotIn",
+        ),
+        (
+            expr("metadata.name", "NotIn", "a", "b"),
+            "affinity: invalid requirement metadata.name NotIn [a, b]: matchFields needs exactly one value",
+        ),
+        (expr("metadata.name", "NotIn", "n1"), "affinity: metadata.name NotIn [n1]"),
+        (expr("metadata.name", "In", "n1"), None),
+    ],
+)
+def test_match_fields_refusals_exactly(field: dict[str, Any], reason: str | None) -> None:
+    assert affinity_failure(pod(affinity=required({"matchFields": [field]})), node("n1")) == reason

@@ -117,16 +117,42 @@ def test_server_configs_alone_stand_for_the_runtime_servers_of_their_name() -> N
 @pytest.mark.parametrize(
     ("server", "message"),
     [
-        ("spec: {serverConfig: missing}", "Server s: ServerConfig 'missing' is not among the inputs"),
-        ("spec: {}", "Server s: ServerConfig None is not among the inputs"),
+        (
+            "spec: {serverConfig: missing}",
+            "Server s: ServerConfig 'missing' is not among the inputs (add its manifest)",
+        ),
+        ("spec: {}", "Server s: ServerConfig None is not among the inputs (add its manifest)"),
         ("spec: {serverConfig: triton, podSpec: [1]}", "Server s: spec.podSpec must be a mapping"),
     ],
 )
 def test_unusable_servers_are_input_errors(tmp_path: Path, server: str, message: str) -> None:
     path = tmp_path / "server.yaml"
     path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\nkind: Server\nmetadata: {{name: s}}\n{server}\n")
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError) as raised:
         read_manifest_files([str(path), CONFIGS], namespace=None)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("kind: Server\nmetadata: {}\nspec: {serverConfig: triton}", "Server without metadata.name"),
+        (
+            "kind: ServerConfig\nmetadata: {name: ''}\nspec: {podSpec: {}}",
+            "ServerConfig without metadata.name",
+        ),
+        (
+            "kind: ServerConfig\nmetadata: {name: c}\nspec: {podSpec: [1]}",
+            "ServerConfig: spec.podSpec must be a mapping",
+        ),
+    ],
+)
+def test_unnamed_or_shapeless_manifests_are_input_errors(tmp_path: Path, manifest: str, message: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\n{manifest}\n")
+    with pytest.raises(InputError) as raised:
+        read_manifest_files([str(path)], namespace=None)
+    assert str(raised.value) == f"{path}: {message}"
 
 
 @pytest.mark.parametrize(
