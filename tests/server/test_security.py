@@ -245,7 +245,9 @@ def test_the_audit_hook_sees_writes(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert f"AUDIT-WRITE os.mkdir {tmp_path / 'c'}" in result.stderr
-    assert f"AUDIT-WRITE open {tmp_path / 'c' / 'tls.key'}" in result.stderr
+    # written beside, then renamed over tls.key (a reader never sees half a file)
+    assert f"AUDIT-WRITE open {tmp_path / 'c' / '.tls.key.tmp'}" in result.stderr
+    assert f"AUDIT-WRITE os.rename {tmp_path / 'c' / '.tls.key.tmp'}" in result.stderr
 
 
 MARKERS = ["ENVVALUE-7f3a", "ENVNAME_7F3A", "ANNOTATION-9c1d", "COMMAND-2b8e", "LABELVALUE-5e6f"]

@@ -35,6 +35,7 @@ from webhook.cluster.certs import (
     load_key_pair,
     merge_ca_bundle,
     service_hostnames,
+    write_atomic,
     write_private,
 )
 from webhook.errors import ClusterError, InputError
@@ -137,10 +138,10 @@ def issue_to_folder(out: Path, options: CertsOptions, *, now: dt.datetime | None
         out.mkdir(parents=True, exist_ok=True)
         ca, created = _folder_ca(out, options, now)
         serving = build_serving_certificate(ca, options.hostnames, days=options.days)
-        (out / CA_FILE).write_bytes(ca.cert_pem)
+        write_atomic(out / CA_FILE, ca.cert_pem)
         if created:
             write_private(out / CA_KEY_FILE, ca.key_pem)
-        (out / CERT_FILE).write_bytes(serving.cert_pem)
+        write_atomic(out / CERT_FILE, serving.cert_pem)
         write_private(out / KEY_FILE, serving.key_pem)
     except OSError as exc:
         raise InputError(f"cannot write certificates: {exc}") from None

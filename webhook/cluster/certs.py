@@ -157,11 +157,19 @@ def _build_leaf(
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file readable by its owner only (private keys)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write a file whole or not at all: a reader (the server's reload, a client loading ca.crt)
+    never sees it half-written. Written beside it, then renamed over it."""
+    staging = path.with_name(f".{path.name}.tmp")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    staging.replace(path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only (private keys), atomically."""
+    write_atomic(path, data, mode=0o600)
 
 
 def has_serving_certificate(cert_dir: Path) -> bool:
@@ -183,9 +191,9 @@ def ensure_dev_certificates(
     serving = build_serving_certificate(
         ca, ["localhost", "127.0.0.1", "::1", *service_hostnames(service, namespace)], days=365
     )
-    (cert_dir / CA_FILE).write_bytes(ca.cert_pem)
-    (cert_dir / CERT_FILE).write_bytes(serving.cert_pem + ca.cert_pem)
     write_private(cert_dir / KEY_FILE, serving.key_pem)
+    write_atomic(cert_dir / CERT_FILE, serving.cert_pem + ca.cert_pem)
+    write_atomic(cert_dir / CA_FILE, ca.cert_pem)  # last: its presence says the others are there
     return True
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -139,11 +140,21 @@ def _client_certificate_verified(scope: Scope) -> bool:
     return bool(scope.get("extensions", {}).get("tls", {}).get("client_certificate_verified"))
 
 
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def loggable_reason(reason: str) -> str:
+    """The reason without the values it quotes from the body (a kind, a repeated key): ``'…'``."""
+    return _QUOTED.sub("'…'", reason)
+
+
 def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> None:
-    """Count a refused request and log it at info: status, the one-line reason the client got, and
-    the request uid when the body has one. Never the body: the Pod may carry secrets in its env."""
+    """Count a refused request and log it at info: status, the one-line reason the client got (less
+    what it quotes of the body) and the request uid when the body has one. Never the body: the Pod
+    may carry secrets in its env."""
     state.metrics.bad_requests.labels(str(status)).inc()
-    fields = {"status": status, "reason": reason, "uid": _request_uid(body) if body else None}
+    uid = _request_uid(body) if body else None
+    fields = {"status": status, "reason": loggable_reason(reason), "uid": uid}
     log.info("refused a request", extra={"fields": fields})
 
 
