@@ -287,6 +287,11 @@ def test_a_label_that_is_not_a_string_is_refused(
         "",
         message,
     )
+    shutil.copy(BUNDLED_POLICIES, tmp_path / "policies.yaml")
+    spec = {"name": "label types", "input": "pod.yaml", "expect": {"outcome": "patched"}}
+    (tmp_path / "placement-test.yaml").write_text(yaml.safe_dump(spec))
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1 and out.splitlines()[1] == "     " + message.removeprefix("error: ").rstrip("\n")
     path.write_text(text.replace(f"tier: {value}", f'tier: "{value}"'))
     assert run(capsys, "review", str(path), *POLICIES)[0] == 0
 
