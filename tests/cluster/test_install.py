@@ -172,7 +172,14 @@ def test_unusable_kubeconfig_and_refused_credentials_are_one_line_errors(
 ) -> None:
     _, kubeconfig = api
     code, _, err = install(capsys, tmp_path / "missing")
-    assert code == 1 and len(err.splitlines()) == 1 and "no usable kubeconfig" in err
+    assert (code, err) == (2, f"error: --kubeconfig {tmp_path / 'missing'}: no such file\n")
+    (tmp_path / "empty").write_text("")
+    code, _, err = install(capsys, tmp_path / "empty")
+    assert (code, err) == (
+        1,
+        "error: no in-cluster service account and no usable kubeconfig:"
+        f" Invalid kube-config. {tmp_path / 'empty'} file is empty\n",
+    )
     kubeconfig.write_text(kubeconfig.read_text().replace("fake-token", "wrong"))
     code, _, err = install(capsys, kubeconfig)
     assert code == 1 and err.splitlines() == ["error: get secret ops/placement-webhook-tls: 401 Unauthorized"]

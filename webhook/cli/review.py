@@ -9,10 +9,13 @@ from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     add_policies_option,
+    add_recursive_option,
     policies_from,
     print_json,
     print_yaml,
+    review_conventions,
 )
+from webhook.cli.helptext import add_verb
 from webhook.engine.admission import Decision, Review, decide
 from webhook.engine.documents import Subject, read_subjects
 from webhook.engine.matching import explain_selection
@@ -85,13 +88,21 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def add_review_parser(commands: Any) -> None:
-    review = commands.add_parser("review", help="dry-run the policies on Pods or AdmissionReviews")
+    review = add_verb(commands, "review", help="dry-run the policies on Pods or AdmissionReviews")
     review.add_argument(
-        "files", nargs="+", metavar="FILE", help="Pod or AdmissionReview YAML/JSON; - for stdin"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="Pod or AdmissionReview YAML/JSON, a directory of them; - for stdin",
     )
+    add_recursive_option(review)
     add_policies_option(review)
     review.add_argument(
-        "-o", "--output", choices=["summary", "patch", "pod", "review", "request"], default="summary"
+        "-o",
+        "--output",
+        choices=["summary", "patch", "pod", "review", "request", "json", "yaml"],
+        default="summary",
+        help="what to print (default summary); json and yaml: the mutated Pod",
     )
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
-    review.set_defaults(handler=cmd_review)
+    review.set_defaults(handler=review_conventions(cmd_review))
