@@ -15,11 +15,8 @@ Conventions every verb follows (as kubectl does where it has one):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +87,11 @@ def _read_stdin_policies() -> PolicySet:
 
 
 def policies_from(args: argparse.Namespace) -> PolicySet:
-    """The policies named by ``--policies`` (``-``: stdin), loaded once per run."""
-    cached = getattr(args, "loaded_policies", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
+    """The policies named by ``--policies`` (``-``: stdin)."""
     path = args.policies or default_policies_path()
     if str(path) == STDIN and STDIN in getattr(args, "files", []):
         raise InputError("--policies - and the input - both read stdin; give one of them as a file")
-    policies = _read_stdin_policies() if str(path) == STDIN else load_policies(path)
-    args.loaded_policies = policies
-    return policies
+    return _read_stdin_policies() if str(path) == STDIN else load_policies(path)
 
 
 def policies_line(policies: PolicySet) -> str:
@@ -185,65 +177,3 @@ def fetch_nodes(kubeconfig: str | None = None) -> tuple[list[RawObject], str]:
 def load_nodes(path: str | None, *, kubeconfig: str | None = None) -> tuple[list[RawObject], str]:
     """The Nodes of a file, or of the cluster when ``path`` is None."""
     return read_nodes(path) if path is not None else fetch_nodes(kubeconfig)
-
-
-# --- review's conventions, around its handler -------------------------------------------------------
-
-#: ``review -o`` choices that print one JSON (or, for ``pod``, YAML) document per Pod
-_PER_POD_JSON, _PER_POD_YAML = ("patch", "review", "request"), ("pod",)
-
-
-def _printed_documents(text: str, *, output: str) -> list[Any]:
-    """The documents a handler printed: concatenated JSON values, or YAML documents."""
-    if output in _PER_POD_YAML:
-        return list(yaml.safe_load_all(text))
-    decoder, documents, at = json.JSONDecoder(), [], 0
-    while (at := len(text) - len(text[at:].lstrip())) < len(text):
-        value, at = decoder.raw_decode(text, at)
-        documents.append(value)
-    return documents
-
-
-def _read_back_inputs(args: argparse.Namespace) -> list[Subject]:
-    """Every input's Subjects, read ahead of the handler; stdin is kept for the handler to read again."""
-    from webhook.engine.documents import read_subjects
-
-    if STDIN in args.files:
-        sys.stdin = io.StringIO(sys.stdin.read())
-    subjects = []
-    for file in args.files:
-        if file == STDIN:
-            sys.stdin.seek(0)
-        subjects += read_subjects(file, namespace=args.namespace)
-    if STDIN in args.files:
-        sys.stdin.seek(0)
-    return subjects
-
-
-def review_conventions(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``review`` with the conventions of the module docstring, around its own handler:
-    directories and ``-R``, label checks, the policy file named in the summary, ``-o json|yaml``
-    (the mutated Pod), and several Pods as one ``List`` document."""
-
-    def run(args: argparse.Namespace) -> int:
-        args.files = expand_inputs(args.files, recursive=args.recursive)
-        policies = policies_from(args)  # before stdin is read for the inputs; cached for the handler
-        subjects = _read_back_inputs(args)
-        check_label_values(subjects)
-        wanted = args.output
-        if wanted == "summary":
-            print(policies_line(policies))
-            return handler(args)
-        if wanted in ("json", "yaml"):
-            args.output = "pod"
-        elif len(subjects) <= 1:
-            return handler(args)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            code = handler(args)
-        documents = _printed_documents(printed.getvalue(), output=args.output)
-        value = documents[0] if len(documents) == 1 else as_list(documents)
-        print_object(value, fmt="yaml" if wanted in ("yaml", "pod") else "json")
-        return code
-
-    return run
