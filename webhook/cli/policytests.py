@@ -40,7 +40,7 @@ CASE_FILE = "placement-test.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)  # the names as written only
 
 
 class Expectation(_Strict):
