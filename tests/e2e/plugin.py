@@ -29,7 +29,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 E2E_PREFIX = "tests/e2e/"
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # only with pytest-xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadgroup`` with every e2e test in one group, so one worker starts one control plane.
 

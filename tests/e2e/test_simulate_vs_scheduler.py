@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 NS = "e2e-fit"
 SEED = 20260111
 GENERATED_NODES = 14
-GENERATED_PODS = 30
+GENERATED_PODS = 50
 BATCH = 250
 
 TAINT_KEYS = ["dedicated", "gpu", "seldon-gpu-srv", "maintenance"]
@@ -234,8 +234,10 @@ def test_simulate_agrees_with_the_scheduler_on_every_pod_and_node(
         for name, (pod, node, fits, reason) in expected.items()
         if actual[name] != fits
     ]
+    bound = sum(actual.values())
     print(
-        f"simulate vs kube-scheduler: {len(expected)} (Pod, node) pairs, {len(disagreements)} disagreements"
+        f"simulate vs kube-scheduler: {len(expected)} (Pod, node) pairs ({bound} bound, "
+        f"{len(expected) - bound} unschedulable), {len(disagreements)} disagreements"
     )
-    assert sum(actual.values()) > 0 and not all(actual.values())
+    assert 0 < bound < len(expected)
     assert not disagreements, "\n".join(disagreements)
