@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -42,9 +43,22 @@ def _ip(*args: str, check: bool = True) -> None:
     subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30)
 
 
+def remove_stale() -> None:
+    """Namespaces and veths left by a run that was killed (SIGKILL skips teardown): named by its pid."""
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for match in re.finditer(r"^\d+: pwh(\d+)[@:]", links, re.M):
+        pid = int(match.group(1))
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _ip("link", "del", f"pwh{pid}", check=False)
+            _ip("netns", "del", f"pw-e2e-{pid}", check=False)
+
+
 @contextlib.contextmanager
 def network_namespace(tag: str) -> Iterator[Netns]:
     name, host_if, ns_if = f"pw-e2e-{tag}", f"pwh{tag}"[:15], f"pwn{tag}"[:15]
+    remove_stale()
     taken = subprocess.run(
         ["ip", "-o", "addr", "show", "to", f"{HOST_ADDRESS}/32"], capture_output=True, text=True
     )
