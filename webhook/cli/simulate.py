@@ -19,30 +19,92 @@ from webhook.cli.common import (
     print_json,
 )
 from webhook.cli.helptext import add_verb
-from webhook.simulation.seldon import read_manifest_files
+from webhook.errors import ClusterError, InputError
+from webhook.simulation.admission_plugins import is_extended_resource
+from webhook.simulation.models import check_models, model_json, render_model
+from webhook.simulation.seldon import Manifests, read_manifest_documents, read_seldon_manifests
 from webhook.simulation.simulate import render_simulation, simulate_subject, simulation_json
+
+DEFAULT_OPERATOR_NAMESPACE = "seldon-mesh"  # where the Seldon Core 2 charts install the operator
+
+
+def parse_accelerators(values: list[str]) -> dict[str, str]:
+    """``--accelerator REQUIREMENT=RESOURCE``, each resource an extended resource (``nvidia.com/gpu``)."""
+    accelerators: dict[str, str] = {}
+    for value in values:
+        requirement, sep, resource = value.partition("=")
+        if not sep or not requirement.strip() or not is_extended_resource(resource.strip()):
+            raise InputError(
+                f"--accelerator {value}: expected REQUIREMENT=RESOURCE with an extended resource, "
+                "e.g. gpu=nvidia.com/gpu"
+            )
+        accelerators[requirement.strip()] = resource.strip()
+    return accelerators
+
+
+def fetch_seldon_documents(kubeconfig: str | None, *, operator_namespace: str) -> list[tuple[Any, str]]:
+    """Servers and Models of every namespace and the ServerConfigs of the operator's, from the API."""
+    from webhook.cluster import client as cluster  # imported here: the kubernetes client is slow to import
+
+    try:
+        api_client = cluster.load_api_client(kubeconfig)
+        where = f"cluster {api_client.configuration.host}"
+        documents = [
+            *cluster.list_seldon_objects(api_client, "serverconfigs", namespace=operator_namespace),
+            *cluster.list_seldon_objects(api_client, "servers"),
+            *cluster.list_seldon_objects(api_client, "models"),
+        ]
+    except ClusterError as exc:  # the cluster client turns every failure into one line
+        raise InputError(f"cluster: {exc}") from exc
+    return [(doc, where) for doc in documents]
+
+
+def read_inputs(args: argparse.Namespace) -> Manifests:
+    """The files' Pods, Servers, ServerConfigs and Models; without files, the cluster's Seldon objects."""
+    if args.files:
+        documents = read_manifest_documents(expand_inputs(args.files, recursive=args.recursive))
+        operator_namespace = args.operator_namespace
+    elif args.cluster:
+        operator_namespace = args.operator_namespace or DEFAULT_OPERATOR_NAMESPACE
+        documents = fetch_seldon_documents(args.kubeconfig, operator_namespace=operator_namespace)
+    else:
+        raise InputError(
+            "simulate: give FILE... (or --cluster without files to read the cluster's Seldon objects)"
+        )
+    return read_seldon_manifests(documents, namespace=args.namespace, operator_namespace=operator_namespace)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    args.files = expand_inputs(args.files, recursive=args.recursive)
+    accelerators = parse_accelerators(args.accelerator)
     policies = policies_from(args)
-    subjects = read_manifest_files(args.files, namespace=args.namespace)
-    check_label_values(subjects)
+    manifests = read_inputs(args)
+    check_label_values(manifests.subjects)
     nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
     results = [
         simulate_subject(
             s, nodes=nodes, policies=policies, extended_resource_toleration=args.extended_resource_toleration
         )
-        for s in subjects
+        for s in manifests.subjects
     ]
+    checks, server_notes = check_models(manifests, results, nodes=nodes, accelerators=accelerators)
     if args.output == "json":
         print_json(
-            {"policies": policies.source, "nodes": where, "pods": [simulation_json(r) for r in results]}
+            {
+                "policies": policies.source,
+                "nodes": where,
+                "pods": [simulation_json(r) for r in results],
+                "models": [model_json(c) for c in checks],
+                "serverNotes": server_notes,
+            }
         )
     else:
         print(policies_line(policies))
-        print("\n\n".join("\n".join(render_simulation(r)) for r in results))
-    return EXIT_FAILURE if any(r.problems for r in results) else EXIT_OK
+        blocks = [render_simulation(r) for r in results] + [render_model(c) for c in checks]
+        print("\n\n".join("\n".join(b) for b in blocks))
+        if server_notes:
+            print("\n" + "\n".join(f"note: {n}" for n in server_notes))
+    failed = any(r.problems for r in results) or any(c.problems for c in checks)
+    return EXIT_FAILURE if failed else EXIT_OK
 
 
 def add_simulate_parser(commands: Any) -> None:
@@ -51,13 +113,27 @@ def add_simulate_parser(commands: Any) -> None:
     )
     simulate.add_argument(
         "files",
-        nargs="+",
+        nargs="*",
         metavar="FILE",
-        help="Pod, AdmissionReview, Seldon Server or ServerConfig, a directory of them; - for stdin",
+        help="Pod, AdmissionReview, Seldon Server, ServerConfig or Model, a directory of them; - for"
+        " stdin; none with --cluster: the cluster's Servers, ServerConfigs and Models",
     )
     add_recursive_option(simulate)
     add_node_options(simulate, required=True)
     add_policies_option(simulate)
     simulate.add_argument("-o", "--output", choices=["table", "json"], default="table")
     simulate.add_argument("-n", "--namespace", help="namespace for manifests without metadata.namespace")
+    simulate.add_argument(
+        "--operator-namespace",
+        metavar="NS",
+        help="only ServerConfigs of this namespace count, as the Seldon operator reads them from its own"
+        f" (default: any namespace for files, {DEFAULT_OPERATOR_NAMESPACE} with --cluster and no files)",
+    )
+    simulate.add_argument(
+        "--accelerator",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT=RESOURCE",
+        help="a Model requirement that needs an extended resource, e.g. gpu=nvidia.com/gpu (repeatable)",
+    )
     simulate.set_defaults(handler=cmd_simulate)

@@ -130,3 +130,39 @@ def list_nodes(api: client.ApiClient) -> list[RawObject]:
     node_list: RawObject = _call("list nodes", core.list_node)
     items = node_list.get("items")
     return items if isinstance(items, list) else []
+
+
+SELDON_GROUP, SELDON_VERSION = "mlops.seldon.io", "v1alpha1"
+
+
+def list_seldon_objects(
+    api: client.ApiClient, plural: str, *, namespace: str | None = None
+) -> list[RawObject]:
+    """Every Seldon Core 2 object of a kind (``servers``, ``serverconfigs``, ``models``), in one
+    namespace or in all, as raw dicts with their ``apiVersion`` and ``kind`` set."""
+    custom = client.CustomObjectsApi(api)
+    where = f" in {namespace}" if namespace else ""
+    if namespace:
+        listed: RawObject = _call(
+            f"list {plural}.{SELDON_GROUP}{where}",
+            custom.list_namespaced_custom_object,
+            SELDON_GROUP,
+            SELDON_VERSION,
+            namespace,
+            plural,
+        )
+    else:
+        listed = _call(
+            f"list {plural}.{SELDON_GROUP}",
+            custom.list_cluster_custom_object,
+            SELDON_GROUP,
+            SELDON_VERSION,
+            plural,
+        )
+    kind = str(listed.get("kind", "")).removesuffix("List")
+    items = listed.get("items")
+    return [
+        {"apiVersion": f"{SELDON_GROUP}/{SELDON_VERSION}", "kind": kind, **item}
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict)
+    ]

@@ -19,11 +19,19 @@ additions (default tolerations, extended-resource tolerations) come from ``webho
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.engine.documents import Subject, read_documents, subject_from_document
 from webhook.errors import InputError
-from webhook.kube.objects import CAPABILITIES_ENV, SERVER_NAME_LABEL, RawObject, as_dict, as_list
+from webhook.kube.objects import (
+    CAPABILITIES_ENV,
+    SERVER_NAME_LABEL,
+    RawObject,
+    as_dict,
+    as_list,
+    read_pod_facts,
+)
 from webhook.kube.patches import clone_json
 from webhook.simulation.admission_plugins import add_default_tolerations
 
@@ -31,13 +39,48 @@ SELDON_API_PREFIX = "mlops.seldon.io/"
 SERVER_LABELS = {"app.kubernetes.io/name": "seldon-server"}
 
 
-def is_seldon_manifest(doc: Any) -> bool:
-    """A ``Server`` or ``ServerConfig`` of Seldon Core 2's ``mlops.seldon.io`` API group."""
+def is_seldon_manifest(doc: Any, kinds: tuple[str, ...] = ("Server", "ServerConfig", "Model")) -> bool:
+    """A ``Server``, ``ServerConfig`` or ``Model`` of Seldon Core 2's ``mlops.seldon.io`` API group."""
     return (
         isinstance(doc, dict)
-        and doc.get("kind") in ("Server", "ServerConfig")
+        and doc.get("kind") in kinds
         and str(doc.get("apiVersion", "")).startswith(SELDON_API_PREFIX)
     )
+
+
+@dataclass(frozen=True)
+class SeldonServer:
+    """A Server of the inputs: where it lives, the agent's capabilities, and the Pod it produces.
+
+    ``capabilities`` are read back from the Pod's agent env ``SELDON_SERVER_CAPABILITIES`` (split on
+    commas and trimmed, as the agent's ``cli.go`` does); ``own`` are those the Server itself sets
+    (``capabilities`` or else ``extraCapabilities``), which a note reports when no Model needs them."""
+
+    name: str
+    namespace: str
+    capabilities: frozenset[str]
+    own: tuple[str, ...]
+    subject: Subject
+
+
+@dataclass(frozen=True)
+class SeldonModel:
+    """A ``Model``: its requirements (trimmed, as the scheduler compares them) and ``spec.server``."""
+
+    name: str
+    namespace: str
+    requirements: tuple[str, ...]
+    server: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Manifests:
+    """What the inputs hold: Pods to simulate (Servers among them), the Servers and the Models."""
+
+    subjects: list[Subject]
+    servers: list[SeldonServer] = field(default_factory=list)
+    models: list[SeldonModel] = field(default_factory=list)
 
 
 def _is_empty(value: Any) -> bool:
@@ -124,40 +167,90 @@ def _name(doc: RawObject, source: str) -> str:
     return name
 
 
-def _server_subject(
+def _own_capabilities(server_spec: dict[str, Any]) -> tuple[str, ...]:
+    listed = as_list(server_spec.get("capabilities")) or as_list(server_spec.get("extraCapabilities"))
+    return tuple(str(c).strip() for c in listed if str(c).strip())
+
+
+def _namespace_of(doc: RawObject, namespace: str | None) -> str:
+    own = as_dict(doc.get("metadata")).get("namespace")
+    return own if isinstance(own, str) and own else (namespace or "default")
+
+
+def _server(
     server: RawObject, source: str, configs: dict[str, RawObject], namespace: str | None, *, origin: str
-) -> Subject:
+) -> SeldonServer:
     name = _name(server, source)
     wanted = as_dict(server.get("spec")).get("serverConfig")
     if not isinstance(wanted, str) or wanted not in configs:
         raise InputError(
             f"{source}: Server {name}: ServerConfig {wanted!r} is not among the inputs (add its manifest)"
         )
-    own = as_dict(server.get("metadata")).get("namespace")
-    chosen = own if isinstance(own, str) and own else (namespace or "default")
+    chosen = _namespace_of(server, namespace)
     pod = server_pod(server, configs[wanted], namespace=chosen, source=source)
-    return Subject(pod, chosen, f"{source} ({origin} {name})")
+    capabilities = read_pod_facts(pod, namespace=chosen).capabilities
+    own = _own_capabilities(as_dict(server.get("spec")))
+    return SeldonServer(name, chosen, capabilities, own, Subject(pod, chosen, f"{source} ({origin} {name})"))
 
 
-def read_manifests(documents: list[tuple[Any, str]], *, namespace: str | None) -> list[Subject]:
-    """Pods, AdmissionReviews and Servers (ServerConfigs only without Servers) as Subjects, in order."""
-    configs = {_name(d, s): d for d, s in documents if is_seldon_manifest(d) and d["kind"] == "ServerConfig"}
-    has_servers = any(is_seldon_manifest(d) and d["kind"] == "Server" for d, _ in documents)
-    subjects = []
+def _model(doc: RawObject, source: str, namespace: str | None) -> SeldonModel:
+    name, spec = _name(doc, source), as_dict(doc.get("spec"))
+    # the scheduler trims each requirement before comparing (filters/serverrequirements.go, contains)
+    requirements = tuple(str(r).strip() for r in as_list(spec.get("requirements")))
+    pinned = spec.get("server")
+    server = pinned if isinstance(pinned, str) and pinned else None
+    return SeldonModel(name, _namespace_of(doc, namespace), requirements, server, f"{source} (Model {name})")
+
+
+def _is_config_in(doc: RawObject, operator_namespace: str | None) -> bool:
+    """Seldon's ``GetServerConfigForServer`` reads the ServerConfig from the operator's own namespace
+    (``constants.SeldonNamespace``, its ``POD_NAMESPACE``), whatever the Server's namespace is."""
+    if operator_namespace is None:
+        return True
+    own = as_dict(doc.get("metadata")).get("namespace")
+    return own in (None, "", operator_namespace)
+
+
+def read_seldon_manifests(
+    documents: list[tuple[Any, str]], *, namespace: str | None, operator_namespace: str | None = None
+) -> Manifests:
+    """Pods, AdmissionReviews and Servers (ServerConfigs only without Servers) as Subjects, in order,
+    with the Servers and Models. ``operator_namespace``: only ServerConfigs there (or without a
+    namespace) count; None takes every ServerConfig by name."""
+    configs = {
+        _name(d, s): d
+        for d, s in documents
+        if is_seldon_manifest(d, ("ServerConfig",)) and _is_config_in(d, operator_namespace)
+    }
+    has_servers = any(is_seldon_manifest(d, ("Server",)) for d, _ in documents)
+    manifests = Manifests([])
     for doc, source in documents:
         if not is_seldon_manifest(doc):
-            subjects.append(subject_from_document(doc, source=source, namespace=namespace))
+            manifests.subjects.append(subject_from_document(doc, source=source, namespace=namespace))
+        elif doc["kind"] == "Model":
+            manifests.models.append(_model(doc, source, namespace))
         elif doc["kind"] == "Server":
-            subjects.append(_server_subject(doc, source, configs, namespace, origin="Server"))
-        elif not has_servers:
+            manifests.servers.append(_server(doc, source, configs, namespace, origin="Server"))
+            manifests.subjects.append(manifests.servers[-1].subject)
+        elif not has_servers and _is_config_in(doc, operator_namespace):
             name, own = _name(doc, source), as_dict(doc.get("metadata")).get("namespace")
             # the runtime chart creates the Server next to its ServerConfig, in the release namespace
             implied = {"metadata": {"name": name, "namespace": own}, "spec": {"serverConfig": name}}
-            subjects.append(_server_subject(implied, source, configs, namespace, origin="ServerConfig"))
-    return subjects
+            manifests.servers.append(_server(implied, source, configs, namespace, origin="ServerConfig"))
+            manifests.subjects.append(manifests.servers[-1].subject)
+    return manifests
+
+
+def read_manifests(documents: list[tuple[Any, str]], *, namespace: str | None) -> list[Subject]:
+    """The Subjects of ``read_seldon_manifests``."""
+    return read_seldon_manifests(documents, namespace=namespace).subjects
+
+
+def read_manifest_documents(paths: list[str]) -> list[tuple[Any, str]]:
+    """Every document of the files, with its source: a Server may name a ServerConfig from another file."""
+    return [(doc, source) for path in paths for docs, source in [read_documents(path)] for doc in docs]
 
 
 def read_manifest_files(paths: list[str], *, namespace: str | None) -> list[Subject]:
-    """``read_manifests`` over files: a Server may name a ServerConfig from another file."""
-    documents = [(doc, source) for path in paths for docs, source in [read_documents(path)] for doc in docs]
-    return read_manifests(documents, namespace=namespace)
+    """``read_manifests`` over files."""
+    return read_manifests(read_manifest_documents(paths), namespace=namespace)
