@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import Cluster
 from tests.e2e.controlplane import ApiError, wait_for
-from tests.e2e.helpers import create, simulate
+from tests.e2e.helpers import cli, create, simulate
 from tests.e2e.kube import ROOT, create_namespace, load_objects
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -86,6 +86,14 @@ def verdicts(report: dict[str, Any], names: set[str]) -> dict[str, Any]:
 
 
 def test_simulate_cluster_follows_models_as_on_the_files(cluster: Cluster) -> None:
+    # before Seldon's CRDs exist, the API server answers 404: one line, exit 2
+    result = cli(
+        "simulate", "--cluster", "--policies", str(cluster.webhook.policies),
+        env={"KUBECONFIG": str(cluster.plane.admin_kubeconfig)},
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("error: cluster: list serverconfigs.mlops.seldon.io in seldon-mesh: 404")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     install_seldon_objects(cluster)
     policies = cluster.webhook.policies
     extra = ["--operator-namespace", "seldon-mesh"]
