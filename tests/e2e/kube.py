@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.controlplane import Api, wait_for
+from tests.e2e.controlplane import Api, ApiError, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_FILES = [
@@ -83,8 +83,15 @@ def create_node(api: Api, node: dict[str, Any], index: int) -> dict[str, Any]:
     return dict(api.merge(f"/api/v1/nodes/{meta['name']}", {"spec": {"taints": body["spec"].get("taints")}}))
 
 
-def create_namespace(api: Api, name: str, labels: dict[str, str] | None = None) -> None:
-    api.create("/api/v1/namespaces", {"metadata": {"name": name, "labels": labels or {}}})
+def create_namespace(
+    api: Api, name: str, labels: dict[str, str] | None = None, *, exist_ok: bool = False
+) -> None:
+    """Create a namespace; ``exist_ok`` for one that several scenarios share (``seldon-mesh``)."""
+    try:
+        api.create("/api/v1/namespaces", {"metadata": {"name": name, "labels": labels or {}}})
+    except ApiError as error:
+        if not (exist_ok and error.code == 409):
+            raise
 
 
 def pods(api: Api, namespace: str, selector: str | None = None) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Cluster
-from tests.e2e.controlplane import ApiError, wait_for
+from tests.e2e.controlplane import wait_for
 from tests.e2e.helpers import cli, create, simulate
 from tests.e2e.kube import ROOT, create_namespace, load_objects
 
@@ -61,11 +61,7 @@ def install_seldon_objects(cluster: Cluster) -> None:
             f"CRD {crd['metadata']['name']} established",
             lambda n=crd["metadata"]["name"]: established(cluster, n),
         )
-    try:
-        create_namespace(cluster.api, "seldon-mesh")
-    except ApiError as error:  # another scenario of this session made it already
-        if error.code != 409:
-            raise
+    create_namespace(cluster.api, "seldon-mesh", exist_ok=True)  # shared with test_seldon_placement
     for obj in (o for f in FILES for o in load_objects(f)):
         # the new resource is served a moment after Established: retry until the create succeeds
         wait_for(f"create {obj['kind']} {obj['metadata']['name']}", lambda o=obj: create(cluster.api, o))

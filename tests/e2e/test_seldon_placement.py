@@ -32,7 +32,7 @@ EXAMPLE_POOL = ROOT / "examples" / "gpu-pool.yaml"
 
 @pytest.fixture(scope="module")
 def seldon_mesh(cluster: Cluster) -> Iterator[Cluster]:
-    create_namespace(cluster.api, NS)
+    create_namespace(cluster.api, NS, exist_ok=True)  # test_models shares seldon-mesh
     for account in ("seldon-server", "seldon-scheduler"):
         cluster.api.create(f"/api/v1/namespaces/{NS}/serviceaccounts", {"metadata": {"name": account}})
     yield cluster
