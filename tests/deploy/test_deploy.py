@@ -18,6 +18,7 @@ from webhook.cluster.certs import service_hostnames
 from webhook.policy.loading import load_policies_text
 
 BASE, CERT_MANAGER = ROOT / "deploy" / "base", ROOT / "deploy" / "overlays" / "cert-manager"
+CHART_POLICIES = ROOT / "charts" / "placement-webhook" / "files" / "policies.yaml"
 FOLDERS = {"base": BASE, "cert-manager": CERT_MANAGER}
 # 1.30: the oldest release with matchConditions GA; the others: recent releases
 VERSIONS = ["1.30", "1.33", "1.37"]
@@ -89,10 +90,13 @@ def test_the_renderer_refuses_what_kustomize_would(tmp_path: Path) -> None:
 # --- policies ---------------------------------------------------------------------------------------
 
 
-def test_the_policies_copy_is_the_top_level_file() -> None:
-    assert (BASE / "policies.yaml").read_text() == BUNDLED_POLICIES.read_text(), (
-        "deploy/base/policies.yaml differs from policies.yaml: cp policies.yaml deploy/base/policies.yaml"
+def test_the_policies_copy_is_the_top_level_file(base: list[Obj]) -> None:
+    assert CHART_POLICIES.read_text() == BUNDLED_POLICIES.read_text(), (
+        "the chart's files/policies.yaml differs from policies.yaml: "
+        "cp policies.yaml charts/placement-webhook/files/ && python -m tests.deploy.chart --write"
     )
+    config_map = one(base, "ConfigMap", "placement-webhook-policies")
+    assert config_map["data"] == {"policies.yaml": BUNDLED_POLICIES.read_text()}
 
 
 def test_the_policies_config_map_is_mounted_as_a_directory(base: list[Obj]) -> None:
@@ -115,8 +119,13 @@ def test_the_policies_config_map_is_mounted_as_a_directory(base: list[Obj]) -> N
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_webhook_configuration_fields(folder: str) -> None:
-    objects = render(FOLDERS[folder])
-    (hook,) = one(objects, "MutatingWebhookConfiguration", SERVICE)["webhooks"]
+    assert_webhook_configuration(render(FOLDERS[folder]))
+
+
+def assert_webhook_configuration(
+    objects: list[Obj], namespace: str = NAMESPACE, name: str = SERVICE, ca_bundle: bool = False
+) -> None:
+    (hook,) = one(objects, "MutatingWebhookConfiguration", name)["webhooks"]
     assert hook["admissionReviewVersions"] == ["v1"]
     assert hook["sideEffects"] == "None"
     assert hook["rules"] == [
@@ -133,32 +142,36 @@ def test_webhook_configuration_fields(folder: str) -> None:
     }
     (excluded,) = hook["namespaceSelector"]["matchExpressions"]
     assert excluded["key"] == "kubernetes.io/metadata.name" and excluded["operator"] == "NotIn"
-    assert set(excluded["values"]) == {"kube-system", NAMESPACE}
+    assert set(excluded["values"]) == {"kube-system", namespace}
     assert hook["failurePolicy"] == "Fail"
     assert 1 <= hook["timeoutSeconds"] <= 10
     assert hook["reinvocationPolicy"] == "IfNeeded"
     assert [c["name"] for c in hook["matchConditions"]] == ["not-bound-to-a-node"]
-    assert "caBundle" not in hook["clientConfig"]  # filled in by the Job or cert-manager, kept by apply
-    service = one(objects, "Service", SERVICE)
+    # filled in by the Job or cert-manager (and kept by apply), or given with an existing Secret
+    assert ("caBundle" in hook["clientConfig"]) is ca_bundle
+    service = one(objects, "Service", name)
     assert hook["clientConfig"]["service"] == {
-        "name": SERVICE, "namespace": service["metadata"]["namespace"], "path": "/mutate", "port": 443
+        "name": name, "namespace": service["metadata"]["namespace"], "path": "/mutate", "port": 443
     }  # fmt: skip
-    assert service["metadata"]["namespace"] == NAMESPACE
+    assert service["metadata"]["namespace"] == namespace
 
 
 def test_the_webhook_namespace_is_excluded_and_holds_everything(base: list[Obj]) -> None:
-    namespaced = [
-        o
-        for o in base
-        if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration")
-    ]
-    assert {o["metadata"]["namespace"] for o in namespaced} == {one(base, "Namespace")["metadata"]["name"]}
+    assert_one_namespace(base, one(base, "Namespace")["metadata"]["name"])
+
+
+def assert_one_namespace(objects: list[Obj], namespace: str) -> None:
+    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration")
+    namespaced = [o for o in objects if o["kind"] not in cluster_scoped]
+    assert {o["metadata"]["namespace"] for o in namespaced} == {namespace}
+    for binding in (o for o in objects if o["kind"].endswith("RoleBinding")):
+        assert {s["namespace"] for s in binding["subjects"]} == {namespace}
 
 
 # --- the server Deployment --------------------------------------------------------------------------
 
 
-def _pod_is_locked_down(pod: dict[str, Any]) -> None:
+def _pod_is_locked_down(pod: dict[str, Any], image: str | None = None) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] > 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -172,11 +185,15 @@ def _pod_is_locked_down(pod: dict[str, Any]) -> None:
             == set(container["resources"]["limits"])
             == {"cpu", "memory"}
         )
-        assert container["image"] == f"placement-webhook:{__version__}"
+        assert container["image"] == (image or f"placement-webhook:{__version__}")
 
 
 def test_deployment_is_replicated_spread_and_locked_down(base: list[Obj]) -> None:
-    deployment = one(base, "Deployment", SERVICE)
+    assert_deployment(base)
+
+
+def assert_deployment(base: list[Obj], name: str = SERVICE, image: str | None = None) -> None:
+    deployment = one(base, "Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["replicas"] == 2
@@ -189,13 +206,13 @@ def test_deployment_is_replicated_spread_and_locked_down(base: list[Obj]) -> Non
     assert all(
         c["labelSelector"]["matchLabels"].items() <= labels.items() for c in pod["topologySpreadConstraints"]
     )
-    _pod_is_locked_down(pod)
+    _pod_is_locked_down(pod, image)
     assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
     assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
-    service = one(base, "Service", SERVICE)
+    service = one(base, "Service", name)
     assert service["spec"]["ports"] == [
         {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
     ]
@@ -212,13 +229,21 @@ def _job_flags(base: list[Obj]) -> dict[str, str]:
 
 
 def test_bootstrap_job_names_match_the_deployment_and_its_rbac(base: list[Obj]) -> None:
+    assert_bootstrap(base)
+
+
+def assert_bootstrap(
+    base: list[Obj], namespace: str = NAMESPACE, name: str = SERVICE, image: str | None = None
+) -> None:
     flags = _job_flags(base)
+    cron = one(base, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert cron == one(base, "Job")["spec"]["template"]["spec"]  # renewal runs the same command
     pod = one(base, "Deployment")["spec"]["template"]["spec"]
     secret_volume = next(v["secret"] for v in pod["volumes"] if "secret" in v)
     assert flags["secret"] == secret_volume["secretName"]
-    assert (flags["service"], flags["namespace"], flags["webhook"]) == (SERVICE, NAMESPACE, SERVICE)
+    assert (flags["service"], flags["namespace"], flags["webhook"]) == (name, namespace, name)
     job_pod = one(base, "Job")["spec"]["template"]["spec"]
-    _pod_is_locked_down(job_pod)
+    _pod_is_locked_down(job_pod, image)
     account = job_pod["serviceAccountName"]
     rules = one(base, "Role")["rules"] + one(base, "ClusterRole")["rules"]
     assert all(s["name"] == account for b in base if b["kind"].endswith("RoleBinding") for s in b["subjects"])
@@ -235,21 +260,27 @@ def test_bootstrap_job_names_match_the_deployment_and_its_rbac(base: list[Obj]) 
 
 
 def test_cert_manager_objects_are_consistent(overlay: list[Obj], base: list[Obj]) -> None:
-    assert not any(o["metadata"]["name"] == "placement-webhook-certs" for o in overlay)  # no Job, no RBAC
-    assert {object_key(o) for o in base} - {object_key(o) for o in overlay} == {
-        object_key(o) for o in base if o["metadata"]["name"] == "placement-webhook-certs"
-    }
+    certs = {object_key(o) for o in base if o["metadata"]["name"].startswith("placement-webhook-certs")}
+    assert {k[1] for k in certs} == {"Job", "CronJob", "ServiceAccount", "Role", "RoleBinding"} | {
+        "ClusterRole", "ClusterRoleBinding"
+    }  # fmt: skip
+    assert not certs & {object_key(o) for o in overlay}  # no Job, no CronJob, no RBAC
+    assert {object_key(o) for o in base} - {object_key(o) for o in overlay} == certs
+    assert_cert_manager(overlay)
+
+
+def assert_cert_manager(overlay: list[Obj], namespace: str = NAMESPACE, name: str = SERVICE) -> None:
     annotation = one(overlay, "MutatingWebhookConfiguration")["metadata"]["annotations"][
         "cert-manager.io/inject-ca-from"
     ]
-    namespace, name = annotation.split("/")
-    serving = one(overlay, "Certificate", name)
-    assert serving["metadata"]["namespace"] == namespace == NAMESPACE
+    assert annotation == f"{namespace}/{name}-serving"
+    serving = one(overlay, "Certificate", f"{name}-serving")
+    assert serving["metadata"]["namespace"] == namespace
     pod = one(overlay, "Deployment")["spec"]["template"]["spec"]
     assert serving["spec"]["secretName"] == next(
         v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v
     )
-    assert serving["spec"]["dnsNames"] == service_hostnames(SERVICE, NAMESPACE)
+    assert serving["spec"]["dnsNames"] == service_hostnames(name, namespace)
     assert "server auth" in serving["spec"]["usages"]
     issuers = {o["metadata"]["name"]: o["spec"] for o in overlay if o["kind"] == "Issuer"}
     ca = one(overlay, "Certificate", issuers[serving["spec"]["issuerRef"]["name"]]["ca"]["secretName"])

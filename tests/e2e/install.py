@@ -88,10 +88,18 @@ class Webhook:
     policies: Path
     process: Process | None = None
     logged_before_start: int = 0
+    # a second install (tests/e2e/test_helm.py) serves beside the first on another port
+    port: int = PORT
+    service_host: str = SERVICE_HOST
+    log_name: str = "webhook"
+
+    @property
+    def log(self) -> Path:
+        return self.plane.logs / f"{self.log_name}.log"
 
     @property
     def url(self) -> str:
-        return f"https://{self.netns.inside}:{PORT}"
+        return f"https://{self.netns.inside}:{self.port}"
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -101,7 +109,7 @@ class Webhook:
     def get(self, path: str) -> httpx.Response:
         # the certificate names the Service, not the address: verify it as the API server does
         with self.client() as client:
-            return client.get(f"{self.url}{path}", extensions={"sni_hostname": SERVICE_HOST})
+            return client.get(f"{self.url}{path}", extensions={"sni_hostname": self.service_host})
 
     def start(self) -> None:
         argv = [
@@ -111,13 +119,12 @@ class Webhook:
             f"--policies={self.policies}",
             f"--cert-dir={self.cert_dir}",
             f"--host={self.netns.inside}",
-            f"--port={PORT}",
+            f"--port={self.port}",
             "--no-dev-certs",
         ]
         env = {"PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2"}
-        log = self.plane.logs / "webhook.log"
-        self.logged_before_start = len(self.admissions()) if log.exists() else 0
-        self.process = spawn("webhook", argv, self.plane.logs / "webhook.log", env)
+        self.logged_before_start = len(self.admissions()) if self.log.exists() else 0
+        self.process = spawn(self.log_name, argv, self.log, env)
         self.plane.processes.append(self.process)
 
         def ready() -> bool:
@@ -139,7 +146,7 @@ class Webhook:
     def admissions(self) -> list[dict[str, Any]]:
         """The admission log lines the server wrote (one per request the API server sent)."""
         lines = []
-        for line in (self.plane.logs / "webhook.log").read_text(errors="replace").splitlines():
+        for line in self.log.read_text(errors="replace").splitlines():
             if line.startswith("{"):
                 record = json.loads(line)
                 if record.get("msg") == "admission":
@@ -178,11 +185,13 @@ def apply_base(plane: ControlPlane) -> subprocess.CompletedProcess[str]:
     return plane.kubectl("apply", "--server-side", "-k", str(ROOT / "deploy" / "base"))
 
 
-def publish_endpoint(plane: ControlPlane, address: str) -> dict[str, Any]:
+def publish_endpoint(
+    plane: ControlPlane, address: str, namespace: str = NS, service: str = "placement-webhook"
+) -> dict[str, Any]:
     """Mark one scheduled server Pod Running and Ready at ``address``; wait for its EndpointSlice."""
 
     def bound_pod() -> dict[str, Any] | None:
-        bound = [p for p in pods(plane.api, NS, SERVER_SELECTOR) if p["spec"].get("nodeName")]
+        bound = [p for p in pods(plane.api, namespace, SERVER_SELECTOR) if p["spec"].get("nodeName")]
         return bound[0] if bound else None
 
     pod = wait_for("a scheduled placement-webhook Pod", bound_pod, 60)
@@ -190,8 +199,8 @@ def publish_endpoint(plane: ControlPlane, address: str) -> dict[str, Any]:
 
     def published() -> bool:
         slices = plane.api.items(
-            f"/apis/discovery.k8s.io/v1/namespaces/{NS}/endpointslices",
-            labelSelector="kubernetes.io/service-name=placement-webhook",
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
+            labelSelector=f"kubernetes.io/service-name={service}",
         )
         return any(
             address in endpoint["addresses"] and endpoint.get("conditions", {}).get("ready")

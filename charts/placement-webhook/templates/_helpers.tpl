@@ -1,0 +1,110 @@
+{{- define "pw.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "pw.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "pw.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "pw.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* labels on every object; `component` is added per object */}}
+{{- define "pw.labels" -}}
+app.kubernetes.io/name: {{ include "pw.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "pw.serverSelector" -}}
+app.kubernetes.io/name: {{ include "pw.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: server
+{{- end -}}
+
+{{- define "pw.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{- define "pw.tlsSecret" -}}
+{{- if eq .Values.certificates.mode "existingSecret" -}}
+{{- required "certificates.existingSecret.name is required in existingSecret mode" .Values.certificates.existingSecret.name -}}
+{{- else -}}
+{{- include "pw.fullname" . }}-tls
+{{- end -}}
+{{- end -}}
+
+{{- define "pw.caSecret" -}}
+{{- include "pw.fullname" . }}-ca
+{{- end -}}
+
+{{- define "pw.policiesConfigMap" -}}
+{{- .Values.existingPoliciesConfigMap | default (printf "%s-policies" (include "pw.fullname" .)) -}}
+{{- end -}}
+
+{{/* the name the API server verifies in the serving certificate */}}
+{{- define "pw.serviceHost" -}}
+{{- include "pw.fullname" . }}.{{ .Release.Namespace }}.svc
+{{- end -}}
+
+{{- define "pw.checkMode" -}}
+{{- if not (has .Values.certificates.mode (list "bootstrap" "certManager" "existingSecret")) -}}
+{{- fail (printf "certificates.mode must be bootstrap, certManager or existingSecret, not %q" .Values.certificates.mode) -}}
+{{- end -}}
+{{- if and (eq .Values.certificates.mode "existingSecret") (not .Values.certificates.existingSecret.caBundle) -}}
+{{- fail "certificates.existingSecret.caBundle is required in existingSecret mode" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* the certificate Job's and CronJob's Pod spec: `placement-webhook certs --install` */}}
+{{- define "pw.certsPod" -}}
+serviceAccountName: {{ include "pw.fullname" . }}-certs
+restartPolicy: OnFailure
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 65532
+  runAsGroup: 65532
+  seccompProfile: {type: RuntimeDefault}
+containers:
+- name: certs
+  image: {{ include "pw.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: [placement-webhook]
+  args:
+  - certs
+  - --install
+  - --service={{ include "pw.fullname" . }}
+  - --namespace={{ .Release.Namespace }}
+  - --secret={{ include "pw.tlsSecret" . }}
+  - --ca-secret={{ include "pw.caSecret" . }}
+  - --webhook={{ include "pw.fullname" . }}
+  - --days={{ .Values.certificates.bootstrap.days }}
+  - --ca-days={{ .Values.certificates.bootstrap.caDays }}
+  resources: {{- toYaml .Values.certificates.bootstrap.resources | nindent 4 }}
+  securityContext:
+    allowPrivilegeEscalation: false
+    readOnlyRootFilesystem: true
+    runAsNonRoot: true
+    capabilities: {drop: [ALL]}
+    seccompProfile: {type: RuntimeDefault}
+{{- end -}}

@@ -1,0 +1,220 @@
+"""charts/placement-webhook: lint, several value sets rendered by the real helm and checked like
+deploy/ (strict schemas, the safety assertions), and deploy/ plus the values table kept current."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy import chart
+from tests.deploy.test_deploy import (
+    VERSIONS,
+    assert_bootstrap,
+    assert_cert_manager,
+    assert_deployment,
+    assert_one_namespace,
+    assert_webhook_configuration,
+    one,
+)
+from tests.render import Obj, object_key
+
+if chart.helm_binary() is None:  # pragma: no cover - depends on the machine
+    if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
+        raise RuntimeError("PLACEMENT_WEBHOOK_REQUIRE_E2E=1 but helm is missing: run `make control-plane`")
+    pytest.skip("helm not built: run `make control-plane`", allow_module_level=True)
+
+RELEASE, NAMESPACE = "gpu", "team-gpu"  # any name: nothing may still say placement-webhook
+NAME = "gpu-placement-webhook"
+CA_BUNDLE = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="
+ALL_ON: dict[str, Any] = {
+    "metrics": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+    "networkPolicy": {"enabled": True, "from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]},
+    "priorityClassName": "system-cluster-critical",
+    "image": {"repository": "registry.example.com/pw", "digest": "sha256:" + "a" * 64, "pullSecrets": [{"name": "r"}]},
+    "nodeSelector": {"pool": "system"},
+    "tolerations": [{"key": "system", "operator": "Exists", "effect": "NoSchedule"}],
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}},
+    "webhook": {"excludeNamespaces": ["monitoring"], "failurePolicy": "Ignore", "timeoutSeconds": 3},
+    "server": {"logLevel": "debug", "reloadInterval": 0.5},
+}  # fmt: skip
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "cert-manager": {"certificates": {"mode": "certManager"}},
+    "existing-secret": {"certificates": {"mode": "existingSecret", "existingSecret": {"name": "mine", "caBundle": CA_BUNDLE}}},
+    "all-optional-on": ALL_ON,
+}  # fmt: skip
+NOT_IN_SCHEMAS = ("cert-manager.io/", "monitoring.coreos.com/")
+
+
+def rendered(name: str) -> list[Obj]:
+    return chart.template(VALUE_SETS[name], release=RELEASE, namespace=NAMESPACE)
+
+
+@pytest.fixture(scope="module")
+def renders() -> dict[str, list[Obj]]:
+    return {name: rendered(name) for name in VALUE_SETS}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_helm_lint_strict(name: str, tmp_path: Any) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(VALUE_SETS[name]))
+    result = chart.helm(
+        "lint", "--strict", str(chart.CHART), "--values", str(values), "--namespace", NAMESPACE
+    )
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_rendered_object_validates_strictly(
+    renders: dict[str, list[Obj]], name: str, version: str
+) -> None:
+    checked = 0
+    for obj in renders[name]:
+        if obj["apiVersion"].startswith(NOT_IN_SCHEMAS):
+            continue  # CRDs: checked field by field below
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{object_key(obj)}: {str(exc).splitlines()[0]}")
+        checked += 1
+    assert checked >= 6
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], name: str) -> None:
+    objects = renders[name]
+    image = "registry.example.com/pw@sha256:" + "a" * 64 if name == "all-optional-on" else None
+    assert_one_namespace(objects, NAMESPACE)
+    assert not any(o["kind"] == "Namespace" for o in objects)  # helm install -n makes it
+    if name == "all-optional-on":
+        # the chart's exclusions stay whatever else is excluded; the rest of the fields as asked
+        (hook,) = one(objects, "MutatingWebhookConfiguration", NAME)["webhooks"]
+        (excluded,) = hook["namespaceSelector"]["matchExpressions"]
+        assert excluded["values"] == ["kube-system", NAMESPACE, "monitoring"]
+        assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 3)
+    else:
+        assert_webhook_configuration(objects, NAMESPACE, NAME, ca_bundle=name == "existing-secret")
+    assert_deployment(objects, NAME, image)
+    if name == "cert-manager":
+        assert_cert_manager(objects, NAMESPACE, NAME)
+    elif name == "existing-secret":
+        assert not any(o["kind"] in ("Job", "CronJob", "Role", "ClusterRole") for o in objects)
+        pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+        assert {"name": "certs", "secret": {"secretName": "mine", "defaultMode": 0o440}} in pod["volumes"]
+        (hook,) = one(objects, "MutatingWebhookConfiguration")["webhooks"]
+        assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
+    else:
+        assert_bootstrap(objects, NAMESPACE, NAME, image)
+
+
+def test_the_optional_objects(renders: dict[str, list[Obj]]) -> None:
+    assert {o["kind"] for o in renders["defaults"]} >= {"PodDisruptionBudget"}
+    assert not {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"} & {
+        o["kind"] for o in renders["defaults"]
+    }
+    objects = renders["all-optional-on"]
+    monitor = one(objects, "ServiceMonitor")
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "https" and endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"] == {
+        "serverName": f"{NAME}.{NAMESPACE}.svc",
+        "ca": {"secret": {"name": f"{NAME}-tls", "key": "ca.crt"}},
+    }
+    service = one(objects, "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    alerts = [r["alert"] for g in one(objects, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+    assert alerts == [
+        "PlacementWebhookPolicyReloadFailing",
+        "PlacementWebhookCertificateReloadFailing",
+        "PlacementWebhookCertificateExpiring",
+        "PlacementWebhookErrors",
+    ]
+    policy = one(objects, "NetworkPolicy")["spec"]
+    assert policy["egress"] == [] and policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [{"ports": [{"port": "https", "protocol": "TCP"}], "from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]  # fmt: skip
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert one(objects, "Job")["spec"]["template"]["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert pod["imagePullSecrets"] == [{"name": "r"}] and pod["nodeSelector"] == {"pool": "system"}
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert (env["PLACEMENT_WEBHOOK_LOG_LEVEL"], env["PLACEMENT_WEBHOOK_RELOAD_INTERVAL"]) == ("debug", "0.5")
+
+
+def test_the_server_environment_names_only_serve_settings(renders: dict[str, list[Obj]]) -> None:
+    from webhook.server.settings import ServerSettings
+
+    env = one(renders["defaults"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    names = {e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower() for e in env}
+    assert names <= set(ServerSettings.model_fields)  # a typo would be refused by the server at start
+    values = ServerSettings(**{e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower(): e["value"] for e in env})
+    assert values.model_dump(include={"max_body_bytes", "shutdown_timeout"}) == {
+        "max_body_bytes": ServerSettings.model_fields["max_body_bytes"].default,
+        "shutdown_timeout": ServerSettings.model_fields["shutdown_timeout"].default,
+    }
+
+
+def test_inline_policies_and_an_existing_config_map() -> None:
+    text = "version: 1\npolicies: []\n"
+    objects = chart.template({"policies": text})
+    assert one(objects, "ConfigMap")["data"] == {"policies.yaml": text}
+    objects = chart.template({"existingPoliciesConfigMap": "ours"})
+    assert not any(o["kind"] == "ConfigMap" for o in objects)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "policies", "configMap": {"name": "ours"}} in pod["volumes"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"certificates": {"mode": "selfSigned"}}, 'certificates.mode must be bootstrap, certManager or existingSecret, not "selfSigned"'),
+        ({"certificates": {"mode": "existingSecret", "existingSecret": {"caBundle": "x"}}}, "certificates.existingSecret.name is required"),
+        ({"certificates": {"mode": "existingSecret", "existingSecret": {"name": "x"}}}, "certificates.existingSecret.caBundle is required"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_refused(values: dict[str, Any], message: str, tmp_path: Any) -> None:
+    file = tmp_path / "values.yaml"
+    file.write_text(yaml.safe_dump(values))
+    result = chart.helm(
+        "template", "x", str(chart.CHART), "--kube-version", chart.KUBE_VERSION, "-f", str(file), check=False
+    )
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+
+
+def test_a_kubernetes_older_than_1_30_is_refused() -> None:
+    result = chart.helm("template", "x", str(chart.CHART), "--kube-version", "1.29.0", check=False)
+    assert "chart requires kubeVersion: >=1.30.0-0" in result.stderr
+
+
+# --- one source of truth ----------------------------------------------------------------------------
+
+
+def test_deploy_and_the_values_table_are_rendered_from_the_chart() -> None:
+    assert chart.stale() == [], "run: .venv/bin/python -m tests.deploy.chart --write"
+
+
+def test_every_value_is_documented() -> None:
+    text = (chart.CHART / "values.yaml").read_text()
+    documented = {row[0] for row in chart.values_rows(text)}
+
+    def leaves(value: Any, path: str) -> list[str]:
+        if isinstance(value, dict) and value and path not in documented:
+            return [leaf for k, v in value.items() for leaf in leaves(v, f"{path}.{k}".lstrip("."))]
+        return [path]
+
+    assert [leaf for leaf in leaves(yaml.safe_load(text), "") if leaf not in documented] == []
+
+
+def test_the_values_table_generator() -> None:
+    text = "# -- the a\na: 1\nb:\n  # -- b's c | d\n  c: {x: [1]}\n  e: 2\n"
+    assert chart.values_rows(text) == [("a", "1", "the a"), ("b.c", "{x: [1]}", "b's c | d")]
+    split = chart.split_by_template(
+        "---\n# Source: c/templates/x.yaml\na: 1\n---\n# Source: c/templates/x.yaml\nb: 2\n"
+    )
+    assert split == {"x.yaml": "a: 1\n---\nb: 2\n"}
