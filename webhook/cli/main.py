@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from webhook import __version__
 from webhook.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -19,10 +20,13 @@ from webhook.cli.review import add_review_parser
 from webhook.cli.simulate import add_simulate_parser
 from webhook.errors import ClusterError, InputError, PolicyError
 
+#: the console script's second name: kubectl runs ``kubectl-placement`` for ``kubectl placement``
+KUBECTL_PLUGIN = "kubectl-placement"
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(*, prog: str = "placement-webhook") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="placement-webhook",
+        prog=prog,
         description="Place Seldon Core 2 inference server Pods on the right nodes.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -37,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    as_plugin = Path(sys.argv[0]).name == KUBECTL_PLUGIN
+    parser = build_parser(prog="kubectl placement" if as_plugin else "placement-webhook")
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
