@@ -256,15 +256,18 @@ _TOLERATION_STRINGS = ("key", "operator", "value", "effect")
 
 def _tolerations(spec: dict[str, Any]) -> list[dict[str, Any]]:
     tolerations = _field(spec, "tolerations", kind=list, where="spec.tolerations") or []
-    for i, toleration in enumerate(tolerations):
-        where = f"spec.tolerations[{i}]"
+    for i, toleration in enumerate(tolerations):  # messages are built only on failure: hot path
         if not isinstance(toleration, dict):
-            raise PodShapeError(f"{where} is {_json_type(toleration)}, expected an object")
+            raise PodShapeError(f"spec.tolerations[{i}] is {_json_type(toleration)}, expected an object")
         for name in _TOLERATION_STRINGS:
-            _field(toleration, name, kind=str, where=f"{where}.{name}")
+            value = toleration.get(name)
+            if value is not None and not isinstance(value, str):
+                raise PodShapeError(f"spec.tolerations[{i}].{name} is {_json_type(value)}, expected a string")
         seconds = toleration.get("tolerationSeconds")
         if seconds is not None and (not isinstance(seconds, int) or isinstance(seconds, bool)):
-            raise PodShapeError(f"{where}.tolerationSeconds is {_json_type(seconds)}, expected an integer")
+            raise PodShapeError(
+                f"spec.tolerations[{i}].tolerationSeconds is {_json_type(seconds)}, expected an integer"
+            )
     return tolerations
 
 
