@@ -1,7 +1,10 @@
 """The two references the benchmark measures beside placement-webhook, on the same server stack.
 
-- ``floor``: a bare ASGI app that reads the body and returns a fixed AdmissionReview answer: the
-  most any webhook on uvicorn + TLS could do on this machine.
+- ``floor``: the *parsing floor*: a bare ASGI app that reads the body, parses it whole with
+  ``orjson.loads`` and answers ``allowed`` with the request's uid: the most any webhook that looks
+  at the review (on uvicorn + TLS, in Python) could do on this machine. The benchmark's reference.
+- ``floor-bare``: the same without parsing: reads the body and returns a constant answer, the cost
+  of HTTP + TLS + ASGI alone (the second reference).
 - ``naive``: the straightforward FastAPI webhook: the body parsed into pydantic models, the Pod
   deep-copied and mutated, the patch computed with ``jsonpatch.make_patch`` over the whole Pod.
 """
@@ -13,6 +16,7 @@ import copy
 from typing import Any
 
 import jsonpatch
+import orjson
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
@@ -25,25 +29,48 @@ FIXED_ANSWER = (
 )
 
 
-async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Read the whole body, answer a constant: the cost of HTTP + TLS + ASGI alone."""
-    if scope["type"] != "http":
-        return
-    more = True
+async def _read_body(receive: Any) -> bytes:
+    chunks, more = [], True
     while more:
         message = await receive()
+        chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def _answer(send: Any, body: bytes, status: int = 200) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(FIXED_ANSWER)).encode()),
-            ],
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
-    await send({"type": "http.response.body", "body": FIXED_ANSWER})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Read the whole body, ``orjson.loads`` it, answer ``allowed`` with its uid: the parsing floor."""
+    if scope["type"] != "http":
+        return
+    if scope["method"] != "POST":  # the benchmark's readiness probe
+        await _answer(send, b"use POST\n", 405)
+        return
+    review = orjson.loads(await _read_body(receive))
+    answer = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {"uid": review["request"]["uid"], "allowed": True},
+    }
+    await _answer(send, orjson.dumps(answer))
+
+
+async def floor_bare(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Read the whole body, answer a constant: the cost of HTTP + TLS + ASGI alone."""
+    if scope["type"] != "http":
+        return
+    await _read_body(receive)
+    await _answer(send, FIXED_ANSWER)
 
 
 class Model(BaseModel):

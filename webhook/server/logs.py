@@ -14,6 +14,7 @@ import logging.handlers
 import queue
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -92,12 +93,25 @@ class AdmissionLog:
 
     def write(self, fields: dict[str, Any]) -> None:
         line = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            "time": self._timestamp(),
             "level": "info",
             "logger": ADMISSION_LOGGER,
             **fields,
         }
         self._lines.put(orjson.dumps(line) + b"\n")
+
+    _second: int = -1
+    _second_text: str = ""
+
+    def _timestamp(self) -> str:
+        """``datetime.now(UTC).isoformat(timespec="milliseconds")``, with the date and time of day
+        formatted once per second (~0.4 µs instead of ~1.8 µs)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second_text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._second_text}.{int((now - second) * 1000):03d}+00:00"
 
     def _run(self) -> None:
         while not self._closed.wait(self._interval):

