@@ -1,8 +1,10 @@
 # placement-webhook server image: `docker build -t placement-webhook:0.1.0 .`
-# Two stages: the first installs the package and its dependencies (wheels from PyPI, resolved from
-# pyproject.toml) into a virtualenv; the final image gets only that virtualenv, runs as a numeric
-# non-root user (Kubernetes' runAsNonRoot can check a number, not a name) and holds no pip,
-# setuptools, compiler or cache. Pin by digest too (python:3.11.11-slim-bookworm@sha256:...) for reproducible builds.
+# Two stages: the first installs the dependencies from requirements.lock (every package and the
+# build backend pinned with sha256 hashes: `make lock`; pip refuses anything unhashed) and then the
+# package itself without resolving anything; the final image gets only that virtualenv, runs as a
+# numeric non-root user (Kubernetes' runAsNonRoot can check a number, not a name) and holds no pip,
+# setuptools, compiler or cache. Pin by digest too (python:3.11.11-slim-bookworm@sha256:...) for
+# reproducible builds.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -10,14 +12,25 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 # webhook/defaults/policies.yaml is a symlink to the top-level policies.yaml
-COPY pyproject.toml README.md policies.yaml ./
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
+COPY pyproject.toml README.md LICENSE policies.yaml ./
 COPY webhook ./webhook
-RUN /opt/venv/bin/pip install . \
- && /opt/venv/bin/pip uninstall --yes pip \
+RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
  && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}
+# set at build time: --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) ...
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
 LABEL org.opencontainers.image.title="placement-webhook" \
+      org.opencontainers.image.description="Kubernetes mutating admission webhook that places Seldon Core 2 inference servers on the right nodes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/placement-webhook/placement-webhook" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # the base image's own installer is not needed at run time

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak clean control-plane
+.PHONY: run test lint typecheck unit bench soak clean control-plane lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ soak: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The benchmark needs wrk (Debian package) and two CPUs; see bench/RESULTS.md. About 3 minutes.
+# The benchmark needs wrk (Debian package) and two CPUs; see bench/RESULTS.md. About 6 minutes.
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
@@ -51,3 +51,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The image's lock file: every dependency and the build backend pinned with hashes
+# (Dockerfile: pip install --require-hashes); tests/deploy/test_dockerfile.py checks it against
+# pyproject.toml. Rerun after changing dependencies (needs PyPI, about 3 minutes).
+lock: $(STAMP)
+	$(BIN)/pip install --quiet "pip-tools>=7.4"
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --build-deps-for wheel \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml

@@ -6,6 +6,13 @@ import fnmatch
 import json
 import re
 import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.helpers import ROOT
 from tests.render import render
@@ -71,8 +78,10 @@ def test_final_stage_gets_only_the_built_virtualenv_and_no_installer() -> None:
     runs = " ".join(args for kind, args in final if kind == "RUN")
     assert "pip install" not in runs and "apt-get" not in runs
     assert "uninstall" in runs and "pip" in runs
-    build = " ".join(args for kind, args in stages()[0] if kind == "RUN")
-    assert "pip install ." in build  # dependencies come from pyproject.toml
+    build = [args for kind, args in stages()[0] if kind == "RUN"]
+    # dependencies only from the hashed lock, then the package without resolving anything
+    assert any("pip install --require-hashes --no-deps -r requirements.lock" in run for run in build)
+    assert any("pip install --no-deps --no-build-isolation ." in run for run in build)
 
 
 def test_every_copied_file_exists_and_reaches_the_build_context() -> None:
@@ -94,3 +103,60 @@ def test_every_copied_file_exists_and_reaches_the_build_context() -> None:
         )
     for secret in ("certs/tls.key", ".venv/bin/python", "tests/helpers.py"):
         assert dockerignored(secret), secret
+
+
+def test_hadolint_passes() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hadolint"), str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_the_image_carries_the_oci_labels() -> None:
+    final = stages()[-1]
+    labels = dict(shlex.split(pair)[0].split("=", 1) for kind, args in final if kind == "LABEL" for pair in
+                  re.findall(r'\S+="[^"]*"', args))  # fmt: skip
+    assert sorted(labels) == [
+        f"org.opencontainers.image.{key}"
+        for key in ("created", "description", "licenses", "revision", "source", "title", "version")
+    ]
+    assert (
+        labels["org.opencontainers.image.licenses"]
+        == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    )
+    version_arg = next(args for kind, args in final if kind == "ARG" and args.startswith("VERSION="))
+    assert (
+        version_arg == f"VERSION={tomllib.loads((ROOT / 'pyproject.toml').read_text())['project']['version']}"
+    )
+
+
+def _locked() -> dict[str, tuple[str, list[str], str]]:
+    """{name: (version, hashes, what the lock says it is there for)} from requirements.lock."""
+    entries: dict[str, tuple[str, list[str], str]] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", (ROOT / "requirements.lock").read_text()):
+        first = block.split()[0] if block.strip() and not block.startswith("#") else ""
+        if "==" not in first:
+            continue
+        name, version = first.split("==")
+        entries[canonicalize_name(name)] = (
+            version, re.findall(r"--hash=sha256:([0-9a-f]{64})", block), " ".join(re.findall(r"# (?:via)?(.*)", block))
+        )  # fmt: skip
+    return entries
+
+
+def test_the_lock_pins_exactly_what_pyproject_asks_for_with_hashes() -> None:
+    """Stale when a dependency is added, removed or raised above its pin: run `make lock`."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    locked = _locked()
+    assert locked and all(hashes for _, hashes, _ in locked.values()), "every pin carries hashes"
+    wanted = [Requirement(r) for r in project["project"]["dependencies"]]
+    direct = {n for n, (_, _, why) in locked.items() if "placement-webhook (pyproject.toml)" in why}
+    assert direct == {canonicalize_name(r.name) for r in wanted}
+    for requirement in [*wanted, *map(Requirement, project["build-system"]["requires"])]:
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{name} is not in requirements.lock"
+        assert requirement.specifier.contains(locked[name][0]), (
+            f"{name}=={locked[name][0]} breaks {requirement}"
+        )
