@@ -47,6 +47,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "cert-manager": {"certificates": {"mode": "certManager"}},
     "existing-secret": {"certificates": {"mode": "existingSecret", "existingSecret": {"name": "mine", "caBundle": CA_BUNDLE}}},
     "all-optional-on": ALL_ON,
+    "metrics-port": {"metrics": {"port": 9090, "serviceMonitor": {"enabled": True}}, "networkPolicy": {"enabled": True}},
 }  # fmt: skip
 NOT_IN_SCHEMAS = ("cert-manager.io/", "monitoring.coreos.com/")
 
@@ -101,7 +102,7 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 3)
     else:
         assert_webhook_configuration(objects, NAMESPACE, NAME, ca_bundle=name == "existing-secret")
-    assert_deployment(objects, NAME, image)
+    assert_deployment(objects, NAME, image, metrics_port=9090 if name == "metrics-port" else None)
     if name == "cert-manager":
         assert_cert_manager(objects, NAMESPACE, NAME)
     elif name == "existing-secret":
@@ -147,10 +148,29 @@ def test_the_optional_objects(renders: dict[str, list[Obj]]) -> None:
     assert (env["PLACEMENT_WEBHOOK_LOG_LEVEL"], env["PLACEMENT_WEBHOOK_RELOAD_INTERVAL"]) == ("debug", "0.5")
 
 
+def test_a_metrics_port_is_plain_http_beside_the_tls_port(renders: dict[str, list[Obj]]) -> None:
+    objects = renders["metrics-port"]
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in container["env"]}["PLACEMENT_WEBHOOK_METRICS_PORT"] == "9090"
+    assert container["ports"] == [
+        {"name": "https", "containerPort": 8443, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
+    assert one(objects, "Service")["spec"]["ports"][1] == {
+        "name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"
+    }  # fmt: skip
+    (endpoint,) = one(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint == {"port": "metrics", "scheme": "http", "path": "/metrics", "interval": "30s"}
+    ports = one(objects, "NetworkPolicy")["spec"]["ingress"][0]["ports"]
+    assert ports == [{"port": "https", "protocol": "TCP"}, {"port": "metrics", "protocol": "TCP"}]
+    defaults = one(renders["defaults"], "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "PLACEMENT_WEBHOOK_METRICS_PORT" not in {e["name"] for e in defaults["env"]}
+
+
 def test_the_server_environment_names_only_serve_settings(renders: dict[str, list[Obj]]) -> None:
     from webhook.server.settings import ServerSettings
 
-    env = one(renders["defaults"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    env = one(renders["metrics-port"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
     names = {e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower() for e in env}
     assert names <= set(ServerSettings.model_fields)  # a typo would be refused by the server at start
     values = ServerSettings(**{e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower(): e["value"] for e in env})

@@ -192,7 +192,10 @@ def test_deployment_is_replicated_spread_and_locked_down(base: list[Obj]) -> Non
     assert_deployment(base)
 
 
-def assert_deployment(base: list[Obj], name: str = SERVICE, image: str | None = None) -> None:
+def assert_deployment(
+    base: list[Obj], name: str = SERVICE, image: str | None = None, *, metrics_port: int | None = None
+) -> None:
+    """The server Deployment and its Service; ``metrics_port``: the one extra (plain-HTTP) port expected."""
     deployment = one(base, "Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -211,11 +214,16 @@ def assert_deployment(base: list[Obj], name: str = SERVICE, image: str | None = 
     (container,) = pod["containers"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
-    assert container["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    container_ports = [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
+    service_ports = [{"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}]
+    if metrics_port is not None:
+        container_ports.append({"name": "metrics", "containerPort": metrics_port, "protocol": "TCP"})
+        service_ports.append(
+            {"name": "metrics", "port": metrics_port, "targetPort": "metrics", "protocol": "TCP"}
+        )
+    assert container["ports"] == container_ports
     service = one(base, "Service", name)
-    assert service["spec"]["ports"] == [
-        {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
-    ]
+    assert service["spec"]["ports"] == service_ports
     assert service["spec"]["selector"].items() <= labels.items()
 
 

@@ -28,6 +28,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             cert_dir=args.cert_dir,
             host=args.host,
             port=args.port,
+            metrics_port=args.metrics_port,
             client_ca=args.client_ca,
             dev_certs=args.dev_certs,
             log_level=args.log_level,
@@ -109,6 +110,9 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--cert-dir", type=Path, help="tls.crt, tls.key and ca.crt (default: certs)")
     serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TLS port (default: 8443)")
+    serve.add_argument(
+        "--metrics-port", type=int, help="also serve /metrics over plain HTTP on this port (default: off)"
+    )
     serve.add_argument(
         "--client-ca", type=Path, help="answer /mutate only for clients with a certificate signed by this CA"
     )

@@ -15,10 +15,11 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
@@ -83,6 +84,7 @@ class Webhook:
     policies: PolicyStore
     certificates: CertificateStore
     admission_log: AdmissionLog
+    metrics: Metrics
 
 
 def build_server(settings: ServerSettings) -> Webhook:
@@ -119,7 +121,7 @@ def build_server(settings: ServerSettings) -> Webhook:
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return Webhook(_Server(config), policies, certificates, admission_log)
+    return Webhook(_Server(config), policies, certificates, admission_log, metrics)
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
@@ -145,8 +147,25 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
     return sockets
 
 
-def listen_address(host: str, port: int) -> str:
-    return f"https://{f'[{host}]' if ':' in host else host}:{port}"
+def listen_address(host: str, port: int, *, scheme: str = "https") -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def start_metrics_listener(metrics: Metrics, host: str, port: int) -> Callable[[], None]:
+    """``/metrics`` also over plain HTTP on a port of its own, in a thread; returns how to stop it.
+
+    For Prometheus setups that cannot scrape with the webhook's private CA: the TLS port keeps
+    ``/metrics`` too, and nothing else is served here (policy names and counts only). prometheus-
+    client's own exposition server; it binds at once, so a taken port raises OSError here.
+    """
+    httpd, thread = start_http_server(port, addr=host, registry=metrics.registry)
+
+    def stop() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+    return stop
 
 
 async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:
@@ -176,6 +195,18 @@ def run_server(settings: ServerSettings) -> int:
         webhook.admission_log.close()
         print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    stop_metrics = None
+    if settings.metrics_port is not None:
+        metrics_address = listen_address(settings.host, settings.metrics_port, scheme="http")
+        try:
+            stop_metrics = start_metrics_listener(webhook.metrics, settings.host, settings.metrics_port)
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            webhook.admission_log.close()
+            print(f"error: cannot listen on {metrics_address}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        log.info("serving metrics", extra={"fields": {"address": metrics_address}})
     log.info(
         "serving",
         extra={
@@ -193,6 +224,8 @@ def run_server(settings: ServerSettings) -> int:
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
             runner.run(_serve(webhook, settings.reload_interval, sockets))
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         for sock in sockets:
             sock.close()
         webhook.admission_log.close()

@@ -19,6 +19,9 @@ class ServerSettings(BaseSettings):
     cert_dir: Path = Field(Path("certs"), description="folder with tls.crt, tls.key (and ca.crt)")
     host: str = Field("0.0.0.0", description="address to listen on")
     port: int = Field(8443, ge=1, le=65535)
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="also serve /metrics over plain HTTP on this port (off by default)"
+    )
     dev_certs: bool = Field(True, description="create a local CA and certificate when cert_dir has none")
     client_ca: Path | None = Field(None, description="if set, require client certificates signed by this CA")
     reload_interval: float = Field(2.0, gt=0, le=60, description="seconds between checks for changed files")

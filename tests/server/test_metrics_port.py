@@ -1,0 +1,56 @@
+"""``--metrics-port``: /metrics also over plain HTTP on a port of its own, for Prometheus without our CA."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import BUNDLED_POLICIES, admission_review, fixture
+from tests.server_helpers import free_port, running_server
+
+
+def plain_get(port: int, path: str) -> tuple[int, str, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_the_metrics_port_serves_the_same_registry_as_the_tls_port(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    with running_server(
+        tmp_path, policies=BUNDLED_POLICIES, args=("--metrics-port", str(metrics_port))
+    ) as server:
+        conn = server.connect()
+        answer = conn.review(admission_review(fixture("triton-gpu-0")))
+        assert answer["response"]["allowed"] is True and "patch" in answer["response"]
+        status, tls_body = conn.call("GET", "/metrics")
+        conn.close()
+        code, content_type, plain = plain_get(metrics_port, "/metrics")
+        assert (status, code) == (200, 200) and content_type.startswith("text/plain")
+        counted = 'placement_webhook_admissions_total{outcome="patched",policy="gpu-servers"} 1.0'
+        assert counted in plain and counted in tls_body.decode()
+        log = server.log_path.read_text()
+    assert f'"msg":"serving metrics","address":"http://127.0.0.1:{metrics_port}"' in log
+
+
+def test_a_taken_metrics_port_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "webhook", "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+             "--metrics-port", str(port), "--cert-dir", str(tmp_path / "c"), "--policies", str(BUNDLED_POLICIES)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 1
+    stderr = [line for line in result.stderr.splitlines() if not line.startswith("created a local CA")]
+    assert stderr == [f"error: cannot listen on http://127.0.0.1:{port}: Address already in use"]
+    assert "serving" not in result.stdout
