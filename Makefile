@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak mutate clean
+.PHONY: run test lint typecheck unit bench soak mutate clean control-plane
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/placement-webhook serve --host 127.0.0.1
 
+# the e2e tests (tests/e2e) share one control plane: loadgroup keeps them on one worker
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and helm for the e2e tests,
+# built once from the pinned modules in e2e/controlplane into ~/.cache/placement-webhook (needs Go)
+control-plane:
+	e2e/controlplane/build.sh
 
 unit: $(STAMP)
 	$(BIN)/pytest -q -x

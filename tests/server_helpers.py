@@ -153,8 +153,13 @@ def running_server(
                 command, stdout=log, stderr=subprocess.STDOUT, env=environment, cwd=cwd
             )
         server = RunningServer(process, port, cert_dir, log_path, environment, client_cert)
-        if _wait_until_healthy(server):
-            break
+        try:
+            if _wait_until_healthy(server):
+                break
+        except BaseException:  # whatever stops the wait, no server outlives the test run
+            process.kill()
+            process.wait()
+            raise
         if "address already in use" not in log_path.read_text().lower():
             raise AssertionError(f"server did not start (exit {process.poll()}):\n{log_path.read_text()}")
     assert server is not None and server.process.poll() is None, "no free port after 3 tries"

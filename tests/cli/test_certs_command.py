@@ -154,3 +154,160 @@ def test_the_service_name_verifies_in_a_real_tls_handshake(
     assert _handshake(tmp_path / "c", "pw.ops.svc") == "ok"
     with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
         _handshake(tmp_path / "c", "pw.other.svc")
+
+
+def _self_signed(
+    *,
+    constraints: x509.BasicConstraints | None,
+    usage: x509.KeyUsage | None = None,
+    days: int = 365,
+    key: object = None,
+) -> tuple[bytes, bytes]:
+    """A self-signed certificate with exactly the given extensions (PEM cert, PEM key)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    private = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not quite a CA")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())  # type: ignore[attr-defined]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+    if constraints is not None:
+        builder = builder.add_extension(constraints, critical=True)
+    if usage is not None:
+        builder = builder.add_extension(usage, critical=True)
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    digest = None if isinstance(private, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    cert = builder.sign(private, digest)  # type: ignore[arg-type]
+    key_pem = private.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def _usage(*, cert_sign: bool) -> x509.KeyUsage:
+    flags = dict.fromkeys(
+        ["content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "crl_sign"], False
+    )
+    return x509.KeyUsage(
+        digital_signature=True, key_cert_sign=cert_sign, encipher_only=False, decipher_only=False, **flags
+    )
+
+
+@pytest.mark.parametrize(
+    ("pair", "problem"),
+    [
+        (
+            lambda: _self_signed(constraints=x509.BasicConstraints(ca=False, path_length=None)),
+            "not a CA certificate (basicConstraints CA:FALSE)",
+        ),
+        (
+            lambda: _self_signed(constraints=None),
+            "not a CA certificate (it has no basicConstraints extension)",
+        ),
+        (
+            lambda: _self_signed(
+                constraints=x509.BasicConstraints(ca=True, path_length=0), usage=_usage(cert_sign=False)
+            ),
+            "not allowed to sign certificates (its keyUsage lacks keyCertSign)",
+        ),
+        (  # a serving certificate given as the CA: the likeliest mix-up
+            lambda: (lambda ca: (ca.cert_pem, ca.key_pem))(
+                __import__("webhook.cluster.certs", fromlist=["x"]).build_serving_certificate(
+                    build_ca(), ["h"]
+                )
+            ),
+            "not a CA certificate (basicConstraints CA:FALSE)",
+        ),
+        (
+            lambda: _self_signed(constraints=x509.BasicConstraints(ca=True, path_length=0), days=10),
+            "expires ",
+        ),
+    ],
+)
+def test_a_supplied_certificate_that_is_no_ca_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], pair: object, problem: str
+) -> None:
+    cert_pem, key_pem = pair()  # type: ignore[operator]
+    (tmp_path / "ca.crt").write_bytes(cert_pem)
+    (tmp_path / "ca.key").write_bytes(key_pem)
+    code, out, err = certs(
+        capsys, tmp_path / "c", "--ca-cert", str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: CA {tmp_path / 'ca.crt'}: {problem}")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_ca_true_certificate_without_key_usage_signs_a_chain_openssl_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keyUsage is optional (RFC 5280 4.2.1.3; Go's crypto/x509 and OpenSSL accept such a CA)."""
+    cert_pem, key_pem = _self_signed(constraints=x509.BasicConstraints(ca=True, path_length=None))
+    (tmp_path / "ca.crt").write_bytes(cert_pem)
+    (tmp_path / "ca.key").write_bytes(key_pem)
+    code, _, err = certs(
+        capsys, tmp_path / "c", "--ca-cert", str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")
+    )
+    assert code == 0, err
+    assert (tmp_path / "c" / "ca.crt").read_bytes() == cert_pem
+    assert _handshake(tmp_path / "c", "pw.ops.svc") == "ok"  # OpenSSL's verifier, a real handshake
+
+
+def test_the_mismatched_key_message_is_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ca.crt").write_bytes(build_ca().cert_pem)
+    (tmp_path / "ca.key").write_bytes(build_ca().key_pem)
+    code, _, err = certs(
+        capsys, tmp_path / "c", "--ca-cert", str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")
+    )
+    assert (code, err) == (
+        2,
+        f"error: CA {tmp_path / 'ca.crt'}: the private key does not belong to the certificate\n",
+    )
+
+
+CA_TRUE = x509.BasicConstraints(ca=True, path_length=0)
+
+
+def test_an_rsa_ca_signs_a_chain_that_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert_pem, key_pem = _self_signed(constraints=CA_TRUE, usage=_usage(cert_sign=True), key=key)
+    (tmp_path / "ca.crt").write_bytes(cert_pem)
+    (tmp_path / "ca.key").write_bytes(key_pem)
+    code, _, err = certs(
+        capsys, tmp_path / "c", "--ca-cert", str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")
+    )
+    assert code == 0, err
+    verify(cert_pem, (tmp_path / "c" / "tls.crt").read_bytes(), "pw.ops.svc")
+
+
+def test_a_ca_key_that_cannot_sign_here_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    cert_pem, key_pem = _self_signed(constraints=CA_TRUE, usage=_usage(cert_sign=True), key=key)
+    (tmp_path / "ca.crt").write_bytes(cert_pem)
+    (tmp_path / "ca.key").write_bytes(key_pem)
+    code, _, err = certs(
+        capsys, tmp_path / "c", "--ca-cert", str(tmp_path / "ca.crt"), "--ca-key", str(tmp_path / "ca.key")
+    )
+    assert (code, err) == (
+        2,
+        f"error: CA {tmp_path / 'ca.crt'}: not usable here (its key must be an ECDSA or RSA key)\n",
+    )

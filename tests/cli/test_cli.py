@@ -26,6 +26,7 @@ def test_review_summary_explains_every_policy(capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "review", GPU, "--policies", str(BUNDLED_POLICIES))
     assert code == 0
     assert out.splitlines() == [
+        f"policies: {BUNDLED_POLICIES}, 3 policies",
         "Pod seldon-mesh/triton-gpu-0 (server triton-gpu, type triton)",
         "  skip:   llm-on-a100: server 'triton-gpu' not in [mlserver-llm-*]",
         "  skip:   mig-servers: no container requests [nvidia.com/mig-*]",
@@ -96,7 +97,7 @@ def test_review_bare_pod_namespace_option(tmp_path: Path, capsys: pytest.Capture
     path = tmp_path / "pod.yaml"
     path.write_text(yaml.safe_dump(pod))
     code, out, _ = run(capsys, "review", str(path), "-n", "team-a", "--policies", str(BUNDLED_POLICIES))
-    assert code == 0 and out.startswith("Pod team-a/triton-gpu-0")
+    assert code == 0 and out.splitlines()[1].startswith("Pod team-a/triton-gpu-0")
 
 
 def test_review_exits_1_when_a_pod_would_be_denied(
@@ -198,5 +199,5 @@ def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
-        main(["review", GPU, "-o", "yaml"])
+        main(["review", GPU, "-o", "xml"])
     assert raised.value.code == 2

@@ -69,7 +69,9 @@ def test_review_answers_a_request_that_is_not_a_pod_create_as_the_server(
 
     code, out = run(capsys, "review", str(path))
     kind = body["request"]["kind"]["kind"]
-    assert code == 0 and out.splitlines() == [
+    policies_line, *lines = out.splitlines()
+    assert policies_line.startswith("policies: ") and policies_line.endswith(", 3 policies")
+    assert code == 0 and lines == [
         f"{kind} seldon-mesh/triton-gpu-0",
         f"  outcome: skipped (not a Pod CREATE: {why}; the webhook only mutates Pod CREATE)",
     ]

@@ -247,6 +247,7 @@ def test_the_audit_hook_sees_writes(tmp_path: Path) -> None:
     assert f"AUDIT-WRITE os.mkdir {tmp_path / 'c'}" in result.stderr
     # written beside the final name, then renamed into place (webhook.cluster.certs.write_atomically)
     assert f"AUDIT-WRITE open {tmp_path / 'c' / '.tls.key.'}" in result.stderr
+    assert f"AUDIT-WRITE os.rename {tmp_path / 'c' / '.tls.key.'}" in result.stderr
 
 
 MARKERS = ["ENVVALUE-7f3a", "ENVNAME_7F3A", "ANNOTATION-9c1d", "COMMAND-2b8e", "LABELVALUE-5e6f"]

@@ -472,3 +472,124 @@ def test_a_port_taken_meanwhile_is_retried_and_reported(
             assert server.readyz()["ready"] is True
         first_log = tmp_path / f"server-{taken.getsockname()[1]}.log"
         assert "address already in use" in first_log.read_text().lower()
+
+
+def test_a_port_in_use_is_one_line_exit_1_and_never_logs_serving(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "webhook", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--cert-dir", str(tmp_path / "c"), "--policies", str(BUNDLED_POLICIES)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert result.returncode == 1
+    stderr = [line for line in result.stderr.splitlines() if not line.startswith("created a local CA")]
+    assert stderr == [f"error: cannot listen on https://127.0.0.1:{port}: Address already in use"]
+    assert "serving" not in result.stdout
+
+
+def test_bind_sockets_raises_on_a_taken_port_and_names_addresses_like_urls() -> None:
+    from webhook.server.serve import bind_sockets, listen_address
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="Address already in use"):
+            bind_sockets("127.0.0.1", taken.getsockname()[1])
+    [sock] = bind_sockets("127.0.0.1", 0)
+    with sock:
+        assert sock.getsockname()[0] == "127.0.0.1"
+    assert listen_address("::", 8443) == "https://[::]:8443"
+    assert listen_address("0.0.0.0", 8443) == "https://0.0.0.0:8443"
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [
+        900,  # deep enough for a RecursionError in the Python-side loading, under libyaml's own limit
+        100_000,  # far past libyaml's nesting limit
+    ],
+)
+def test_a_deeply_nested_policy_file_on_hot_reload_keeps_the_last_good_policies(
+    tmp_path: Path, depth: int
+) -> None:
+    configmap = ConfigMapDir(tmp_path / "policies", GPU_ONLY)
+    with running_server(tmp_path, policies=configmap.path) as server:
+        configmap.update("version: 1\npolicies: " + "[" * depth + "]" * depth + "\n")
+        server.wait_for(lambda: server.readyz()["lastReloadError"] is not None)
+        ready = server.readyz()
+        assert (ready["ready"], ready["generation"]) == (True, 1)
+        assert ready["lastReloadError"].startswith(f"{configmap.path}:")
+        assert "\n" not in ready["lastReloadError"]
+        conn = server.connect()
+        answer = conn.review(admission_review(fixture("triton-gpu-0")))
+        assert answer["response"]["auditAnnotations"]["policy"] == "gpu-servers"  # still the good ones
+        metrics = conn.call("GET", "/metrics")[1].decode()
+        assert 'placement_webhook_policy_reloads_total{result="failure"} 1.0' in metrics
+        assert server.process.poll() is None
+        configmap.update(GPU_V2)  # and the next good file still takes effect
+        server.wait_for(lambda: server.readyz()["generation"] == 2)
+        assert server.readyz()["lastReloadError"] is None
+
+
+SECRET = "s3cr3t-token-in-the-pod-env"
+
+
+def _secret_review(**changes: Any) -> dict[str, Any]:
+    pod = minimal_pod()
+    pod["spec"]["containers"][0]["env"] = [{"name": "TOKEN", "value": SECRET}]
+    return {**admission_review(pod, uid="refused-uid"), **changes}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "answered", "logged", "uid"),
+    [
+        (  # what the reason quotes of the body is left out of the log
+            json.dumps(_secret_review(kind=SECRET)).encode(),
+            400,
+            f"kind must be AdmissionReview, got '{SECRET}'",
+            "kind must be AdmissionReview, got '…'",
+            "refused-uid",
+        ),
+        (
+            json.dumps(_secret_review()).encode()[:-1] + f', "{SECRET}": "x", "{SECRET}": 1}}'.encode(),
+            400,
+            f"body repeats the key '{SECRET}' in one object; its meaning is ambiguous",
+            "body repeats the key '…' in one object; its meaning is ambiguous",
+            "refused-uid",
+        ),
+        (
+            f'{{"request": "{SECRET}"'.encode(),
+            400,
+            "body is not valid JSON: unexpected end of data: line 1 column 42 (char 41)",
+            None,  # orjson's words quote nothing
+            None,
+        ),
+        (
+            json.dumps(_secret_review()).encode() + b" " * 3_200_000 + SECRET.encode(),
+            413,
+            None,  # the size is the body's
+            None,
+            None,
+        ),
+    ],
+)
+def test_refused_requests_are_logged_at_info_without_the_body(
+    server: RunningServer, body: bytes, status: int, answered: str | None, logged: str | None, uid: str | None
+) -> None:
+    def refusals() -> list[dict[str, Any]]:
+        return [line for line in server.logs() if line.get("msg") == "refused a request"]
+
+    seen = len(refusals())  # the server is shared: only the line this request adds counts
+    with server.connect() as conn:
+        got, text = conn.call("POST", "/mutate", body)
+    assert got == status
+    if answered is not None:
+        assert text.decode() == answered + "\n"
+    server.wait_for(lambda: len(refusals()) > seen)
+    line = refusals()[seen]
+    reason = logged or text.decode().rstrip("\n")
+    assert (line["level"], line["status"], line["reason"], line["uid"]) == ("info", status, reason, uid)
+    assert SECRET not in server.log_path.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,3 +33,51 @@ def test_internal_error_is_a_500_with_traceback_and_uid_logged(caplog: pytest.Lo
     assert record.fields == {"uid": "uid-500"}  # type: ignore[attr-defined]
     assert record.exc_info is not None and isinstance(record.exc_info[1], AttributeError)
     assert b"placement_webhook_internal_errors_total 1.0" in metrics.render()
+
+
+@pytest.mark.parametrize(
+    ("raised", "problem", "traceback"),
+    [
+        (
+            RuntimeError("loader bug\nsecond line"),
+            "cannot load: RuntimeError: loader bug\\nsecond line",
+            True,
+        ),
+        (
+            RecursionError("maximum recursion depth exceeded"),
+            "cannot load: RecursionError: maximum recursion depth exceeded",
+            False,
+        ),
+        (MemoryError(), "cannot load: MemoryError: ", True),
+    ],
+)
+def test_any_exception_while_reloading_keeps_the_last_good_policies(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    raised: Exception,
+    problem: str,
+    traceback: bool,
+) -> None:
+    import webhook.server.reloading as reloading
+
+    path = tmp_path / "p.yaml"
+    path.write_bytes(BUNDLED_POLICIES.read_bytes())
+    metrics = Metrics()
+    store = PolicyStore(path, metrics)
+    good = store.policies
+
+    def broken(_: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(reloading, "load_policies", broken)
+    path.write_text(path.read_text() + "\n# changed\n")
+    with caplog.at_level(logging.ERROR, logger="placement_webhook"):
+        assert store.reload_if_changed() is False
+    assert store.policies is good and store.generation == 1
+    assert store.last_error == f"{path}: {problem}"
+    assert b'placement_webhook_policy_reloads_total{result="failure"} 1.0' in metrics.render()
+    (record,) = caplog.records
+    assert record.getMessage() == "policy reload rejected; the last good policies keep serving"
+    assert record.fields["problems"] == [f"{path}: {problem}"]  # type: ignore[attr-defined]
+    assert (record.exc_info is not None) is traceback

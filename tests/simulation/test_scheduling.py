@@ -14,6 +14,7 @@ from webhook.simulation.scheduling import (
     fit_node,
     missing_resources,
     preferred_score,
+    preferred_terms_error,
     tolerates_taint,
 )
 
@@ -424,3 +425,233 @@ def test_missing_resources_reads_allocatable_then_capacity(
     status: dict[str, Any], missing: list[str] | None
 ) -> None:
     assert missing_resources({"status": status}, ["nvidia.com/gpu"]) == missing
+
+
+# --- NewPreferredSchedulingTerms (component-helpers nodeaffinity.go): a term that does not parse
+# fails the NodeAffinity plugin's PreScore for the whole Pod (scheduler node_affinity.go PreScore).
+
+NAME_IN_TWO = {"key": "metadata.name", "operator": "In", "values": ["host_1", "host_2"]}
+
+
+def weighted(*terms: tuple[int, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": w, "preference": p} for w, p in terms
+            ]
+        }
+    }
+
+
+# component-helpers scheduling/corev1/nodeaffinity/nodeaffinity_test.go, TestPreferredSchedulingTermsScore
+@pytest.mark.parametrize(
+    ("affinity", "node_", "error", "score"),
+    [
+        (  # "invalid field selector and label selector": upstream aggregates [0] and [2]; we name the first
+            weighted(
+                (1, {"matchFields": [NAME_IN_TWO]}),
+                (
+                    1,
+                    {
+                        "matchExpressions": [expr("label_1", "In", "label_1_val")],
+                        "matchFields": [expr("metadata.name", "In", "host_1")],
+                    },
+                ),
+                (1, {"matchExpressions": [expr("invalid key", "In", "label_value")]}),
+            ),
+            node("host_1"),
+            "preferred term 0: invalid requirement metadata.name In [host_1, host_2]: matchFields needs exactly one value",
+            0,
+        ),
+        (  # "invalid field selector but no weight, error not reported"
+            weighted((0, {"matchFields": [NAME_IN_TWO]})),
+            node("host_1"),
+            None,
+            0,
+        ),
+        (  # "first and third term match"
+            weighted(
+                (5, {"matchFields": [expr("metadata.name", "In", "host_1")]}),
+                (7, {"matchExpressions": [expr("unknown_label", "In", "unknown_label_val")]}),
+                (11, {"matchExpressions": [expr("label_1", "In", "label_1_val")]}),
+            ),
+            node("host_1", labels={"label_1": "label_1_val"}),
+            None,
+            16,
+        ),
+    ],
+)
+def test_preferred_scheduling_terms_score_upstream(
+    affinity: dict[str, Any], node_: dict[str, Any], error: str | None, score: int
+) -> None:
+    assert (
+        preferred_terms_error(pod(affinity=affinity)),
+        preferred_score(pod(affinity=affinity), node_),
+    ) == (
+        error,
+        score,
+    )
+
+
+def test_the_invalid_key_of_the_upstream_table_is_reported_alone() -> None:
+    bad_key = weighted((1, {"matchExpressions": [expr("invalid key", "In", "label_value")]}))
+    assert preferred_terms_error(pod(affinity=bad_key)) == (
+        "preferred term 0: invalid requirement invalid key In [label_value]: key 'invalid key' is not a valid label key"
+    )
+
+
+# ours: one row per kind of parse error
+
+
+@pytest.mark.parametrize(
+    ("affinity", "error"),
+    [
+        (preferred((50, [expr("pool", "In", "infer-srv")])), None),
+        (
+            preferred((50, [expr("pool", "In", "infer-srv")]), (30, [expr("gen", "Gt", "abc")])),
+            "preferred term 1: invalid requirement gen Gt [abc]: Gt needs one integer",
+        ),
+        (
+            preferred((30, [expr("gen", "Lt", "1", "2")])),
+            "preferred term 0: invalid requirement gen Lt [1, 2]: Lt needs one integer",
+        ),
+        (
+            preferred((30, [expr("-bad-", "Exists")])),
+            "preferred term 0: invalid requirement -bad- Exists: key '-bad-' is not a valid label key",
+        ),
+        (
+            preferred((30, [expr("pool", "Matches", "x")])),
+            "preferred term 0: invalid requirement pool Matches [x]: "
+            "operator 'Matches' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+        ),
+        (
+            preferred((30, [expr("pool", "In")])),
+            "preferred term 0: invalid requirement pool In: In needs values",
+        ),
+        # zero weight and empty preferences are skipped before parsing, as upstream
+        (preferred((0, [expr("gen", "Gt", "abc")])), None),
+        (preferred((10, []), (20, [expr("pool", "Exists")])), None),
+        (
+            {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 5, "preference": {"matchFields": [expr("metadata.name", "In", "a", "b")]}}
+                    ]
+                }
+            },
+            "preferred term 0: invalid requirement metadata.name In [a, b]: matchFields needs exactly one value",
+        ),
+    ],
+)
+def test_preferred_terms_that_do_not_parse(affinity: dict[str, Any], error: str | None) -> None:
+    assert preferred_terms_error(pod(affinity=affinity)) == error
+
+
+def test_no_score_at_all_when_a_preferred_term_does_not_parse() -> None:
+    """The scheduler computes no score then: not the other terms' weights with the bad one skipped."""
+    broken = preferred((50, [expr("pool", "In", "infer-srv")]), (30, [expr("gen", "Gt", "abc")]))
+    assert preferred_score(pod(affinity=broken), node(labels=GPU_LABELS)) == 0
+
+
+# --- labels.NewRequirement's refusals, exactly, at their boundaries (a required term that does not
+# parse matches no node): apimachinery pkg/labels/selector.go NewRequirement, validateLabelKey,
+# validateLabelValue; strconv.ParseInt for Gt/Lt.
+
+LONG_NAME, LONG_PREFIX = "k" * 63, "p" * 253
+
+
+def _failure(requirement: dict[str, Any], labels: dict[str, str] | None = None) -> str | None:
+    return affinity_failure(
+        pod(affinity=required({"matchExpressions": [requirement]})), node(labels=labels or {})
+    )
+
+
+@pytest.mark.parametrize(
+    ("requirement", "labels", "reason"),
+    [
+        # values: 63 characters is a valid label value, 64 is not
+        (expr("k", "In", "v" * 63), {"k": "v" * 63}, None),
+        (
+            expr("k", "In", "v" * 64),
+            {"k": "v" * 64},
+            f"affinity: invalid requirement k In [{'v' * 64}]: value '{'v' * 64}' is not a valid label value",
+        ),
+        # keys: a 63-character name and a 253-character prefix are valid, one more is not
+        (expr(LONG_NAME, "Exists"), {LONG_NAME: ""}, None),
+        (
+            expr(LONG_NAME + "k", "Exists"),
+            {},
+            f"affinity: invalid requirement {LONG_NAME}k Exists: key '{LONG_NAME}k' is not a valid label key",
+        ),
+        (expr(f"{LONG_PREFIX}/k", "Exists"), {f"{LONG_PREFIX}/k": "x"}, None),
+        (
+            expr(f"{LONG_PREFIX}p/k", "Exists"),
+            {},
+            f"affinity: invalid requirement {LONG_PREFIX}p/k Exists: key '{LONG_PREFIX}p/k' is not a valid label key",
+        ),
+        # Gt/Lt: exactly one value, an int64 (ParseInt: the bounds parse, one past them does not)
+        (expr("n", "Gt", "9223372036854775806"), {"n": "9223372036854775807"}, None),
+        (  # a negative number parses, but is no valid label value (it must start alphanumeric)
+            expr("n", "Lt", "-5"),
+            {"n": "-6"},
+            "affinity: invalid requirement n Lt [-5]: value '-5' is not a valid label value",
+        ),
+        (expr("n", "Lt", "0"), {"n": "-6"}, None),  # the node's label need only parse
+        (
+            expr("n", "Gt", "9223372036854775808"),
+            {"n": "1"},
+            "affinity: invalid requirement n Gt [9223372036854775808]: Gt needs one integer",
+        ),
+        (
+            expr("n", "Gt", "1", "2"),
+            {"n": "5"},
+            "affinity: invalid requirement n Gt [1, 2]: Gt needs one integer",
+        ),
+        (expr("n", "Lt"), {"n": "5"}, "affinity: invalid requirement n Lt: Lt needs one integer"),
+        # Gt/Lt compare the node's label as an integer; one that does not parse does not match
+        (expr("n", "Gt", "5"), {"n": "6"}, None),
+        (expr("n", "Gt", "5"), {"n": "5"}, "affinity: n Gt [5] (n=5)"),
+        (expr("n", "Gt", "5"), {"n": "six"}, "affinity: n Gt [5] (n=six)"),
+        (expr("n", "Lt", "5"), {}, "affinity: n Lt [5] (no n label)"),
+        # value counts per operator
+        (
+            expr("k", "Exists", "x"),
+            {"k": "x"},
+            "affinity: invalid requirement k Exists [x]: Exists takes no values",
+        ),
+        (
+            expr("k", "DoesNotExist", "x"),
+            {},
+            "affinity: invalid requirement k DoesNotExist [x]: DoesNotExist takes no values",
+        ),
+        (expr("k", "NotIn"), {}, "affinity: invalid requirement k NotIn: NotIn needs values"),
+        (
+            expr("k", "in", "x"),
+            {"k": "x"},
+            "affinity: invalid requirement k in [x]: operator 'in' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+        ),
+    ],
+)
+def test_requirement_refusals_and_boundaries(
+    requirement: dict[str, Any], labels: dict[str, str], reason: str | None
+) -> None:
+    assert _failure(requirement, labels) == reason
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        (
+            expr("metadata.name", "Exists"),
+            "affinity: invalid requirement metadata.name Exists: matchFields operator 'Exists' is not In or NotIn",
+        ),
+        (
+            expr("metadata.name", "NotIn", "a", "b"),
+            "affinity: invalid requirement metadata.name NotIn [a, b]: matchFields needs exactly one value",
+        ),
+        (expr("metadata.name", "NotIn", "n1"), "affinity: metadata.name NotIn [n1]"),
+        (expr("metadata.name", "In", "n1"), None),
+    ],
+)
+def test_match_fields_refusals_exactly(field: dict[str, Any], reason: str | None) -> None:
+    assert affinity_failure(pod(affinity=required({"matchFields": [field]})), node("n1")) == reason

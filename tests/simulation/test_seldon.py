@@ -117,13 +117,65 @@ def test_server_configs_alone_stand_for_the_runtime_servers_of_their_name() -> N
 @pytest.mark.parametrize(
     ("server", "message"),
     [
-        ("spec: {serverConfig: missing}", "Server s: ServerConfig 'missing' is not among the inputs"),
-        ("spec: {}", "Server s: ServerConfig None is not among the inputs"),
+        (
+            "spec: {serverConfig: missing}",
+            "Server s: ServerConfig 'missing' is not among the inputs (add its manifest)",
+        ),
+        ("spec: {}", "Server s: ServerConfig None is not among the inputs (add its manifest)"),
         ("spec: {serverConfig: triton, podSpec: [1]}", "Server s: spec.podSpec must be a mapping"),
     ],
 )
 def test_unusable_servers_are_input_errors(tmp_path: Path, server: str, message: str) -> None:
     path = tmp_path / "server.yaml"
     path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\nkind: Server\nmetadata: {{name: s}}\n{server}\n")
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError) as raised:
         read_manifest_files([str(path), CONFIGS], namespace=None)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("kind: Server\nmetadata: {}\nspec: {serverConfig: triton}", "Server without metadata.name"),
+        (
+            "kind: ServerConfig\nmetadata: {name: ''}\nspec: {podSpec: {}}",
+            "ServerConfig without metadata.name",
+        ),
+        (
+            "kind: ServerConfig\nmetadata: {name: c}\nspec: {podSpec: [1]}",
+            "ServerConfig: spec.podSpec must be a mapping",
+        ),
+    ],
+)
+def test_unnamed_or_shapeless_manifests_are_input_errors(tmp_path: Path, manifest: str, message: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\n{manifest}\n")
+    with pytest.raises(InputError) as raised:
+        read_manifest_files([str(path)], namespace=None)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("namespace", "expected"),
+    [
+        (None, ["seldon-mesh/triton-0", "seldon-mesh/mlserver-0"]),  # their own metadata.namespace
+        ("team-a", ["seldon-mesh/triton-0", "seldon-mesh/mlserver-0"]),  # which wins over -n, as for a Server
+    ],
+)
+def test_server_configs_alone_keep_their_namespace(namespace: str | None, expected: list[str]) -> None:
+    subjects = read_manifest_files([CONFIGS], namespace=namespace)
+    assert [(s.display_name, s.namespace) for s in subjects] == [(e, "seldon-mesh") for e in expected]
+    assert [s.pod["metadata"]["namespace"] for s in subjects] == ["seldon-mesh", "seldon-mesh"]
+
+
+@pytest.mark.parametrize(("namespace", "expected"), [(None, "default/c-0"), ("team-a", "team-a/c-0")])
+def test_a_server_config_without_a_namespace_takes_n_else_default(
+    tmp_path: Path, namespace: str | None, expected: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "apiVersion: mlops.seldon.io/v1alpha1\nkind: ServerConfig\nmetadata: {name: c}\n"
+        "spec: {podSpec: {containers: [{name: agent, image: a}]}}\n"
+    )
+    [subject] = read_manifest_files([str(path)], namespace=namespace)
+    assert subject.display_name == expected

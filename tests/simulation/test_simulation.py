@@ -14,7 +14,7 @@ from webhook.kube.objects import RawObject
 from webhook.simulation.nodes import read_nodes
 from webhook.simulation.reachability import check_policies, shadows
 from webhook.simulation.seldon import read_manifest_files
-from webhook.simulation.simulate import simulate_subject
+from webhook.simulation.simulate import simulate_subject, simulation_json
 
 SHARED_NODES = FIXTURES / "nodes.yaml"
 
@@ -303,3 +303,49 @@ def test_shadowed_policy_is_reported_unreachable() -> None:
         "warning",
         "gpu-servers: unreachable: all-servers comes first and matches every Pod it matches",
     ) in findings(text, "gpu-pools")
+
+
+BROKEN_PREFERENCE = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 10,
+                "preference": {"matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["x"]}]},
+            }
+        ]
+    }
+}
+NO_POLICY = one_policy("{nodeSelector: {pool: infer-srv}}", match="{namespaces: [elsewhere]}")
+
+
+def test_a_preferred_term_that_does_not_parse_fails_the_whole_pod_when_several_nodes_fit() -> None:
+    pod = minimal_pod(affinity=BROKEN_PREFERENCE)
+    result = simulate_subject(
+        Subject(pod, "seldon-mesh", "test"), nodes=nodes("gpu-pools"), policies=NO_POLICY
+    )
+    assert fitting(result.after) == ["cpu-1", "cpu-2"]
+    assert result.problems == [
+        "cannot be scheduled: preferred term 0: invalid requirement gen Gt [x]: Gt needs one integer;"
+        " the scheduler's NodeAffinity PreScore fails for the whole Pod while 2 nodes fit"
+    ]
+    assert simulation_json(result)["preScoreError"] == (
+        "preferred term 0: invalid requirement gen Gt [x]: Gt needs one integer"
+    )
+
+
+def test_a_preferred_term_that_does_not_parse_is_only_a_note_when_one_node_fits() -> None:
+    """``schedulePod`` uses a single feasible node without scoring, so PreScore never runs."""
+    pod = minimal_pod(affinity=BROKEN_PREFERENCE, nodeName="cpu-2")
+    result = simulate_subject(
+        Subject(pod, "seldon-mesh", "test"), nodes=nodes("gpu-pools"), policies=NO_POLICY
+    )
+    assert (fitting(result.after), result.problems) == (["cpu-2"], [])
+    assert result.notes == [
+        "preferred term 0: invalid requirement gen Gt [x]: Gt needs one integer;"
+        " the scheduler skips scoring only because one node fits"
+    ]
+
+
+def test_valid_preferred_terms_have_no_pre_score_error() -> None:
+    result = simulate_subject(subject(*SERVER_LLM), nodes=nodes("gpu-pools"), policies=bundled_policies())
+    assert result.pre_score_error is None and simulation_json(result)["preScoreError"] is None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from webhook.cli.common import EXIT_OK, add_policies_option
+from webhook.cli.helptext import add_verb
 from webhook.cluster.certs import DEFAULT_NAMESPACE, DEFAULT_SERVICE
 from webhook.errors import InputError
 
@@ -77,10 +78,10 @@ def cmd_certs(args: argparse.Namespace) -> int:
 
 
 def add_certs_parser(commands: Any) -> None:
-    certs = commands.add_parser(
+    certs = add_verb(
+        commands,
         "certs",
         help="issue the webhook's CA and serving certificate into a folder, or install them in the cluster",
-        description="Prints the base64 CA bundle for caBundle (folder mode) or what --install changed.",
     )
     certs.add_argument("--service", default=DEFAULT_SERVICE, help="Service name (default %(default)s)")
     certs.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="its namespace (default %(default)s)")
@@ -103,13 +104,8 @@ def add_certs_parser(commands: Any) -> None:
 
 
 def add_serve_parser(commands: Any) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="run the HTTPS admission server",
-        description="Every option is also an environment variable PLACEMENT_WEBHOOK_<OPTION> "
-        "(e.g. PLACEMENT_WEBHOOK_CERT_DIR); options win over the environment.",
-    )
-    add_policies_option(serve)
+    serve = add_verb(commands, "serve", help="run the HTTPS admission server")
+    add_policies_option(serve, stdin=False)
     serve.add_argument("--cert-dir", type=Path, help="tls.crt, tls.key and ca.crt (default: certs)")
     serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TLS port (default: 8443)")

@@ -1,4 +1,12 @@
-"""``validate``, ``test`` and ``schema``: check a policy file, run its test cases, print its schema."""
+"""``validate``, ``test`` and ``schema``: check a policy file, run its test cases, print its schema.
+
+``-o json|yaml`` objects (field names are stable):
+
+- ``validate``: ``{policies, valid, problems, count, enforce, audit, nodes, findings: [{severity,
+  message}], errors, warnings}``; ``problems`` lists why an invalid file is invalid (then
+  ``valid: false`` and no counts), ``nodes`` is null without ``--nodes``/``--cluster``.
+- ``test``: ``{cases: [{name, path, passed, failures}], passed, failed}``.
+"""
 
 from __future__ import annotations
 
@@ -10,44 +18,94 @@ from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     add_node_options,
+    add_output_option,
     add_policies_option,
     load_nodes,
     policies_from,
     print_json,
+    print_object,
 )
+from webhook.cli.helptext import add_verb
 from webhook.cli.policytests import CASE_FILE, find_cases, run_case
-from webhook.errors import InputError
+from webhook.errors import InputError, PolicyError
+from webhook.policy.loading import default_policies_path
 from webhook.policy.model import policy_file_schema
 from webhook.simulation.reachability import check_policies, render_findings
 
 
+def _policy_file(args: argparse.Namespace) -> None:
+    """``validate FILE`` and ``validate --policies FILE`` are the same; both at once must agree."""
+    if args.file is not None and args.policies is not None and Path(args.file) != args.policies:
+        raise InputError(f"two policy files given ({args.file} and --policies {args.policies}); give one")
+    if args.file is not None:
+        args.policies = Path(args.file)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    policies = policies_from(args)
+    _policy_file(args)
+    structured = args.output != "text"
+    try:
+        policies = policies_from(args)
+    except PolicyError as exc:
+        if not structured:
+            raise
+        source = "<stdin>" if str(args.policies) == "-" else str(args.policies or default_policies_path())
+        print_object({"policies": source, "valid": False, "problems": exc.problems}, fmt=args.output)
+        return EXIT_FAILURE
     modes = [p.policy.mode for p in policies.policies]
-    print(
+    counts = {"count": len(policies), "enforce": modes.count("enforce"), "audit": modes.count("audit")}
+    summary = (
         f"{policies.source}: {len(policies)} policies valid"
-        f" ({modes.count('enforce')} enforce, {modes.count('audit')} audit)"
+        f" ({counts['enforce']} enforce, {counts['audit']} audit)"
     )
-    if args.nodes is None and not args.cluster:
-        return EXIT_OK
-    nodes, where = load_nodes(args.nodes)
-    findings = check_policies(policies, nodes, extended_resource_toleration=args.extended_resource_toleration)
-    print("\n".join(render_findings(findings, nodes=len(nodes), where=where)))
-    failing = {"error", "warning"} if args.strict else {"error"}
-    return EXIT_FAILURE if any(f.severity in failing for f in findings) else EXIT_OK
+    report: dict[str, Any] = {"policies": policies.source, "valid": True, "problems": [], **counts}
+    report.update(nodes=None, findings=[], errors=0, warnings=0)
+    if not structured:
+        print(summary)  # before the nodes are fetched: the file itself was checked
+    code = EXIT_OK
+    if args.nodes is not None or args.cluster:
+        nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
+        ert = args.extended_resource_toleration
+        findings = check_policies(policies, nodes, extended_resource_toleration=ert)
+        failing = {"error", "warning"} if args.strict else {"error"}
+        code = EXIT_FAILURE if any(f.severity in failing for f in findings) else EXIT_OK
+        report.update(
+            nodes={"source": where, "count": len(nodes)},
+            findings=[{"severity": f.severity, "message": f.message} for f in findings],
+            errors=sum(f.severity == "error" for f in findings),
+            warnings=sum(f.severity == "warning" for f in findings),
+        )
+        if not structured:
+            print("\n".join(render_findings(findings, nodes=len(nodes), where=where)))
+    if structured:
+        print_object(report, fmt=args.output)
+    return code
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    missing = [d for d in args.dirs if not Path(d).exists()]
+    if missing:
+        raise InputError(f"{missing[0]}: no such directory")
     cases = [c for root in args.dirs for c in find_cases(Path(root))]
     if not cases:
         raise InputError(f"no {CASE_FILE} found under {', '.join(args.dirs)}")
-    failed = 0
-    for path in cases:
-        result = run_case(path)
+    results = [(path, run_case(path)) for path in cases]
+    failed = sum(not r.passed for _, r in results)
+    if args.output != "text":
+        report = {
+            "cases": [
+                {"name": r.name, "path": str(path), "passed": r.passed, "failures": r.failures}
+                for path, r in results
+            ],
+            "passed": len(cases) - failed,
+            "failed": failed,
+        }
+        print_object(report, fmt=args.output)
+        return EXIT_FAILURE if failed else EXIT_OK
+    for path, result in results:
         print(f"{'PASS' if result.passed else 'FAIL'} {result.name} ({path})")
         for failure in result.failures:
             print(f"     {failure}")
-        failed += not result.passed
     print(f"{len(cases) - failed} passed, {failed} failed")
     return EXIT_FAILURE if failed else EXIT_OK
 
@@ -58,17 +116,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def add_validate_parser(commands: Any) -> None:
-    validate = commands.add_parser("validate", help="check a policy file (and its placement against nodes)")
+    validate = add_verb(commands, "validate", help="check a policy file (and its placement against nodes)")
+    validate.add_argument(
+        "file", nargs="?", metavar="FILE", help="the policy file (as --policies); - for stdin"
+    )
     add_policies_option(validate)
     add_node_options(validate, required=False)
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    add_output_option(validate)
     validate.set_defaults(handler=cmd_validate)
 
 
 def add_test_and_schema_parsers(commands: Any) -> None:
-    test = commands.add_parser("test", help="run policy test cases (folders with placement-test.yaml)")
-    test.add_argument("dirs", nargs="+", metavar="DIR")
+    test = add_verb(commands, "test", help="run policy test cases (folders with placement-test.yaml)")
+    test.add_argument("dirs", nargs="+", metavar="DIR", help="folders to search for cases, or case files")
+    add_output_option(test)
     test.set_defaults(handler=cmd_test)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the policy file")
+    schema = add_verb(commands, "schema", help="print the JSON Schema of the policy file")
     schema.set_defaults(handler=cmd_schema)

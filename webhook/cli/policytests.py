@@ -4,12 +4,12 @@ A case is a folder with a ``placement-test.yaml``::
 
     name: GPU server gets the GPU pool
     policies: ../../../policies.yaml   # relative to the case folder
-    input: pod.yaml                    # a Pod or an AdmissionReview (first document)
+    input: pod.yaml                    # Pods or AdmissionReviews: every document is checked
     namespace: seldon-mesh             # optional, for a bare Pod without metadata.namespace
     expect:
       outcome: patched                 # patched|unchanged|audit|conflict|denied|malformed
       policy: gpu-servers              # the applied policy, or null for none
-      pod: expected.yaml               # optional: the whole mutated Pod, compared semantically
+      pod: expected.yaml               # optional: the mutated Pods, one document per input one
       warnings: [conflicts with]       # optional: each must be a substring of some warning
       denied: conflicts with           # optional: substring of the denial message
 
@@ -27,9 +27,11 @@ import jsonpatch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from webhook.cli.common import check_label_values
 from webhook.engine.admission import review_pod
-from webhook.engine.documents import read_subjects
+from webhook.engine.documents import Subject, read_subjects
 from webhook.errors import InputError, PolicyError
+from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
 from webhook.policy.source import load_yaml_documents
@@ -38,7 +40,7 @@ CASE_FILE = "placement-test.yaml"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)  # the names as written only
 
 
 class Expectation(_Strict):
@@ -92,18 +94,15 @@ def _diff(expected: Any, actual: Any) -> str:
     return shown + (f" (+{len(ops) - 5} more)" if len(ops) > 5 else "")
 
 
-def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
-    subject = read_subjects(str(base / case.input), namespace=case.namespace)[0]
+def _check_one(subject: Subject, wanted: RawObject | None, case: Case, policies: PolicySet) -> list[str]:
     review = review_pod(subject.pod, namespace=subject.namespace, policies=policies)
     expect, failures = case.expect, []
     if expect.outcome is not None and review.outcome != expect.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
     if "policy" in expect.model_fields_set and review.policy != expect.policy:
         failures.append(f"policy: expected {expect.policy}, got {review.policy}")
-    if expect.pod is not None:
-        wanted = read_subjects(str(base / expect.pod))[0].pod
-        if review.pod != wanted:
-            failures.append(f"pod differs from {expect.pod}: {_diff(wanted, review.pod)}")
+    if wanted is not None and review.pod != wanted:
+        failures.append(f"pod differs from {expect.pod}: {_diff(wanted, review.pod)}")
     for text in expect.warnings or []:
         if not any(text in w for w in review.warnings):
             failures.append(f"no warning contains {text!r} (warnings: {review.warnings})")
@@ -114,6 +113,24 @@ def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
     again = review_pod(review.pod, namespace=subject.namespace, policies=policies)
     if again.patch:
         failures.append(f"not idempotent: a second review patches {[op['path'] for op in again.patch]}")
+    return failures
+
+
+def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
+    """Every document of the input against the expectation; the i-th against the i-th expected Pod."""
+    subjects = read_subjects(str(base / case.input), namespace=case.namespace)
+    check_label_values(subjects)
+    wanted: list[RawObject | None] = [None] * len(subjects)
+    if case.expect.pod is not None:
+        wanted = [s.pod for s in read_subjects(str(base / case.expect.pod))]
+        if len(wanted) != len(subjects):
+            return [
+                f"pod: {case.expect.pod} has {len(wanted)} documents for the {len(subjects)} of {case.input}"
+            ]
+    failures = []
+    for number, (subject, pod) in enumerate(zip(subjects, wanted, strict=True), start=1):
+        prefix = f"document {number} ({subject.display_name}): " if len(subjects) > 1 else ""
+        failures += [prefix + failure for failure in _check_one(subject, pod, case, policies)]
     return failures
 
 

@@ -9,10 +9,15 @@ from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
     add_policies_option,
+    add_recursive_option,
+    as_list,
+    check_label_values,
+    expand_inputs,
     policies_from,
-    print_json,
-    print_yaml,
+    policies_line,
+    print_object,
 )
+from webhook.cli.helptext import add_verb
 from webhook.engine.admission import Decision, Review, decide
 from webhook.engine.documents import Subject, read_subjects
 from webhook.engine.matching import explain_selection
@@ -20,6 +25,14 @@ from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
 
 _VERDICTS = {"match": "match:  ", "audit": "audit:  ", "skip": "skip:   "}
+_FORMATS = {
+    "patch": "json",
+    "review": "json",
+    "request": "json",
+    "json": "json",
+    "pod": "yaml",
+    "yaml": "yaml",
+}
 
 
 def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[str]:
@@ -61,37 +74,55 @@ def _plan_lines(review: Review) -> list[str]:
     return [f"  added:  {what}" for what in plan.describe()] if review.outcome == "patched" else []
 
 
+def _output(subject: Subject, request: dict[str, Any], decision: Decision, output: str) -> Any:
+    """The one value ``-o OUTPUT`` prints for this Pod (``json``/``yaml``: the mutated Pod)."""
+    review = decision.review
+    if output == "patch":
+        return review.patch if review else []
+    if output == "request":
+        return request
+    if output == "review":
+        return decision.answer
+    return review.pod if review else subject.pod
+
+
 def cmd_review(args: argparse.Namespace) -> int:
-    policies = policies_from(args)
-    subjects = [s for file in args.files for s in read_subjects(file, namespace=args.namespace)]
-    denied = False
+    files = expand_inputs(args.files, recursive=args.recursive)
+    policies = policies_from(args)  # first: a refusal of two stdin readers comes before any reading
+    subjects = [s for file in files for s in read_subjects(file, namespace=args.namespace)]
+    check_label_values(subjects)
+    if args.output == "summary":
+        print(policies_line(policies))
+    denied, values = False, []
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
         decision = decide(request, policies=policies)
-        review = decision.review
-        denied |= review is not None and not review.allowed
+        denied |= decision.review is not None and not decision.review.allowed
         if args.output == "summary":
             print(("\n" if i else "") + "\n".join(_summary(subject, decision, policies)))
-        elif args.output == "patch":
-            print_json(review.patch if review else [])
-        elif args.output == "pod":
-            print("---") if i else None
-            print_yaml(review.pod if review else subject.pod)
-        elif args.output == "request":
-            print_json(request)
         else:
-            print_json(decision.answer)
+            values.append(_output(subject, request, decision, args.output))
+    if values:  # several Pods are one document, a List, as kubectl prints them
+        print_object(values[0] if len(values) == 1 else as_list(values), fmt=_FORMATS[args.output])
     return EXIT_FAILURE if denied else EXIT_OK
 
 
 def add_review_parser(commands: Any) -> None:
-    review = commands.add_parser("review", help="dry-run the policies on Pods or AdmissionReviews")
+    review = add_verb(commands, "review", help="dry-run the policies on Pods or AdmissionReviews")
     review.add_argument(
-        "files", nargs="+", metavar="FILE", help="Pod or AdmissionReview YAML/JSON; - for stdin"
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="Pod or AdmissionReview YAML/JSON, a directory of them; - for stdin",
     )
+    add_recursive_option(review)
     add_policies_option(review)
     review.add_argument(
-        "-o", "--output", choices=["summary", "patch", "pod", "review", "request"], default="summary"
+        "-o",
+        "--output",
+        choices=["summary", "patch", "pod", "review", "request", "json", "yaml"],
+        default="summary",
+        help="what to print (default summary); json and yaml: the mutated Pod",
     )
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
     review.set_defaults(handler=cmd_review)

@@ -10,18 +10,25 @@ from webhook.cli.common import (
     EXIT_OK,
     add_node_options,
     add_policies_option,
+    add_recursive_option,
+    check_label_values,
+    expand_inputs,
     load_nodes,
     policies_from,
+    policies_line,
     print_json,
 )
+from webhook.cli.helptext import add_verb
 from webhook.simulation.seldon import read_manifest_files
 from webhook.simulation.simulate import render_simulation, simulate_subject, simulation_json
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    args.files = expand_inputs(args.files, recursive=args.recursive)
     policies = policies_from(args)
     subjects = read_manifest_files(args.files, namespace=args.namespace)
-    nodes, where = load_nodes(args.nodes)
+    check_label_values(subjects)
+    nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
     results = [
         simulate_subject(
             s, nodes=nodes, policies=policies, extended_resource_toleration=args.extended_resource_toleration
@@ -29,22 +36,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for s in subjects
     ]
     if args.output == "json":
-        print_json({"nodes": where, "pods": [simulation_json(r) for r in results]})
+        print_json(
+            {"policies": policies.source, "nodes": where, "pods": [simulation_json(r) for r in results]}
+        )
     else:
+        print(policies_line(policies))
         print("\n\n".join("\n".join(render_simulation(r)) for r in results))
     return EXIT_FAILURE if any(r.problems for r in results) else EXIT_OK
 
 
 def add_simulate_parser(commands: Any) -> None:
-    simulate = commands.add_parser(
-        "simulate", help="show the nodes each Pod fits before and after the policies"
+    simulate = add_verb(
+        commands, "simulate", help="show the nodes each Pod fits before and after the policies"
     )
     simulate.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="Pod, AdmissionReview, Seldon Server or ServerConfig; - for stdin",
+        help="Pod, AdmissionReview, Seldon Server or ServerConfig, a directory of them; - for stdin",
     )
+    add_recursive_option(simulate)
     add_node_options(simulate, required=True)
     add_policies_option(simulate)
     simulate.add_argument("-o", "--output", choices=["table", "json"], default="table")

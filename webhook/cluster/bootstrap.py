@@ -30,10 +30,12 @@ from webhook.cluster.certs import (
     KeyPair,
     build_ca,
     build_serving_certificate,
+    ca_problem,
     certificate_problem,
     load_key_pair,
     merge_ca_bundle,
     service_hostnames,
+    write_atomically,
     write_private,
 )
 from webhook.errors import ClusterError, InputError
@@ -69,18 +71,32 @@ class CertsOptions:
         return service_hostnames(self.service, self.namespace)
 
 
-def read_supplied_ca(cert_path: Path, key_path: Path) -> KeyPair:
-    """The CA given with ``--ca-cert``/``--ca-key``; InputError (one line) when unusable."""
+def read_supplied_ca(cert_path: Path, key_path: Path, *, now: dt.datetime | None = None) -> KeyPair:
+    """The CA given with ``--ca-cert``/``--ca-key``; InputError (one line) when unusable.
+
+    Unusable: unreadable, the key not the certificate's, not a CA (``CA:FALSE``, no
+    ``basicConstraints``, a ``keyUsage`` without ``keyCertSign``), or expiring within 30 days.
+    """
     try:
-        return load_key_pair(cert_path.read_bytes(), key_path.read_bytes(), what=f"CA {cert_path}")
+        ca = load_key_pair(cert_path.read_bytes(), key_path.read_bytes(), what=f"CA {cert_path}")
     except OSError as exc:
         raise InputError(f"cannot read the CA: {exc}") from None
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    problem = ca_problem(ca)
+    expires = ca.certificate.not_valid_after_utc
+    if problem is None and expires - (now or dt.datetime.now(dt.UTC)) < RENEW_BEFORE:
+        problem = f"expires {expires:%Y-%m-%d}, within {RENEW_BEFORE.days} days"
+    if problem:
+        raise InputError(f"CA {cert_path}: {problem}")
+    return ca
 
 
 def _usable_ca(ca: KeyPair, *, where: str, now: dt.datetime) -> str | None:
     """Why ``ca`` cannot sign a serving certificate worth having, or None."""
+    problem = ca_problem(ca)
+    if problem:
+        return f"the CA in {where} is {problem}"
     if ca.certificate.not_valid_after_utc - now < RENEW_BEFORE:
         return f"the CA in {where} expires {ca.certificate.not_valid_after_utc:%Y-%m-%d}"
     return None
@@ -122,10 +138,10 @@ def issue_to_folder(out: Path, options: CertsOptions, *, now: dt.datetime | None
         out.mkdir(parents=True, exist_ok=True)
         ca, created = _folder_ca(out, options, now)
         serving = build_serving_certificate(ca, options.hostnames, days=options.days)
-        (out / CA_FILE).write_bytes(ca.cert_pem)
+        write_atomically(out / CA_FILE, ca.cert_pem)
         if created:
             write_private(out / CA_KEY_FILE, ca.key_pem)
-        (out / CERT_FILE).write_bytes(serving.cert_pem)
+        write_atomically(out / CERT_FILE, serving.cert_pem)
         write_private(out / KEY_FILE, serving.key_pem)
     except OSError as exc:
         raise InputError(f"cannot write certificates: {exc}") from None

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CERT_FILE, KEY_FILE, CA_FILE = "tls.crt", "tls.key", "ca.crt"
@@ -32,6 +32,9 @@ class KeyPair:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.cert_pem)
+
+
+SIGNING_KEYS = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)  # the CA keys that sign with SHA-256
 
 
 def service_hostnames(service: str, namespace: str) -> list[str]:
@@ -129,8 +132,8 @@ def _build_leaf(
 ) -> KeyPair:
     ca_cert = ca.certificate
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
-    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key must be an ECDSA key")
+    if not isinstance(ca_key, SIGNING_KEYS):
+        raise ValueError("the CA key must be an ECDSA or RSA key")
     key = _new_key()
     not_before, not_after = _validity(days)
     builder = (
@@ -216,6 +219,31 @@ def load_key_pair(cert_pem: bytes, key_pem: bytes, *, what: str) -> KeyPair:
     if cert.public_key() != key.public_key():
         raise ValueError(f"{what}: the private key does not belong to the certificate")
     return KeyPair(cert_pem, key_pem)
+
+
+def ca_problem(ca: KeyPair) -> str | None:
+    """Why this certificate cannot act as a CA for the serving certificate, or None.
+
+    RFC 5280 4.2.1.9 and 4.2.1.3, as TLS clients check a chain: ``basicConstraints`` with
+    ``CA:TRUE``, and a ``keyUsage``, when present, with ``keyCertSign``. A certificate that fails
+    either signs a chain that no verifier accepts.
+    """
+    if not isinstance(serialization.load_pem_private_key(ca.key_pem, password=None), SIGNING_KEYS):
+        return "not usable here (its key must be an ECDSA or RSA key)"
+    extensions = ca.certificate.extensions
+    try:
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return "not a CA certificate (it has no basicConstraints extension)"
+    if not constraints.ca:
+        return "not a CA certificate (basicConstraints CA:FALSE)"
+    try:
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    return (
+        None if usage.key_cert_sign else "not allowed to sign certificates (its keyUsage lacks keyCertSign)"
+    )
 
 
 def certificate_problem(

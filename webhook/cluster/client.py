@@ -10,17 +10,30 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from webhook.errors import ClusterError
+from webhook.errors import ClusterError, InputError
 from webhook.kube.objects import RawObject
 
 REQUEST_TIMEOUT = 10  # seconds; a bootstrap Job should fail and retry rather than hang
 JSON_PATCH = "application/json-patch+json"
+
+
+def _check_kubeconfig(kubeconfig: str | None) -> None:
+    """A kubeconfig named but missing is one clear line (the client library says "No configuration
+    found."). ``$KUBECONFIG`` is a list; as kubectl, its missing entries only matter when all are."""
+    if kubeconfig is not None:
+        if not Path(kubeconfig).is_file():
+            raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+        return
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed and not any(Path(p).is_file() for p in listed):
+        raise InputError(f"KUBECONFIG={os.environ['KUBECONFIG']}: no such file")
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -31,11 +44,14 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     never changes the client library's global default.
     """
     configuration = client.Configuration()
+    if kubeconfig is not None:
+        _check_kubeconfig(kubeconfig)
     try:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return client.ApiClient(configuration)
     except config.ConfigException:
         pass
+    _check_kubeconfig(kubeconfig)
     try:
         config.load_kube_config(
             config_file=kubeconfig or os.environ.get("KUBECONFIG"), client_configuration=configuration

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -139,6 +140,24 @@ def _client_certificate_verified(scope: Scope) -> bool:
     return bool(scope.get("extensions", {}).get("tls", {}).get("client_certificate_verified"))
 
 
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def loggable_reason(reason: str) -> str:
+    """The reason without the values it quotes from the body (a kind, a repeated key): ``'…'``."""
+    return _QUOTED.sub("'…'", reason)
+
+
+def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> None:
+    """Count a refused request and log it at info: status, the one-line reason the client got (less
+    what it quotes of the body) and the request uid when the body has one. Never the body: the Pod
+    may carry secrets in its env."""
+    state.metrics.bad_requests.labels(str(status)).inc()
+    uid = _request_uid(body) if body else None
+    fields = {"status": status, "reason": loggable_reason(reason), "uid": uid}
+    log.info("refused a request", extra={"fields": fields})
+
+
 class MutateEndpoint:
     """``POST /mutate`` as a bare ASGI handler: raw body, orjson, no response-model validation."""
 
@@ -151,9 +170,9 @@ class MutateEndpoint:
             return
         state, metrics = self.state, self.state.metrics
         if state.require_client_certificate and not _client_certificate_verified(scope):
-            metrics.bad_requests.labels("403").inc()
-            refusal = b"a client certificate signed by the configured client CA is required\n"
-            await _respond(send, 403, refusal, [*TEXT_HEADERS, (b"connection", b"close")])
+            refusal = "a client certificate signed by the configured client CA is required"
+            _count_refusal(state, 403, refusal, b"")
+            await _respond(send, 403, f"{refusal}\n".encode(), [*TEXT_HEADERS, (b"connection", b"close")])
             return
         started = time.perf_counter()
         body = b""
@@ -161,13 +180,13 @@ class MutateEndpoint:
             body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
             decision = decide(parse_json(body), policies=state.policies.policies)
         except HttpError as exc:
-            metrics.bad_requests.labels(str(exc.status)).inc()
+            _count_refusal(state, exc.status, exc.message, body)
             # after a 408 or 413 the rest of the body is junk: close instead of reading it
             headers = [*TEXT_HEADERS, (b"connection", b"close")] if exc.status in (408, 413) else TEXT_HEADERS
             await _respond(send, exc.status, f"{exc.message}\n".encode(), headers)
             return
         except InputError as exc:
-            metrics.bad_requests.labels("400").inc()
+            _count_refusal(state, 400, str(exc), body)
             await _respond(send, 400, f"{exc}\n".encode(), TEXT_HEADERS)
             return
         except Exception:

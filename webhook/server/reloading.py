@@ -3,9 +3,10 @@
 Kubernetes updates a mounted ConfigMap or Secret by writing a new timestamped folder and swapping
 the ``..data`` symlink, so inotify on the file itself misses it. A cheap ``stat`` poll that follows
 symlinks (inode, size, mtime of the target) sees every kind of update, including plain edits.
-A new policy file is only swapped in once it validated; a broken one leaves the last good policies
-serving. A new certificate is loaded into the live ``SSLContext``: new connections use it, open
-connections finish with the old one.
+A new policy file is only swapped in once it validated; a broken one, or any exception while
+loading it (a loader bug, a RecursionError), leaves the last good policies serving, is counted as
+a failed reload and shows in ``/readyz``. A new certificate is loaded into the live
+``SSLContext``: new connections use it, open connections finish with the old one.
 """
 
 from __future__ import annotations
@@ -61,18 +62,11 @@ class PolicyStore:
         try:
             policies = load_policies(self.path)
         except PolicyError as exc:
-            self.last_error = "; ".join(exc.problems)
-            self.metrics.reloads.labels("failure").inc()
-            log.error(
-                "policy reload rejected; the last good policies keep serving",
-                extra={
-                    "fields": {
-                        "file": str(self.path),
-                        "generation": self.generation,
-                        "problems": exc.problems,
-                    }
-                },
-            )
+            self._reject(exc.problems)
+            return False
+        except Exception as exc:  # whatever breaks the loader must not unseat the good policies
+            detail = str(exc).replace("\r", "\\r").replace("\n", "\\n")
+            self._reject([f"{self.path}: cannot load: {type(exc).__name__}: {detail}"], unexpected=exc)
             return False
         self.policies, self.last_error = policies, None
         self.generation += 1
@@ -86,6 +80,19 @@ class PolicyStore:
             },
         )
         return True
+
+    def _reject(self, problems: list[str], *, unexpected: Exception | None = None) -> None:
+        """Keep the last good policies; count the failure and show it in /readyz and the log."""
+        self.last_error = "; ".join(problems)
+        self.metrics.reloads.labels("failure").inc()
+        log.error(
+            "policy reload rejected; the last good policies keep serving",
+            extra={"fields": {"file": str(self.path), "generation": self.generation, "problems": problems}},
+            # a traceback for a loader bug; a RecursionError's would be thousands of identical frames
+            exc_info=unexpected
+            if unexpected is not None and not isinstance(unexpected, RecursionError)
+            else None,
+        )
 
 
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"

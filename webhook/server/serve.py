@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Generator
@@ -121,11 +122,38 @@ def build_server(settings: ServerSettings) -> Webhook:
     return Webhook(_Server(config), policies, certificates, admission_log)
 
 
-async def _serve(webhook: Webhook, interval: float) -> None:
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bind every address ``host`` resolves to, as ``loop.create_server`` would, before serving.
+
+    Binding here, not inside uvicorn, lets a taken port fail before "serving" is logged, as one
+    line and exit 1 (uvicorn logs the error and exits 3). Raises OSError; nothing stays bound then.
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def listen_address(host: str, port: int) -> str:
+    return f"https://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:
     server = webhook.server
     watcher = asyncio.create_task(_watch(webhook.policies, webhook.certificates, interval))
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         watcher.cancel()
 
@@ -141,11 +169,18 @@ def run_server(settings: ServerSettings) -> int:
     except (OSError, ssl.SSLError, ValueError) as exc:  # unreadable or mismatched tls.crt/tls.key/CA
         print(f"error: cannot load the certificates in {settings.cert_dir}: {exc}", file=sys.stderr)
         return 1
+    address = listen_address(settings.host, settings.port)
+    try:
+        sockets = bind_sockets(settings.host, settings.port)
+    except OSError as exc:
+        webhook.admission_log.close()
+        print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     log.info(
         "serving",
         extra={
             "fields": {
-                "address": f"https://{settings.host}:{settings.port}",
+                "address": address,
                 "policies": str(settings.policies),
                 "policy_count": len(webhook.policies.policies),
                 "cert_dir": str(settings.cert_dir),
@@ -156,8 +191,10 @@ def run_server(settings: ServerSettings) -> int:
     server = webhook.server
     try:
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(_serve(webhook, settings.reload_interval))
+            runner.run(_serve(webhook, settings.reload_interval, sockets))
     finally:
+        for sock in sockets:
+            sock.close()
         webhook.admission_log.close()
         flush_logging()
     return 0 if server.started else 1

@@ -3,7 +3,9 @@
 Each rule follows the upstream Go code it names, case by case (see ``tests/test_scheduling.py``):
 
 - taints: ``k8s.io/api/core/v1`` ``Toleration.ToleratesTaint`` (empty effect or key match all,
-  ``Exists`` any value, ``Equal`` or empty operator the same value, ``Lt``/``Gt`` integers);
+  ``Exists`` any value, ``Equal`` or empty operator the same value, ``Lt``/``Gt`` integers as
+  ``compareNumericValues``: both values in canonical decimal form, ``content.IsDecimalInteger``,
+  and within int64; modelled with the alpha gate ``TaintTolerationComparisonOperators`` on);
   ``k8s.io/component-helpers/scheduling/corev1`` ``TolerationsTolerateTaint`` and
   ``FindMatchingUntoleratedTaint``; the ``TaintToleration`` plugin filters only on ``NoSchedule``
   and ``NoExecute`` taints and scores ``PreferNoSchedule`` ones (``countIntolerableTaintsPreferNoSchedule``
@@ -14,7 +16,10 @@ Each rule follows the upstream Go code it names, case by case (see ``tests/test_
   ``NewLazyErrorNodeSelector`` (empty terms are skipped, so no terms left matches nothing; terms
   are ORed); ``nodeSelectorTerm.match`` (expressions via ``labels.Requirement``, ``matchFields``
   only know ``metadata.name``, In/NotIn with one value; a term that does not parse matches
-  nothing); ``PreferredSchedulingTerms.Score`` (sum of the weights of matching terms).
+  nothing); ``PreferredSchedulingTerms.Score`` (sum of the weights of matching terms); the
+  NodeAffinity plugin's ``PreScore`` fails the whole scheduling attempt when a preferred term with
+  a non-zero weight does not parse (``NewPreferredSchedulingTerms``), unless only one node passes
+  the filters (``schedulePod`` then skips scoring).
 - the default profile's filter order decides which reason is "first": ``NodeUnschedulable``
   (cordoned unless the Pod tolerates ``node.kubernetes.io/unschedulable:NoSchedule``), ``NodeName``,
   ``TaintToleration``, ``NodeAffinity``. Resource fit is deliberately not a filter here: a node
@@ -68,11 +73,31 @@ def tolerates_taint(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> 
     if operator == "Exists":
         return True
     if operator in NUMERIC_OPERATORS:
-        bound, have = parse_int64(_text(toleration.get("value"))), parse_int64(_text(taint.get("value")))
+        bound, have = (
+            canonical_int64(_text(toleration.get("value"))),
+            canonical_int64(_text(taint.get("value"))),
+        )
         if bound is None or have is None:
             return False
         return have < bound if operator == "Lt" else have > bound
     return False
+
+
+def is_decimal_integer(value: str) -> bool:
+    """``content.IsDecimalInteger`` (apimachinery): ``0``, or an optional ``-`` then 1-9 then 0-9s.
+
+    Stricter than ``strconv.ParseInt``: no leading zeros (``0950``), no ``+``, no ``-0``, no spaces,
+    ASCII digits only. Any length: the int64 range is ParseInt's business.
+    """
+    digits = value[1:] if value.startswith("-") else value
+    if digits == "0":
+        return value == "0"
+    return bool(digits) and digits[0] in "123456789" and all(c in "0123456789" for c in digits)
+
+
+def canonical_int64(value: str) -> int | None:
+    """``compareNumericValues``' parse of one side: IsDecimalInteger, then ParseInt within int64."""
+    return parse_int64(value) if is_decimal_integer(value) else None
 
 
 def tolerations_tolerate(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
@@ -149,18 +174,26 @@ def _describe(expr: Mapping[str, Any]) -> str:
     return describe_expression(text)
 
 
+def _term_parse_error(term: Mapping[str, Any]) -> str | None:
+    """``newNodeSelectorTerm``'s parse errors, the first one in words; None when the term parses."""
+    for expr in (as_dict(e) for e in as_list(term.get("matchExpressions"))):
+        error = _expression_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    for expr in (as_dict(e) for e in as_list(term.get("matchFields"))):
+        error = _field_error(expr)
+        if error:
+            return f"invalid requirement {_describe(expr)}: {error}"
+    return None
+
+
 def _term_failure(term: Mapping[str, Any], labels: Mapping[str, str], name: str) -> str | None:
     """``nodeSelectorTerm.match``: None when the term matches, else the first requirement that fails."""
     expressions = [as_dict(e) for e in as_list(term.get("matchExpressions"))]
     fields = [as_dict(e) for e in as_list(term.get("matchFields"))]
-    for expr in expressions:
-        error = _expression_error(expr)
-        if error:
-            return f"invalid requirement {_describe(expr)}: {error}"
-    for expr in fields:
-        error = _field_error(expr)
-        if error:
-            return f"invalid requirement {_describe(expr)}: {error}"
+    parse_error = _term_parse_error(term)
+    if parse_error:
+        return parse_error
     for expr in expressions:
         key = _text(expr.get("key"))
         if not requirement_matches(_text(expr.get("operator")), _values(expr), labels.get(key)):
@@ -199,15 +232,42 @@ def affinity_failure(pod: RawObject, node: RawObject) -> str | None:
     return "affinity: " + (failures[0] if len(failures) == 1 else "no term matches: " + " | ".join(failures))
 
 
-def preferred_score(pod: RawObject, node: RawObject) -> int:
-    """``PreferredSchedulingTerms.Score``: the summed weights of the preferred terms the node meets."""
-    labels, name = string_labels(node), node_name(node)
-    score = 0
-    for term in as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution")):
+def _scored_terms(pod: RawObject) -> list[tuple[int, int, dict[str, Any]]]:
+    """(index, weight, preference) of the preferred terms ``NewPreferredSchedulingTerms`` parses:
+    a zero weight or an empty preference is skipped before parsing."""
+    terms = []
+    preferred = as_list(_node_affinity(pod).get("preferredDuringSchedulingIgnoredDuringExecution"))
+    for index, term in enumerate(preferred):
         weight, preference = as_dict(term).get("weight"), as_dict(as_dict(term).get("preference"))
-        if isinstance(weight, int) and weight and not is_empty_term(preference):
-            score += weight if _term_failure(preference, labels, name) is None else 0
-    return score
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            continue
+        if weight and not is_empty_term(preference):
+            terms.append((index, weight, preference))
+    return terms
+
+
+def preferred_terms_error(pod: RawObject) -> str | None:
+    """Why ``NewPreferredSchedulingTerms`` refuses the Pod's preferred terms (the first error), or None.
+
+    The NodeAffinity plugin's ``PreScore`` then fails, which fails the scheduling attempt for the
+    whole Pod (whenever more than one node passes the filters; with one, scoring is skipped).
+    """
+    for index, _, preference in _scored_terms(pod):
+        error = _term_parse_error(preference)
+        if error:
+            return f"preferred term {index}: {error}"
+    return None
+
+
+def preferred_score(pod: RawObject, node: RawObject) -> int:
+    """``PreferredSchedulingTerms.Score``: the summed weights of the preferred terms the node meets.
+
+    Nothing is scored (0) when a term does not parse: the scheduler computes no score at all then.
+    """
+    if preferred_terms_error(pod) is not None:
+        return 0
+    labels, name = string_labels(node), node_name(node)
+    return sum(w for _, w, term in _scored_terms(pod) if _term_failure(term, labels, name) is None)
 
 
 # --- one node, and a whole cluster -----------------------------------------------------------------

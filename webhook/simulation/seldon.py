@@ -12,7 +12,8 @@ Approximations: ``merge_overrides`` stands in for mergo (maps merged key by key,
 non-empty value overrides); the Pod is ``<server>-0`` (StatefulSet ordinal 0); image overrides,
 replicas and volume claim templates are ignored, as they do not affect placement. ServerConfigs
 are the bases of the Servers in the input; an input with no Server at all stands for the Servers
-the ``seldon-core-v2-runtime`` chart creates, one per ServerConfig and named after it. The API server's own
+the ``seldon-core-v2-runtime`` chart creates, one per ServerConfig, named after it and in its
+namespace (else ``-n``, else ``default``, as for a Server). The API server's own
 additions (default tolerations, extended-resource tolerations) come from ``webhook.apiserver``.
 """
 
@@ -149,8 +150,9 @@ def read_manifests(documents: list[tuple[Any, str]], *, namespace: str | None) -
         elif doc["kind"] == "Server":
             subjects.append(_server_subject(doc, source, configs, namespace, origin="Server"))
         elif not has_servers:
-            name = _name(doc, source)
-            implied = {"metadata": {"name": name}, "spec": {"serverConfig": name}}
+            name, own = _name(doc, source), as_dict(doc.get("metadata")).get("namespace")
+            # the runtime chart creates the Server next to its ServerConfig, in the release namespace
+            implied = {"metadata": {"name": name, "namespace": own}, "spec": {"serverConfig": name}}
             subjects.append(_server_subject(implied, source, configs, namespace, origin="ServerConfig"))
     return subjects
 

@@ -2,8 +2,10 @@
 
 Data in, data out: ``simulate_subject`` runs the real engine (``admission.review_pod``) and the
 scheduler's placement filters (``webhook.scheduling``) on both Pods; the renderers only format.
-A result has *problems* when the mutated Pod fits no node, is denied, or could land on a node that
-does not offer an extended resource (GPU, MIG slice) it requests: the CLI exits 1 on any problem.
+A result has *problems* when the mutated Pod fits no node, is denied, could land on a node that
+does not offer an extended resource (GPU, MIG slice) it requests, or has a preferred term that does
+not parse while several nodes fit (the scheduler then fails the Pod in PreScore): the CLI exits 1
+on any problem.
 *Notes* say what could not be checked (a node file without ``status.allocatable``).
 """
 
@@ -17,7 +19,13 @@ from webhook.engine.documents import Subject
 from webhook.kube.objects import RawObject, read_pod_facts
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_extended_resource_tolerations, is_extended_resource
-from webhook.simulation.scheduling import NodeFit, fit_nodes, missing_resources, node_name
+from webhook.simulation.scheduling import (
+    NodeFit,
+    fit_nodes,
+    missing_resources,
+    node_name,
+    preferred_terms_error,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Simulation:
     after: list[NodeFit] | None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pre_score_error: str | None = None  # the created Pod's preferred terms fail the scheduler's PreScore
 
 
 def _resource_checks(
@@ -68,9 +77,18 @@ def simulate_subject(
         return Simulation(subject, review, before, None, [f"denied: {review.denial}"])
     after = fit_nodes(review.pod, nodes)
     problems, notes = _resource_checks(review.pod, after, {node_name(n): n for n in nodes})
-    if not any(f.fits for f in after):
+    fitting = sum(f.fits for f in after)
+    if not fitting:
         problems.insert(0, "fits no node" + (" after the policies" if review.outcome == "patched" else ""))
-    return Simulation(subject, review, before, after, problems, notes)
+    pre_score_error = preferred_terms_error(review.pod)
+    if pre_score_error and fitting > 1:
+        problems.append(
+            f"cannot be scheduled: {pre_score_error}; the scheduler's NodeAffinity PreScore fails "
+            f"for the whole Pod while {fitting} nodes fit"
+        )
+    elif pre_score_error and fitting == 1:
+        notes.append(f"{pre_score_error}; the scheduler skips scoring only because one node fits")
+    return Simulation(subject, review, before, after, problems, notes, pre_score_error)
 
 
 # --- rendering -------------------------------------------------------------------------------------
@@ -140,6 +158,7 @@ def simulation_json(result: Simulation) -> dict[str, Any]:
         "before": _fits_json(result.before),
         "after": _fits_json(result.after),
         "problems": result.problems,
+        "preScoreError": result.pre_score_error,
         "notes": result.notes,
         "warnings": result.review.warnings,
     }

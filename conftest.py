@@ -1,0 +1,3 @@
+"""pytest plugins for the whole suite."""
+
+pytest_plugins = ["tests.e2e.plugin"]
