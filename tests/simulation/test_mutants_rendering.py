@@ -115,6 +115,7 @@ def test_simulation_json_field_by_field() -> None:
         "problems": ["may land on x, which offers no nvidia.com/gpu"],
         "notes": ["cannot check nvidia.com/gpu on y: no status.allocatable"],
         "warnings": ["placement-webhook: w"],
+        "preScoreError": None,
     }
 
 
@@ -122,8 +123,13 @@ def test_simulation_json_of_a_denied_pod_has_no_after() -> None:
     review = Review(outcome="denied", pod=SUBJECT.pod, denial="conflict")
     result = simulation_json(Simulation(SUBJECT, review, BEFORE[:1], None, ["denied: conflict"]))
     assert result["after"] is None
+    assert result["preScoreError"] is None
     assert result["policy"] is None
     assert result["before"] == {
         "fits": ["cpu-1"],
         "nodes": [{"node": "cpu-1", "fits": True, "reason": None, "score": 0, "preferNoSchedule": []}],
     }
+
+
+def test_simulation_json_carries_the_pre_score_error() -> None:
+    assert simulation_json(_patched(pre_score_error="e"))["preScoreError"] == "e"
