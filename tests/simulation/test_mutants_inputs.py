@@ -39,7 +39,7 @@ def _gpu_pod(tolerations: list[dict[str, Any]]) -> dict[str, Any]:
 )
 def test_extended_resource_toleration_identity(existing: dict[str, Any], added: bool) -> None:
     result = add_extended_resource_tolerations(_gpu_pod([existing]))
-    assert result["spec"]["tolerations"] == [existing, ERT] if added else [existing]
+    assert result["spec"]["tolerations"] == ([existing, ERT] if added else [existing])
 
 
 NOT_READY = {
