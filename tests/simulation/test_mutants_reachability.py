@@ -1,0 +1,132 @@
+"""Policy reachability details mutation testing found unpinned (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import one_policy, policies
+from webhook.simulation.reachability import Finding, probe_pod, render_findings, shadows
+
+DEFAULT_TOLERATIONS = [
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+]
+
+
+def test_the_probe_pod_requests_the_literal_extended_resources_only() -> None:
+    [policy] = one_policy(
+        "{nodeSelector: {pool: gpu}}", match="{resources: [nvidia.com/gpu, 'example.com/*', cpu]}"
+    ).policies
+    assert probe_pod(policy) == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe-p", "annotations": {"placement-webhook.io/policy": "p"}},
+        "spec": {
+            "containers": [
+                {"name": "probe", "image": "probe", "resources": {"requests": {"nvidia.com/gpu": "1"}}}
+            ],
+            "tolerations": DEFAULT_TOLERATIONS,
+            "nodeSelector": {"pool": "gpu"},
+        },
+    }
+
+
+def test_the_probe_pod_with_extended_resource_toleration() -> None:
+    [policy] = one_policy("{nodeSelector: {pool: gpu}}", match="{resources: [nvidia.com/gpu]}").policies
+    assert probe_pod(policy)["spec"]["tolerations"] == DEFAULT_TOLERATIONS
+    assert probe_pod(policy, extended_resource_toleration=True)["spec"]["tolerations"] == [
+        *DEFAULT_TOLERATIONS,
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+
+
+def test_render_findings_counts_in_words() -> None:
+    assert render_findings([], nodes=3, where="n.yaml") == [
+        "checked against 3 nodes from n.yaml:",
+        "  no findings",
+    ]
+    one_each = [Finding("error", "a"), Finding("warning", "b")]
+    assert render_findings(one_each, nodes=1, where="n.yaml") == [
+        "checked against 1 nodes from n.yaml:",
+        "  error: a",
+        "  warning: b",
+        "1 error, 1 warning",
+    ]
+    several = [Finding("error", "a"), Finding("error", "b"), Finding("warning", "c"), Finding("warning", "d")]
+    assert render_findings(several, nodes=2, where="x")[-1] == "2 errors, 2 warnings"
+    assert render_findings([Finding("warning", "c")], nodes=2, where="x")[-1] == "0 errors, 1 warning"
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "shadowed"),
+    [
+        # podSelector: the later selector must imply the earlier one, labels and expressions
+        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {team: cv}}}", False),
+        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {tier: a}}}", False),
+        ("{podSelector: {}}", "{podSelector: {matchLabels: {tier: a}}}", True),
+        ("{}", "{podSelector: {matchLabels: {tier: a}}}", True),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}, {key: b, operator: Exists}]}}",
+            True,
+        ),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchExpressions: [{key: b, operator: Exists}]}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
+            True,
+        ),
+        # globs: an earlier '*' covers a literal; a literal does not cover a glob; '[' is not a '*'
+        ("{servers: [a]}", "{servers: [a]}", True),
+        ("{servers: [a]}", "{servers: [b]}", False),
+        ("{servers: [a, b]}", "{servers: [b]}", True),
+        ("{servers: [b]}", "{servers: [a, b]}", False),
+        ("{servers: ['a*']}", "{servers: ['a[bc]']}", True),
+        ("{servers: ['a[bc]*']}", "{servers: ['ab*']}", False),
+        ("{servers: ['a?']}", "{servers: [ab]}", True),
+        ("{servers: [a]}", "{}", False),
+        ("{namespaces: [x]}", "{namespaces: [x]}", True),
+        ("{resources: [nvidia.com/gpu]}", "{resources: [nvidia.com/gpu]}", True),
+        ("{resources: [nvidia.com/gpu]}", "{}", False),
+        # server types: absent means any; capabilities: absent means none required
+        ("{serverTypes: [triton]}", "{}", False),
+        ("{}", "{serverTypes: [triton]}", True),
+        ("{capabilities: [gpu]}", "{}", False),
+        ("{}", "{capabilities: [gpu]}", True),
+        ("{capabilities: [gpu]}", "{capabilities: [gpu]}", True),
+        ("{serverTypes: [triton]}", "{serverTypes: [triton]}", True),
+    ],
+)
+def test_shadowing_edges(earlier: str, later: str, shadowed: bool) -> None:
+    text = f"""
+        version: 1
+        policies:
+        - {{name: first, match: {earlier}, placement: {{nodeSelector: {{pool: a}}}}}}
+        - {{name: second, match: {later}, placement: {{nodeSelector: {{pool: b}}}}}}
+        """
+    first, second = policies(text).policies
+    assert shadows(first, second) is shadowed
