@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers import one_policy, policies
-from webhook.simulation.reachability import Finding, probe_pod, render_findings, shadows
+from tests.helpers import one_policy
+from webhook.simulation.reachability import Finding, probe_pod, render_findings
 
 DEFAULT_TOLERATIONS = [
     {
@@ -65,68 +63,3 @@ def test_render_findings_counts_in_words() -> None:
     several = [Finding("error", "a"), Finding("error", "b"), Finding("warning", "c"), Finding("warning", "d")]
     assert render_findings(several, nodes=2, where="x")[-1] == "2 errors, 2 warnings"
     assert render_findings([Finding("warning", "c")], nodes=2, where="x")[-1] == "0 errors, 1 warning"
-
-
-@pytest.mark.parametrize(
-    ("earlier", "later", "shadowed"),
-    [
-        # podSelector: the later selector must imply the earlier one, labels and expressions
-        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {team: cv}}}", False),
-        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {tier: a}}}", False),
-        ("{podSelector: {}}", "{podSelector: {matchLabels: {tier: a}}}", True),
-        ("{}", "{podSelector: {matchLabels: {tier: a}}}", True),
-        (
-            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
-            "{podSelector: {matchExpressions: [{key: team, operator: Exists}, {key: b, operator: Exists}]}}",
-            True,
-        ),
-        (
-            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
-            "{podSelector: {matchExpressions: [{key: b, operator: Exists}]}}",
-            False,
-        ),
-        (
-            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
-            "{podSelector: {matchLabels: {team: nlp}}}",
-            False,
-        ),
-        (
-            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
-            "{podSelector: {matchLabels: {team: nlp}}}",
-            False,
-        ),
-        (
-            "{podSelector: {matchLabels: {team: nlp}}}",
-            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
-            True,
-        ),
-        # globs: an earlier '*' covers a literal; a literal does not cover a glob; '[' is not a '*'
-        ("{servers: [a]}", "{servers: [a]}", True),
-        ("{servers: [a]}", "{servers: [b]}", False),
-        ("{servers: [a, b]}", "{servers: [b]}", True),
-        ("{servers: [b]}", "{servers: [a, b]}", False),
-        ("{servers: ['a*']}", "{servers: ['a[bc]']}", True),
-        ("{servers: ['a[bc]*']}", "{servers: ['ab*']}", False),
-        ("{servers: ['a?']}", "{servers: [ab]}", True),
-        ("{servers: [a]}", "{}", False),
-        ("{namespaces: [x]}", "{namespaces: [x]}", True),
-        ("{resources: [nvidia.com/gpu]}", "{resources: [nvidia.com/gpu]}", True),
-        ("{resources: [nvidia.com/gpu]}", "{}", False),
-        # server types: absent means any; capabilities: absent means none required
-        ("{serverTypes: [triton]}", "{}", False),
-        ("{}", "{serverTypes: [triton]}", True),
-        ("{capabilities: [gpu]}", "{}", False),
-        ("{}", "{capabilities: [gpu]}", True),
-        ("{capabilities: [gpu]}", "{capabilities: [gpu]}", True),
-        ("{serverTypes: [triton]}", "{serverTypes: [triton]}", True),
-    ],
-)
-def test_shadowing_edges(earlier: str, later: str, shadowed: bool) -> None:
-    text = f"""
-        version: 1
-        policies:
-        - {{name: first, match: {earlier}, placement: {{nodeSelector: {{pool: a}}}}}}
-        - {{name: second, match: {later}, placement: {{nodeSelector: {{pool: b}}}}}}
-        """
-    first, second = policies(text).policies
-    assert shadows(first, second) is shadowed

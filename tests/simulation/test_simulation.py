@@ -279,6 +279,56 @@ def test_audit_policy_that_fits_no_node_is_a_warning_enforce_an_error() -> None:
             True,
         ),
         ("{podSelector: {matchLabels: {team: nlp}}}", "{}", False),
+        # found unpinned by the mutation run (docs/mutation.md)
+        # podSelector: the later selector must imply the earlier one, labels and expressions
+        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {team: cv}}}", False),
+        ("{podSelector: {matchLabels: {team: nlp}}}", "{podSelector: {matchLabels: {tier: a}}}", False),
+        ("{podSelector: {}}", "{podSelector: {matchLabels: {tier: a}}}", True),
+        ("{}", "{podSelector: {matchLabels: {tier: a}}}", True),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}, {key: b, operator: Exists}]}}",
+            True,
+        ),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchExpressions: [{key: b, operator: Exists}]}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchExpressions: [{key: team, operator: Exists}]}}",
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            False,
+        ),
+        (
+            "{podSelector: {matchLabels: {team: nlp}}}",
+            "{podSelector: {matchLabels: {team: nlp}, matchExpressions: [{key: b, operator: Exists}]}}",
+            True,
+        ),
+        # globs: an earlier '*' covers a literal; a literal does not cover a glob; '[' is not a '*'
+        ("{servers: [a]}", "{servers: [a]}", True),
+        ("{servers: [a]}", "{servers: [b]}", False),
+        ("{servers: [a, b]}", "{servers: [b]}", True),
+        ("{servers: [b]}", "{servers: [a, b]}", False),
+        ("{servers: ['a*']}", "{servers: ['a[bc]']}", True),
+        ("{servers: ['a[bc]*']}", "{servers: ['ab*']}", False),
+        ("{servers: ['a?']}", "{servers: [ab]}", True),
+        ("{servers: [a]}", "{}", False),
+        ("{namespaces: [x]}", "{namespaces: [x]}", True),
+        ("{resources: [nvidia.com/gpu]}", "{resources: [nvidia.com/gpu]}", True),
+        ("{resources: [nvidia.com/gpu]}", "{}", False),
+        # server types: absent means any; capabilities: absent means none required
+        ("{serverTypes: [triton]}", "{}", False),
+        ("{}", "{serverTypes: [triton]}", True),
+        ("{capabilities: [gpu]}", "{}", False),
+        ("{}", "{capabilities: [gpu]}", True),
+        ("{capabilities: [gpu]}", "{capabilities: [gpu]}", True),
+        ("{serverTypes: [triton]}", "{serverTypes: [triton]}", True),
     ],
 )
 def test_shadowing(earlier: str, later: str, shadowed: bool) -> None:
