@@ -43,7 +43,7 @@ def random_node(rng: random.Random, index: int) -> dict[str, Any]:
     if rng.random() < 0.3:
         labels["accel"] = ""
     taints = []
-    for key in rng.sample(TAINT_KEYS, rng.randint(0, 2)):
+    for key in rng.sample(TAINT_KEYS, rng.choice([0, 0, 1, 2])):
         taint = {"key": key, "effect": rng.choice(EFFECTS)}
         value = rng.choice(VALUES)
         if value:
@@ -96,11 +96,11 @@ def random_pod(rng: random.Random, index: int) -> dict[str, Any]:
     if rng.random() < 0.3:
         key = rng.choice(list(LABELS))
         spec["nodeSelector"] = {key: rng.choice(LABELS[key])}
-    if rng.random() < 0.75:
+    if rng.random() < 0.6:
         terms = []
         for _ in range(rng.randint(1, 3)):
             term: dict[str, Any] = {}
-            expressions = [random_requirement(rng) for _ in range(rng.randint(0, 3))]
+            expressions = [random_requirement(rng) for _ in range(rng.choice([0, 1, 1, 2, 3]))]
             if expressions:
                 term["matchExpressions"] = expressions
             terms.append(term)  # an empty term matches nothing
