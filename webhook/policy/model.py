@@ -38,8 +38,9 @@ def _check_key(key: str) -> str:
     return key
 
 
-def _check_values(operator: str, values: list[str] | None, *, numeric_ok: bool) -> list[str] | None:
-    """The API server's ``values`` rules for one selector requirement."""
+def _check_values(operator: str, values: list[str] | None) -> list[str] | None:
+    """The API server's ``values`` rules for one selector requirement (each model's ``operator``
+    Literal already refuses the operators it does not know, e.g. Gt in a LabelSelector)."""
     if operator in ("In", "NotIn"):
         if not values:
             raise ValueError(f"must be non-empty when operator is {operator}")
@@ -50,7 +51,7 @@ def _check_values(operator: str, values: list[str] | None, *, numeric_ok: bool) 
     elif operator in ("Exists", "DoesNotExist"):
         if values:
             raise ValueError(f"must be empty when operator is {operator}")
-    elif numeric_ok and operator in NUMERIC_OPERATORS:
+    elif operator in NUMERIC_OPERATORS:
         if not values or len(values) != 1 or parse_int64(values[0]) is None:
             raise ValueError(f"must be exactly one integer when operator is {operator}")
         if label_value_error(values[0]):  # the API server checks every value as a label value
@@ -61,6 +62,12 @@ def _check_values(operator: str, values: list[str] | None, *, numeric_ok: bool) 
     return values
 
 
+def _check_requirement_values(values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+    """``values`` checked against the operator; none to check against when the operator is invalid."""
+    operator = info.data.get("operator")
+    return _check_values(operator, values) if operator else values
+
+
 class LabelSelectorRequirement(_Strict):
     """A ``metav1.LabelSelectorRequirement`` (podSelector.matchExpressions)."""
 
@@ -69,12 +76,7 @@ class LabelSelectorRequirement(_Strict):
     values: list[str] | None = Field(default=None, validate_default=True)
 
     _key = field_validator("key")(_check_key)
-
-    @field_validator("values")
-    @classmethod
-    def _values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        operator = info.data.get("operator")
-        return _check_values(operator, values, numeric_ok=False) if operator else values
+    _values = field_validator("values")(_check_requirement_values)
 
 
 class NodeSelectorRequirement(_Strict):
@@ -85,12 +87,7 @@ class NodeSelectorRequirement(_Strict):
     values: list[str] | None = Field(default=None, validate_default=True)
 
     _key = field_validator("key")(_check_key)
-
-    @field_validator("values")
-    @classmethod
-    def _values(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
-        operator = info.data.get("operator")
-        return _check_values(operator, values, numeric_ok=True) if operator else values
+    _values = field_validator("values")(_check_requirement_values)
 
     def to_kubernetes(self) -> dict[str, Any]:
         expr: dict[str, Any] = {"key": self.key, "operator": self.operator}
