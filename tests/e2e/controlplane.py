@@ -477,44 +477,39 @@ class ControlPlane:
         wait_for(f"{process.name} /healthz", lambda: self._ready(process, ok), 60)
 
     def _controller_manager(self) -> None:
-        kubeconfig = self._component_kubeconfig("kube-controller-manager", "system:kube-controller-manager")
-        port = free_port()
-        process = self._spawn(
+        self._component(
             "kube-controller-manager",
+            "system:kube-controller-manager",
             [
-                str(self.binaries["kube-controller-manager"]),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
                 f"--controllers={CONTROLLERS}",
                 f"--service-account-private-key-file={self.sa_key}",
                 f"--root-ca-file={self.pki.ca}",
                 "--use-service-account-credentials=true",  # each controller with its own RBAC, as kubeadm
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={port}",
-                f"--cert-dir={self.run_dir / 'kcm-certs'}",
                 # no cloud, no kubelets: react quickly
                 "--concurrent-statefulset-syncs=5",
-                "--v=1",
             ],
+            cert_dir="kcm-certs",
         )
-        self._healthz(process, port)
 
     def _scheduler(self) -> None:
-        kubeconfig = self._component_kubeconfig("kube-scheduler", "system:kube-scheduler")
+        self._component("kube-scheduler", "system:kube-scheduler", [], cert_dir="scheduler-certs")
+
+    def _component(self, name: str, user: str, flags: list[str], *, cert_dir: str) -> None:
+        """A control-plane client (controller manager, scheduler) with its own kubeconfig and /healthz."""
+        kubeconfig = self._component_kubeconfig(name, user)
         port = free_port()
         process = self._spawn(
-            "kube-scheduler",
+            name,
             [
-                str(self.binaries["kube-scheduler"]),
+                str(self.binaries[name]),
                 f"--kubeconfig={kubeconfig}",
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
+                *flags,
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
-                f"--cert-dir={self.run_dir / 'scheduler-certs'}",
+                f"--cert-dir={self.run_dir / cert_dir}",
                 "--v=1",
             ],
         )
