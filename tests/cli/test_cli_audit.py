@@ -14,6 +14,7 @@ import yaml
 from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture
 from tests.simulation.test_audit import placed, running
 from webhook.cli.main import main
+from webhook.policy.loading import load_policies
 
 POLICIES = ["--policies", str(BUNDLED_POLICIES)]
 WEBHOOK_CONFIGURATION = Path(__file__).resolve().parents[2] / "deploy" / "base" / "webhook.yaml"
@@ -90,12 +91,15 @@ def test_the_table_groups_the_pods_that_differ_by_owner(
         "",
         "Deployment seldon-mesh/triton-dep (via ReplicaSet triton-dep-5c8f7)",
         "  roll: kubectl rollout restart deployment/triton-dep -n seldon-mesh",
-        "  triton-dep-5c8f7-x2k9q  patched   gpu-servers: toleration seldon-gpu-srv=true:NoSchedule;"
-        " required pool In [infer-srv]",
+        "  triton-dep-5c8f7-x2k9q  patched (gpu-servers)",
+        "    + toleration seldon-gpu-srv=true:NoSchedule",
+        "    + required pool In [infer-srv]",
         "",
         "StatefulSet seldon-mesh/triton-gpu",
         "  roll: kubectl rollout restart statefulset/triton-gpu -n seldon-mesh",
-        "  triton-gpu-0  patched   gpu-servers: toleration seldon-gpu-srv=true:NoSchedule; required pool In [infer-srv]",
+        "  triton-gpu-0  patched (gpu-servers)",
+        "    + toleration seldon-gpu-srv=true:NoSchedule",
+        "    + required pool In [infer-srv]",
     ]
 
 
@@ -247,3 +251,33 @@ def test_a_label_that_is_not_a_string_is_an_input_error(
     code, out, err = run(capsys, "audit", path, *POLICIES)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {path}: Pod seldon-mesh/triton-gpu-0: label tier is a number (1)")
+
+
+def test_conflicts_and_stale_placements_say_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = policies_file(tmp_path / "old.yaml", "old-pool")
+    pod = running(placed(fixture("triton-gpu-0"), load_policies(old)))
+    path = export(tmp_path / "pods.yaml", pod)
+    code, out, _ = run(
+        capsys, "audit", path, "--policies", str(policies_file(tmp_path / "new.yaml", "new-pool"))
+    )
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "  triton-gpu-0  conflict (gpu)",
+        "    policy gpu conflicts with the Pod's own placement on pool",
+    ]
+    nothing = tmp_path / "none.yaml"
+    nothing.write_text(old.read_text().replace('servers: ["*"]', 'servers: ["none-*"]'))
+    code, out, _ = run(capsys, "audit", path, "--policies", str(nothing))
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "  triton-gpu-0  stale (gpu)",
+        "    placed by policy gpu, but no enforce policy applies to it today",
+    ]
+
+
+def policies_file(path: Path, pool: str) -> Path:
+    path.write_text(
+        'version: 1\npolicies:\n- name: gpu\n  match: {servers: ["*"]}\n'
+        f"  placement: {{nodeAffinity: {{required: [{{key: pool, operator: In, values: [{pool}]}}]}}}}\n"
+    )
+    return path

@@ -144,7 +144,9 @@ def test_the_table_and_the_whole_cluster(audited: Any) -> None:
     lines = out.splitlines()
     sts = lines.index(f"StatefulSet {NS}/audit-sts")
     assert lines[sts + 1] == f"  roll: kubectl rollout restart statefulset/audit-sts -n {NS}"
-    assert [line.split()[0] for line in lines[sts + 2 : sts + 4]] == before["audit-sts"]
+    block = lines[sts + 2 : lines.index("", sts) if "" in lines[sts:] else len(lines)]
+    assert [line.split()[0] for line in block if not line.startswith("    ")] == before["audit-sts"]
+    assert block[1] == "    + preferred weight 10: nvidia.com/gpu.product In [A100-SXM4-80GB]"
     assert f"StatefulSet {NS}/audit-sts-after" not in lines
     assert not any(line.startswith(f"Deployment {NS}/audit-dep-after") for line in lines)
     # never sent to the webhook, so never audited: e.g. the webhook's own Pods (no seldon-server-name)

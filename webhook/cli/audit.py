@@ -157,7 +157,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -> list[str]:
-    """The table: a summary, then per owner with a differing Pod its roll command and those Pods."""
+    """The table: a summary, then per owner with a differing Pod its roll command and those Pods,
+    each with its outcome (the policy in parentheses) and, below it, what would be added (``+``)
+    or why it differs."""
     audited = report.audited
     differing = report.differing
     count = sum(len(g.pods) for g in differing)
@@ -176,9 +178,9 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
         lines += ["", f"{owner.kind} {owner.namespace}/{owner.name}{via}", f"  roll: {owner.command}"]
         width = max(len(p.name) for p in group.pods)
         for p in group.pods:
-            detail = "; ".join(p.changes) if p.changes else (p.message or "")
-            who = f"{p.policy}: " if p.policy and p.changes else ""
-            lines.append(f"  {p.name.ljust(width)}  {p.status.ljust(8)}  {who}{detail}")
+            lines.append(f"  {p.name.ljust(width)}  {p.status}" + (f" ({p.policy})" if p.policy else ""))
+            lines += [f"    + {change}" for change in p.changes]
+            lines += [f"    {p.message}"] if p.message else []
     return lines
 
 
