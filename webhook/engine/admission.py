@@ -157,6 +157,7 @@ class AdmissionRequest(_Envelope):
     namespace: str = ""
     name: str = ""
     object: Any = None
+    old_object: Any = None  # UPDATE: the Pod before it (the guard judges what an update adds)
     dry_run: bool = False
 
     def targets_pod_creation(self) -> bool:

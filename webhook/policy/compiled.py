@@ -8,6 +8,7 @@ from typing import Any
 from webhook.kube.selectors import Requirement
 from webhook.policy.criteria import Criterion, compile_match
 from webhook.policy.model import Policy
+from webhook.policy.reservations import CompiledReservation
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,12 @@ def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
 
 @dataclass(frozen=True)
 class PolicySet:
-    """What the engine runs on: the ordered compiled policies and where they came from."""
+    """What the engine runs on: the ordered compiled policies, the reserved taints the guard
+    keeps for them, and where they came from."""
 
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
+    reservations: tuple[CompiledReservation, ...] = ()
 
     def __len__(self) -> int:
         return len(self.policies)

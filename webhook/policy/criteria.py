@@ -29,6 +29,9 @@ def _glob(patterns: list[str]) -> Callable[[str], bool]:
     return lambda value: regex.match(value) is not None
 
 
+glob_matcher = _glob  # for the reservations' allow rules, which glob namespaces the same way
+
+
 def _resources_predicate(patterns: list[str]) -> Predicate:
     literal = frozenset(p for p in patterns if not any(ch in p for ch in "*?["))
     globbed = [p for p in patterns if p not in literal]

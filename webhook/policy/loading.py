@@ -1,8 +1,8 @@
 """Loading the policy file: read it bounded, validate it, name the line, policy and field of each problem.
 
-Every error names the file line, the policy and the field path (``policies.yaml:14: policies[1]
-(gpu-servers).placement.tolerations[0].operator: must be Equal or Exists``), and all problems of
-a file are reported at once.
+Every error names the file line, the policy (or the reservation, by its taint key) and the field
+path (``policies.yaml:14: policies[1] (gpu-servers).placement.tolerations[0].operator: must be
+Equal or Exists``), and all problems of a file are reported at once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from webhook.errors import PolicyError
 from webhook.kube.selectors import requirements_satisfiable
 from webhook.policy.compiled import PolicySet, compile_policy
 from webhook.policy.model import PolicyFile
+from webhook.policy.reservations import compile_reservation
 from webhook.policy.source import YamlDocument, load_yaml_document
 
 #: ConfigMaps hold at most 1 MiB; anything bigger is a mistake, not a policy file.
@@ -36,13 +37,18 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else json.dumps(text)
 
 
-def _format_loc(loc: tuple[int | str, ...], names: dict[int, str]) -> str:
+#: (top-level list, index) -> the name shown beside it: a policy's name, a reservation's taint key.
+Names = dict[tuple[str, int], str]
+
+
+def _format_loc(loc: tuple[int | str, ...], names: Names) -> str:
     out = ""
     for i, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-            if i == 1 and loc[0] == "policies" and part in names:
-                out += f" ({_shown(names[part])})"
+            name = names.get((str(loc[0]), part)) if i == 1 else None
+            if name is not None:
+                out += f" ({_shown(name)})"
         else:
             out += f".{_shown(part)}" if out else _shown(part)
     return out
@@ -98,19 +104,44 @@ def _semantic_problems(policy_file: PolicyFile) -> list[Problem]:
                 problems.append(
                     (("policies", i, "placement"), f"no node label value can satisfy every rule on {key}")
                 )
+    first: dict[tuple[str, str | None, str | None], int] = {}
+    for i, reservation in enumerate(policy_file.reservations):
+        taint = reservation.taint
+        same = first.setdefault((taint.key, taint.value, taint.effect), i)
+        if same != i:
+            problems.append((("reservations", i, "taint"), f"duplicate of reservations[{same}]"))
+        for j, rule in enumerate(reservation.allow):
+            if rule.is_empty():
+                problems.append(
+                    (
+                        ("reservations", i, "allow", j),
+                        "must set namespaces, podSelector or daemonSets"
+                        " (an empty rule would allow every Pod)",
+                    )
+                )
     return problems
+
+
+def _raw_names(data: Any, section: str, field: str) -> dict[int, str]:
+    """``section[i].field`` of the raw document where it is a string (to name entries in errors)."""
+    raw = data.get(section) if isinstance(data, dict) else None
+    names: dict[int, str] = {}
+    for i, entry in enumerate(raw if isinstance(raw, list) else []):
+        value = entry.get(field) if isinstance(entry, dict) else None
+        if field == "taint":
+            value = value.get("key") if isinstance(value, dict) else None
+        if isinstance(value, str):
+            names[i] = value
+    return names
 
 
 def parse_policies(document: YamlDocument) -> PolicySet:
     """Validate a parsed policy document; raise ``PolicyError`` listing every problem."""
     data = document.data
-    raw_policies = data.get("policies") if isinstance(data, dict) else None
-    names = {
-        i: p["name"]
-        for i, p in enumerate(raw_policies if isinstance(raw_policies, list) else [])
-        if isinstance(p, dict) and isinstance(p.get("name"), str)
-    }
-    problems = _duplicate_names(names)
+    policy_names = _raw_names(data, "policies", "name")
+    names: Names = {("policies", i): name for i, name in policy_names.items()}
+    names |= {("reservations", i): key for i, key in _raw_names(data, "reservations", "taint").items()}
+    problems = _duplicate_names(policy_names)
     try:
         policy_file = PolicyFile.model_validate(data)
     except ValidationError as exc:
@@ -127,7 +158,8 @@ def parse_policies(document: YamlDocument) -> PolicySet:
             ]
         )
     compiled = tuple(compile_policy(p, index=i) for i, p in enumerate(policy_file.policies))
-    return PolicySet(policies=compiled, source=document.source)
+    reservations = tuple(compile_reservation(r, index=i) for i, r in enumerate(policy_file.reservations))
+    return PolicySet(policies=compiled, source=document.source, reservations=reservations)
 
 
 def load_policies_text(text: str, *, source: str = "<memory>") -> PolicySet:

@@ -268,11 +268,61 @@ class Policy(_Strict):
         return name
 
 
+class ReservedTaint(_Strict):
+    """The taint a reservation keeps for its Pods; an omitted value or effect means any."""
+
+    key: str
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    _key = field_validator("key")(_check_key)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str | None) -> str | None:
+        error = label_value_error(value) if value is not None else None
+        if error:
+            raise ValueError(error)
+        return value
+
+    def describe(self) -> str:
+        """``key=value:Effect`` as kubectl prints taints; ``key:Effect`` for any value, no
+        ``:Effect`` for any effect (written as the toleration that tolerates exactly these taints)."""
+        value = "" if self.value is None else f"={self.value}"
+        return f"{self.key}{value}{':' + self.effect if self.effect else ''}"
+
+
+class AllowRule(_Strict):
+    """Pods that may tolerate a reserved taint besides those a policy places there; every field
+    given must hold (AND), and at least one must be given."""
+
+    namespaces: list[str] | None = None
+    pod_selector: LabelSelector | None = None
+    # ownerReferences are written by whoever creates the Pod: pair this with ``namespaces``
+    # unless every namespace's users are trusted not to forge one
+    daemon_sets: Literal[True] | None = None
+
+    _lists = field_validator("namespaces")(_non_empty_strings)
+
+    def is_empty(self) -> bool:
+        return self.namespaces is None and self.pod_selector is None and self.daemon_sets is None
+
+
+class Reservation(_Strict):
+    """A taint only the Pods our enforce policies place there (and ``allow``) may tolerate."""
+
+    taint: ReservedTaint
+    mode: Literal["enforce", "audit"] = "enforce"
+    allow: list[AllowRule] = Field(default_factory=list)
+    message: str = ""  # how to get access, appended to the denial (a channel, a ticket queue)
+
+
 class PolicyFile(_Strict):
-    """The whole ``policies.yaml``: ordered policies, the first match wins."""
+    """The whole ``policies.yaml``: ordered policies, the first match wins; reserved taints."""
 
     version: Literal[1]
     policies: list[Policy] = Field(default_factory=list)
+    reservations: list[Reservation] = Field(default_factory=list)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -43,66 +43,19 @@ from webhook.kube.selectors import (
     qualified_name_error,
     requirement_matches,
 )
+from webhook.kube.tolerations import (  # re-exported: the scheduler's rules, kept in one place
+    canonical_int64 as canonical_int64,
+)
+from webhook.kube.tolerations import describe_taint as describe_taint
+from webhook.kube.tolerations import go_string as _text
+from webhook.kube.tolerations import is_decimal_integer as is_decimal_integer
+from webhook.kube.tolerations import tolerates_taint as tolerates_taint
+from webhook.kube.tolerations import tolerations_tolerate as tolerations_tolerate
 from webhook.simulation.admission_plugins import is_extended_resource
 
 FILTER_EFFECTS = ("NoSchedule", "NoExecute")
 UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 NODE_NAME_FIELD = "metadata.name"
-
-
-def _text(value: Any) -> str:
-    """A field as Go sees a string: absent is empty; YAML booleans are written as in the manifest."""
-    if value is None:
-        return ""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-# --- taints and tolerations ------------------------------------------------------------------------
-
-
-def tolerates_taint(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
-    """``Toleration.ToleratesTaint``: does this toleration let the Pod past this taint?"""
-    effect, key = _text(toleration.get("effect")), _text(toleration.get("key"))
-    if effect and effect != _text(taint.get("effect")):
-        return False
-    if key and key != _text(taint.get("key")):
-        return False
-    operator = _text(toleration.get("operator"))
-    if operator in ("", "Equal"):
-        return _text(toleration.get("value")) == _text(taint.get("value"))
-    if operator == "Exists":
-        return True
-    if operator in NUMERIC_OPERATORS:
-        bound, have = (
-            canonical_int64(_text(toleration.get("value"))),
-            canonical_int64(_text(taint.get("value"))),
-        )
-        if bound is None or have is None:
-            return False
-        return have < bound if operator == "Lt" else have > bound
-    return False
-
-
-def is_decimal_integer(value: str) -> bool:
-    """``content.IsDecimalInteger`` (apimachinery): ``0``, or an optional ``-`` then 1-9 then 0-9s.
-
-    Stricter than ``strconv.ParseInt``: no leading zeros (``0950``), no ``+``, no ``-0``, no spaces,
-    ASCII digits only. Any length: the int64 range is ParseInt's business.
-    """
-    digits = value[1:] if value.startswith("-") else value
-    if digits == "0":
-        return value == "0"
-    return bool(digits) and digits[0] in "123456789" and all(c in "0123456789" for c in digits)
-
-
-def canonical_int64(value: str) -> int | None:
-    """``compareNumericValues``' parse of one side: IsDecimalInteger, then ParseInt within int64."""
-    return parse_int64(value) if is_decimal_integer(value) else None
-
-
-def tolerations_tolerate(tolerations: Iterable[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
-    """``TolerationsTolerateTaint``: any one toleration suffices."""
-    return any(tolerates_taint(t, taint) for t in tolerations)
 
 
 def find_untolerated_taint(
@@ -114,12 +67,6 @@ def find_untolerated_taint(
         if _text(taint.get("effect")) in wanted and not tolerations_tolerate(tolerations, taint):
             return taint
     return None
-
-
-def describe_taint(taint: Mapping[str, Any]) -> str:
-    """``key=value:Effect`` as kubectl prints taints, ``key:Effect`` without a value."""
-    value = _text(taint.get("value"))
-    return f"{_text(taint.get('key'))}{'=' + value if value else ''}:{_text(taint.get('effect'))}"
 
 
 def pod_tolerations(pod: RawObject) -> list[Mapping[str, Any]]:

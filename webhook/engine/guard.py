@@ -1,0 +1,286 @@
+"""The reservation guard: a Pod may tolerate a reserved taint only when it is placed there or allowed.
+
+A taint keeps ordinary Pods off the GPU nodes only while they do not tolerate it, and anyone can
+write ``tolerations: [{operator: Exists}]``. For every reserved taint (``reservations`` in the
+policy file) that one of the Pod's tolerations tolerates (``ToleratesTaint``, see
+``webhook.kube.tolerations``), the Pod must be entitled to it, checked in this order:
+
+1. the first matching enforce policy grants a toleration of that taint (the Pod as the API server
+   sends it to ``/validate`` already carries it: validating webhooks run after all mutation);
+2. an ``allow`` rule of the reservation holds for the Pod;
+3. on UPDATE, the update adds no toleration of it: every toleration of the new Pod that tolerates
+   it is covered by one of the old Pod's (``tolerationSeconds`` aside, which the API server lets
+   an update change), so a Pod admitted before the reservation existed never starts failing its
+   label or status updates.
+
+A Pod not entitled is denied (``mode: enforce``) or admitted with a warning (``mode: audit``).
+Nothing here does I/O; ``decide_validation`` is ``decide``'s twin for ``POST /validate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from webhook.engine.admission import (
+    AdmissionRequest,
+    allowed,
+    denied,
+    parse_admission_review,
+    review_response,
+    short_warning,
+)
+from webhook.engine.matching import select_policy
+from webhook.errors import InputError
+from webhook.kube.objects import RawObject, as_dict, pod_display_name, read_pod_facts
+from webhook.kube.tolerations import describe_toleration, tolerates_reserved, tolerates_superset
+from webhook.policy.compiled import CompiledPolicy, PolicySet
+from webhook.policy.reservations import CompiledReservation
+
+GuardOutcome = Literal["allowed", "denied", "audit", "untouched"]
+
+DEFAULT_ACCESS = (
+    "to get access, let a placement policy place the Pod (`placement-webhook review` shows which"
+    " one matches) or ask the platform team to add it to the reservation's allow rules"
+)
+
+
+@dataclass(frozen=True)
+class TaintJudgement:
+    """One reserved taint the Pod tolerates: through which tolerations, and what entitles it."""
+
+    taint: str  # as kubectl prints taints: seldon-gpu-srv:NoSchedule (any value)
+    reservation: int  # index in ``reservations``
+    mode: Literal["enforce", "audit"]
+    tolerations: tuple[str, ...]  # the Pod's tolerations that tolerate it, described
+    granted_by: str | None  # "policy gpu-servers", "allow[0] (namespaces [gpu-operator])", ...
+
+    @property
+    def granted(self) -> bool:
+        return self.granted_by is not None
+
+
+@dataclass(frozen=True)
+class GuardVerdict:
+    """What the guard decided for one Pod. ``untouched``: it tolerates no reserved taint."""
+
+    outcome: GuardOutcome
+    message: str | None = None  # the denial: the taints, the tolerations, how to get access
+    warnings: list[str] = field(default_factory=list)
+    judgements: tuple[TaintJudgement, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome != "denied"
+
+    @property
+    def taints(self) -> tuple[str, ...]:
+        """Every reserved taint the Pod tolerates, granted or not."""
+        return tuple(j.taint for j in self.judgements)
+
+    @property
+    def refused(self) -> tuple[TaintJudgement, ...]:
+        """The reserved taints the Pod tolerates without being entitled to (denied or audited)."""
+        return tuple(j for j in self.judgements if not j.granted)
+
+
+UNTOUCHED = GuardVerdict("untouched")
+
+
+def _tolerations(pod: RawObject) -> list[Mapping[str, Any]]:
+    listed = as_dict(pod.get("spec")).get("tolerations")
+    return [t for t in listed if isinstance(t, Mapping)] if isinstance(listed, list) else []
+
+
+def _tolerating(
+    tolerations: list[Mapping[str, Any]], reservation: CompiledReservation
+) -> list[Mapping[str, Any]]:
+    key, value, effect = reservation.key, reservation.value, reservation.effect
+    return [t for t in tolerations if tolerates_reserved(t, key=key, value=value, effect=effect)]
+
+
+def _without_seconds(toleration: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in toleration.items() if k != "tolerationSeconds"}
+
+
+def _already_had(new: list[Mapping[str, Any]], old: list[Mapping[str, Any]]) -> bool:
+    """Every one of ``new`` is covered by one of ``old`` (``isSuperset``, tolerationSeconds aside)."""
+    olds = [_without_seconds(o) for o in old]
+    return all(any(tolerates_superset(o, _without_seconds(t)) for o in olds) for t in new)
+
+
+def _grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
+    """The policy's placement gives its Pods a toleration of the reserved taint."""
+    return bool(_tolerating(list(policy.tolerations), reservation))
+
+
+def _entitlement(
+    pod: RawObject,
+    reservation: CompiledReservation,
+    tolerating: list[Mapping[str, Any]],
+    *,
+    namespace: str,
+    policy: CompiledPolicy | None,
+    old_tolerations: list[Mapping[str, Any]] | None,
+) -> str | None:
+    """What lets the Pod tolerate this reserved taint, in words, or None."""
+    if policy is not None and _grants(policy, reservation):
+        return f"policy {policy.name}"
+    for rule in reservation.allow:
+        if rule.holds(pod, namespace):
+            return rule.description
+    if old_tolerations is not None and _already_had(tolerating, old_tolerations):
+        return "the update adds no toleration of it"
+    return None
+
+
+def _refusal(
+    judgements: list[TaintJudgement], reservations: list[CompiledReservation], *, who: str, update: bool
+) -> str:
+    """One sentence: which reserved taints, through which tolerations (and, for a denial, how to
+    get access: the reservations' own ``message`` or ours)."""
+    what = ", ".join(
+        f"{j.taint} (toleration{'s' * (len(j.tolerations) > 1)} {', '.join(j.tolerations)})"
+        for j in judgements
+    )
+    taints = "taint" if len(judgements) == 1 else "taints"
+    verb = "the update adds a toleration of the reserved" if update else "tolerates the reserved"
+    why = "but no enforce policy places it there and no allow rule admits it"
+    return f"Pod {who} {verb} {taints} {what}, {why}"
+
+
+def _access(reservations: list[CompiledReservation], *, default: str | None) -> str:
+    """``; `` and the reservations' messages (each once), or ``default``; empty when there is none."""
+    messages = list(dict.fromkeys(r.reservation.message for r in reservations if r.reservation.message))
+    text = "; ".join(messages) if messages else default
+    return f"; {text}" if text else ""
+
+
+def guard_pod(
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    operation: str = "CREATE",
+    old_pod: RawObject | None = None,
+) -> GuardVerdict:
+    """Judge ``pod`` (never modified) against every reservation of ``policies``.
+
+    ``old_pod`` is the Pod before an UPDATE; on UPDATE without it the Pod is judged as created."""
+    if not policies.reservations:
+        return UNTOUCHED
+    tolerations = _tolerations(pod)
+    if not tolerations:
+        return UNTOUCHED
+    old_tolerations = _tolerations(old_pod) if operation == "UPDATE" and old_pod is not None else None
+    policy: CompiledPolicy | None = None
+    policy_read = False
+    judgements: list[TaintJudgement] = []
+    for reservation in policies.reservations:
+        tolerating = _tolerating(tolerations, reservation)
+        if not tolerating:
+            continue
+        if not policy_read:  # the match only for Pods that tolerate a reserved taint
+            policy, policy_read = select_policy(policies, read_pod_facts(pod, namespace=namespace)), True
+        granted_by = _entitlement(
+            pod, reservation, tolerating, namespace=namespace, policy=policy, old_tolerations=old_tolerations
+        )
+        judgements.append(
+            TaintJudgement(
+                taint=reservation.taint,
+                reservation=reservation.index,
+                mode=reservation.reservation.mode,
+                tolerations=tuple(describe_toleration(t) for t in tolerating),
+                granted_by=granted_by,
+            )
+        )
+    if not judgements:
+        return UNTOUCHED
+    return _verdict(
+        judgements,
+        policies,
+        who=pod_display_name(pod, namespace=namespace),
+        update=old_tolerations is not None,
+    )
+
+
+def _verdict(
+    judgements: list[TaintJudgement], policies: PolicySet, *, who: str, update: bool
+) -> GuardVerdict:
+    by_index = {r.index: r for r in policies.reservations}
+    enforced = [j for j in judgements if not j.granted and j.mode == "enforce"]
+    audited = [j for j in judgements if not j.granted and j.mode == "audit"]
+    warnings = []
+    for j in audited:  # audit: one short line each, the access hint only when the reservation has one
+        line = _refusal([j], [], who=who, update=update) + _access([by_index[j.reservation]], default=None)
+        warnings.append(short_warning(f"audit: {line}"))
+    if enforced:
+        refused = [by_index[j.reservation] for j in enforced]
+        message = _refusal(enforced, refused, who=who, update=update) + _access(
+            refused, default=DEFAULT_ACCESS
+        )
+        return GuardVerdict("denied", "placement-webhook: " + message, warnings, tuple(judgements))
+    return GuardVerdict("audit" if audited else "allowed", None, warnings, tuple(judgements))
+
+
+# --- POST /validate ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GuardDecision:
+    """One validating admission, decided: the request, the guard's verdict, and the answer to send."""
+
+    request: AdmissionRequest
+    verdict: GuardVerdict | None  # None: not a Pod CREATE or UPDATE, allowed without a look
+    answer: dict[str, Any]
+
+    @property
+    def outcome(self) -> GuardOutcome | Literal["skipped"]:
+        return self.verdict.outcome if self.verdict else "skipped"
+
+
+def guard_skip_reason(request: AdmissionRequest) -> str | None:
+    """Why the guard allows this request without a look (it judges Pod CREATE and UPDATE), or None."""
+    kind = request.kind
+    if request.operation not in ("CREATE", "UPDATE"):
+        return f"operation {request.operation}"
+    if (kind.group, kind.version, kind.kind) != ("", "v1", "Pod"):
+        return f"kind {'/'.join(filter(None, (kind.group, kind.version)))} {kind.kind}"
+    if request.sub_resource:
+        return f"subresource {request.sub_resource}"
+    return None
+
+
+def encode_verdict(uid: str, verdict: GuardVerdict) -> dict[str, Any]:
+    """The complete AdmissionReview v1 answer for a guard verdict."""
+    if verdict.message is not None:
+        response = denied(uid, code=403, message=verdict.message, warnings=verdict.warnings)
+    else:
+        response = allowed(uid, warnings=verdict.warnings)
+    if verdict.judgements:
+        response["auditAnnotations"] = {"guard": verdict.outcome, "taints": ",".join(verdict.taints)}
+    return review_response(response)
+
+
+def decide_validation(data: Any, *, policies: PolicySet) -> GuardDecision:
+    """AdmissionReview in, AdmissionReview out, for ``/validate``: the guard on Pod CREATE and
+    UPDATE, everything else allowed. A malformed request raises ``InputError`` (HTTP 400)."""
+    request = parse_admission_review(data)
+    if guard_skip_reason(request) is not None:
+        return GuardDecision(request, None, review_response(allowed(request.uid)))
+    if not isinstance(request.object, dict):
+        raise InputError(f"request.object: a Pod {request.operation} must carry the Pod object")
+    old_pod = None
+    if request.operation == "UPDATE":
+        if not isinstance(request.old_object, dict):
+            raise InputError("request.oldObject: a Pod UPDATE must carry the old Pod object")
+        old_pod = request.old_object
+    verdict = guard_pod(
+        request.object,
+        namespace=request.pod_namespace(),
+        policies=policies,
+        operation=request.operation,
+        old_pod=old_pod,
+    )
+    return GuardDecision(request, verdict, encode_verdict(request.uid, verdict))
