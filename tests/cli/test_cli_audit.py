@@ -14,6 +14,7 @@ import yaml
 from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture
 from tests.simulation.test_audit import placed, running
 from webhook.cli.main import main
+from webhook.engine.guard import DEFAULT_ACCESS
 from webhook.policy.loading import load_policies
 
 POLICIES = ["--policies", str(BUNDLED_POLICIES)]
@@ -281,3 +282,32 @@ def policies_file(path: Path, pool: str) -> Path:
         f"  placement: {{nodeAffinity: {{required: [{{key: pool, operator: In, values: [{pool}]}}]}}}}\n"
     )
     return path
+
+
+def test_a_pod_the_guard_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a Seldon server (the mutating webhook is never sent it), but it tolerates the GPU taint."""
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(BUNDLED_POLICIES.read_text() + "\nreservations:\n- taint: {key: seldon-gpu-srv}\n")
+    pod = running(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "team-a", "labels": {"app": "web"}},
+            "spec": {
+                "containers": [{"name": "web", "image": "nginx"}],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        }
+    )
+    path = export(tmp_path / "pods.yaml", pod)
+    code, out, _ = run(capsys, "audit", path, "--policies", str(guarded))
+    assert code == 1
+    assert out.splitlines()[-4:] == [
+        "Pod team-a/web-0",
+        "  roll: kubectl delete pod web-0 -n team-a, then create it again from its own manifest"
+        " (not from kubectl get: that copy is bound to its node and the webhook skips it)",
+        "  web-0  refused",
+        "    Pod team-a/web-0 tolerates the reserved taint seldon-gpu-srv (toleration *), but no enforce"
+        " policy places it there and no allow rule admits it; " + DEFAULT_ACCESS,
+    ]
+    assert run(capsys, "audit", path, *POLICIES)[0] == 0  # without the reservation: not audited

@@ -49,6 +49,25 @@ def server_workload(name: str, kind: str, replicas: int) -> dict[str, Any]:
     return workload
 
 
+# not a Seldon server (the mutating webhook is never sent it), yet it tolerates the GPU pool's taint
+SNEAKY = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "sneaky", "namespace": NS},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "sneaky"}},
+        "template": {
+            "metadata": {"labels": {"app": "sneaky"}},
+            "spec": {
+                "containers": [{"name": "web", "image": "registry.invalid/web:1"}],
+                "tolerations": [{"key": "seldon-gpu-srv", "operator": "Exists"}],
+            },
+        },
+    },
+}
+
+
 def run_workloads(cluster: Cluster, names: dict[str, str]) -> dict[str, list[str]]:
     """Create each workload (name -> kind) and wait for its Pods; their names per workload."""
     replicas = {"StatefulSet": 2, "Deployment": 1}
@@ -75,6 +94,8 @@ def audited(cluster: Cluster) -> Iterator[tuple[Cluster, Path, dict[str, list[st
         after = run_workloads(cluster, {"audit-sts-after": "StatefulSet", "audit-dep-after": "Deployment"})
     finally:
         cluster.webhook.set_policies(cluster.default_policies)
+    create(cluster.api, SNEAKY)
+    wait_pods(cluster.api, NS, "app=sneaky", 1)
     cluster.plane.kubectl("apply", "-f", str(RBAC))
     try:
         yield cluster, today, before, after
@@ -92,7 +113,7 @@ def audit(cluster: Cluster, *args: str, policies: Path | str) -> tuple[int, Any,
 
 def test_audit_finds_exactly_the_pods_created_before_the_policy_change(audited: Any) -> None:
     cluster, today, before, after = audited
-    pods = cluster.api.items(f"/api/v1/namespaces/{NS}/pods")
+    pods = cluster.api.items(f"/api/v1/namespaces/{NS}/pods", labelSelector="seldon-server-name")
     assert {p["metadata"]["name"]: policy_of(p) for p in pods} == dict.fromkeys(
         [*before["audit-sts"], *before["audit-dep"], *after["audit-sts-after"], *after["audit-dep-after"]],
         "gpu-servers",
@@ -151,13 +172,36 @@ def test_the_table_and_the_whole_cluster(audited: Any) -> None:
     assert not any(line.startswith(f"Deployment {NS}/audit-dep-after") for line in lines)
     # never sent to the webhook, so never audited: e.g. the webhook's own Pods (no seldon-server-name)
     skipped = [line for line in lines if line.startswith("not audited: ")]
-    assert skipped and skipped[-1].endswith(" Pods not selected by the webhook's objectSelector"), out
+    assert skipped and skipped[-1].endswith(" not selected by the webhook's objectSelector"), out
 
 
 def test_under_the_policies_that_placed_them_nothing_differs(audited: Any) -> None:
     cluster, _, _, _ = audited
     code, report, err = audit(cluster, "-n", NS, "-o", "json", policies=cluster.webhook.policies)
     assert (code, err, report["audited"], report["owners"]) == (0, "", 6, [])
+
+
+def test_with_a_reservation_the_guard_finds_the_pod_that_tolerates_it_by_hand(audited: Any) -> None:
+    cluster, today, _, _ = audited
+    guarded = today.with_name("policies-audit-guarded.yaml")
+    guarded.write_text(
+        today.read_text() + "\nreservations:\n- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n"
+    )
+    code, report, err = audit(cluster, "-n", NS, "-o", "json", policies=guarded)
+    assert (code, err) == (1, "")
+    [sneaky] = [o for o in report["owners"] if o["name"] == "sneaky"]
+    [pod] = sneaky["pods"]
+    assert (sneaky["kind"], sneaky["command"], pod["status"]) == (
+        "Deployment",
+        f"kubectl rollout restart deployment/sneaky -n {NS}",
+        "refused",
+    )
+    assert pod["message"].startswith(
+        f"Pod {NS}/{pod['name']} tolerates the reserved taint seldon-gpu-srv:NoSchedule (toleration seldon-gpu-srv)"
+    )
+    # the servers the policies place are entitled: only their placement differs, as without it
+    assert sorted(o["name"] for o in report["owners"]) == ["audit-dep", "audit-sts", "sneaky"]
+    assert {p["status"] for o in report["owners"] if o["name"] != "sneaky" for p in o["pods"]} == {"patched"}
 
 
 def test_the_documented_rbac_is_read_only(audited: Any) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import copy
+import textwrap
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.engine.test_properties import load
-from tests.helpers import bundled_policies, fixture, minimal_pod, policies
+from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture, minimal_pod, policies
 from tests.strategies import pods, policy_documents
 from webhook.engine.admission import review_pod
+from webhook.engine.guard import DEFAULT_ACCESS
 from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_default_tolerations
@@ -375,11 +377,107 @@ def test_pods_are_grouped_by_owner_and_only_differing_ones_reported() -> None:
     ]
 
 
-def test_only_replicasets_of_audited_pods_are_fetched() -> None:
-    audited = owned(minimal_pod(), "ReplicaSet", "srv-abc")
+def test_only_replicasets_of_differing_pods_are_fetched() -> None:
+    differs = owned(running(fixture("triton-gpu-0")), "ReplicaSet", "srv-abc")
+    same = owned(running(placed(fixture("triton-gpu-0"), bundled_policies())), "ReplicaSet", "ok-abc")
     other = owned(minimal_pod(), "ReplicaSet", "web-abc")
     other["metadata"]["labels"] = {"app": "web"}
-    system = owned(minimal_pod(), "ReplicaSet", "dns-abc")
+    system = owned(running(fixture("triton-gpu-0")), "ReplicaSet", "dns-abc")
     system["metadata"]["namespace"] = "kube-system"
-    wanted = replicasets_to_resolve([audited, other, system], scope=DEFAULT_SCOPE, namespaces={})
+    wanted = replicasets_to_resolve(
+        [differs, same, other, system], policies=bundled_policies(), scope=DEFAULT_SCOPE, namespaces={}
+    )
     assert wanted == {("seldon-mesh", "srv-abc")}
+
+
+def test_pods_of_two_replicasets_of_one_deployment_are_one_group() -> None:
+    first = owned(running(fixture("triton-gpu-0")), "ReplicaSet", "dep-aaa")
+    second = owned(running(fixture("triton-gpu-0")), "ReplicaSet", "dep-bbb")
+    second["metadata"]["name"] = "triton-gpu-1"
+    sets = [
+        {
+            "metadata": {
+                "name": n,
+                "namespace": "seldon-mesh",
+                "ownerReferences": [{"kind": "Deployment", "name": "dep", "controller": True}],
+            }
+        }
+        for n in ("dep-aaa", "dep-bbb")
+    ]
+    report = audit_pods([first, second], policies=bundled_policies(), replicasets=sets)
+    assert [(g.owner.kind, g.owner.name, len(g.pods)) for g in report.groups] == [("Deployment", "dep", 2)]
+
+
+# --- the reservation guard ----------------------------------------------------------------------------
+
+
+def reserving(reservations: str, policy_file: str | None = None) -> PolicySet:
+    text = policy_file if policy_file is not None else BUNDLED_POLICIES.read_text()
+    return policies(text + "\nreservations:\n" + reservations)
+
+
+GUARDED = reserving("- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n  allow: [{daemonSets: true}]\n")
+
+
+def plain(name: str, *tolerations: dict[str, Any], namespace: str = "team-a") -> RawObject:
+    """A running Pod that is not a Seldon server (the mutating webhook is never sent it)."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {"containers": [{"name": "main", "image": "nginx"}], "tolerations": list(tolerations)},
+    }
+    return running(pod)
+
+
+def test_the_guard_reports_pods_it_would_refuse_even_those_the_webhook_is_not_sent() -> None:
+    server = running(placed(fixture("triton-gpu-0"), GUARDED))  # granted by gpu-servers
+    sneaky = owned(plain("web-1", {"key": "seldon-gpu-srv", "operator": "Exists"}), "ReplicaSet", "web-5d9f")
+    sneaky["metadata"]["labels"]["pod-template-hash"] = "5d9f"
+    exporter = owned(plain("dcgm-x", {"operator": "Exists"}), "DaemonSet", "dcgm")  # allowed
+    ordinary = plain("db-0")
+    system = plain("dns", {"operator": "Exists"}, namespace="kube-system")
+    report = audit_pods([server, sneaky, exporter, ordinary, system], policies=GUARDED)
+    assert [
+        (g.owner.kind, g.owner.name, [(p.name, p.status, p.message) for p in g.pods])
+        for g in report.differing
+    ] == [
+        (
+            "Deployment",
+            "web",
+            [
+                (
+                    "web-1",
+                    "refused",
+                    "Pod team-a/web-1 tolerates the reserved taint seldon-gpu-srv:NoSchedule (toleration"
+                    " seldon-gpu-srv), but no enforce policy places it there and no allow rule admits it; "
+                    + DEFAULT_ACCESS,
+                )
+            ],
+        )
+    ]
+    assert [p.name for p in report.audited] == ["triton-gpu-0", "web-1"]  # by namespace
+    assert report.skipped == [
+        ("kube-system/dns", "namespace kube-system not selected by the webhook's namespaceSelector"),
+        ("team-a/db-0", "not selected by the webhook's objectSelector"),
+        ("team-a/dcgm-x", "not selected by the webhook's objectSelector"),
+    ]
+
+
+def test_an_audit_mode_reservation_refuses_nothing() -> None:
+    audit_only = reserving("- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n  mode: audit\n")
+    report = audit_pods([plain("web-1", {"operator": "Exists"})], policies=audit_only)
+    assert (report.audited, report.differing) == ([], [])
+
+
+def test_a_stale_server_that_tolerates_a_reserved_taint_is_refused() -> None:
+    pod = running(placed(fixture("triton-gpu-0"), policies(OLD)))  # gpu-old granted the toleration
+    today = reserving(
+        "- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n",
+        textwrap.dedent(OLD).replace('["*"]', '["none-*"]'),
+    )
+    result = audit_pod(pod, namespace="seldon-mesh", policies=today)
+    assert result.status == "refused"
+    assert result.message is not None and result.message.startswith(
+        "Pod seldon-mesh/triton-gpu-0 tolerates the reserved taint seldon-gpu-srv:NoSchedule"
+    )

@@ -33,7 +33,6 @@ from webhook.policy.compiled import PolicySet
 from webhook.simulation.audit import (
     DEFAULT_SCOPE,
     AuditReport,
-    GuardCheck,
     WebhookScope,
     audit_pods,
     replicasets_to_resolve,
@@ -95,9 +94,11 @@ def read_files(paths: list[str], *, namespace: str | None) -> Inputs:
     return inputs
 
 
-def read_cluster(kubeconfig: str | None, *, namespace: str | None, configuration: str) -> Inputs:
+def read_cluster(
+    kubeconfig: str | None, *, namespace: str | None, configuration: str, policies: PolicySet
+) -> Inputs:
     """The same, read-only from the API server: the webhook configuration, the Pods, their
-    namespaces' labels and the ReplicaSets of the Pods the webhook selects (to find Deployments)."""
+    namespaces' labels and the ReplicaSets of the Pods that differ (to name their Deployments)."""
     from webhook.cluster import client as cluster  # imported here: the kubernetes client is slow to import
 
     try:
@@ -107,7 +108,7 @@ def read_cluster(kubeconfig: str | None, *, namespace: str | None, configuration
         scope = scope_from_configuration(config, source=f"mutatingwebhookconfiguration {configuration}")
         pods = cluster.list_pods(api, namespace=namespace)
         namespaces = cluster.namespace_labels(api, namespace=namespace)
-        wanted = replicasets_to_resolve(pods, scope=scope, namespaces=namespaces)
+        wanted = replicasets_to_resolve(pods, policies=policies, scope=scope, namespaces=namespaces)
         found = [cluster.get_replicaset(api, name, namespace=ns) for ns, name in sorted(wanted)]
     except ClusterError as exc:  # the cluster client turns every failure into one line
         raise InputError(f"cluster: {exc}") from exc
@@ -184,11 +185,6 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
     return lines
 
 
-#: the reservation guard of issue 13, once ``webhook.engine.guard`` is on main: the one place to
-#: wire it in (``audit_pods(..., guard=...)``). None: no Pod is reported ``refused``.
-GUARD: GuardCheck | None = None
-
-
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.cluster and args.files:
         raise InputError("audit: give FILE... or --cluster, not both")
@@ -199,7 +195,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     policies = policies_from(args)
     if args.cluster:
         inputs = read_cluster(
-            args.kubeconfig, namespace=args.namespace, configuration=args.webhook_configuration
+            args.kubeconfig,
+            namespace=args.namespace,
+            configuration=args.webhook_configuration,
+            policies=policies,
         )
     else:
         inputs = read_files(expand_inputs(args.files, recursive=args.recursive), namespace=args.namespace)
@@ -213,7 +212,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         scope=inputs.scope,
         namespaces=inputs.namespaces,
         replicasets=inputs.replicasets,
-        guard=GUARD,
     )
     if args.output == "table":
         print("\n".join(render_report(report, policies=policies, inputs=inputs)))

@@ -29,7 +29,9 @@ not audited: nothing will be recreated from them by a rollout.
 policy that applies today conflicts with the Pod's placement, which the old policy may have
 added; admitted unchanged with a warning at CREATE); ``denied`` (``onConflict: deny``); ``stale``
 (the annotation says a policy placed it, but no enforce policy applies to it today); ``refused``
-(the reservation guard would refuse it, through ``GuardCheck``).
+(the reservation guard, ``webhook.engine.guard``, would refuse it at CREATE, judged after the
+mutation as ``/validate`` is; also a Pod the mutating webhook is not sent, in a namespace its
+``namespaceSelector`` keeps). ``DIFFERING`` lists all but ``unchanged``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from webhook.engine.admission import WARNING_PREFIX, Review, conflict_message, review_pod
+from webhook.engine.guard import guard_pod
 from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
 from webhook.kube.selectors import label_selector_matches
 from webhook.policy.compiled import PolicySet
@@ -47,6 +50,7 @@ POLICY_ANNOTATION = "placement-webhook.io/policy"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 WEBHOOK_NAME = "pods.placement-webhook.io"
+OBJECT_SELECTOR = "not selected by the webhook's objectSelector"
 #: the shipped matchCondition (charts/placement-webhook values.yaml ``webhook.matchConditions``)
 NOT_BOUND_CONDITION = "!has(object.spec.nodeName) || object.spec.nodeName == ''"
 
@@ -70,10 +74,17 @@ _SERVER_SET_METADATA = (
 
 class GuardCheck(Protocol):
     """The reservation guard's decision on a Pod as the validating webhook sees it (after every
-    mutation): None when admitted, else the message of the refusal. The one integration point for
-    ``webhook.engine.guard``; without one, no Pod is ``refused``."""
+    mutation): None when admitted, else the message of the refusal. A seam for tests; the audit
+    uses ``guard_refusal``."""
 
     def __call__(self, pod: RawObject, *, namespace: str, policies: PolicySet) -> str | None: ...
+
+
+def guard_refusal(pod: RawObject, *, namespace: str, policies: PolicySet) -> str | None:
+    """``guard_pod`` at CREATE: its denial, without our prefix, or None (admitted, also with an
+    audit-mode warning: that changes nothing for the Pod)."""
+    verdict = guard_pod(pod, namespace=namespace, policies=policies)
+    return None if verdict.allowed else (verdict.message or "").removeprefix(WARNING_PREFIX)
 
 
 # --- which Pods the webhook configuration sends ------------------------------------------------------
@@ -148,10 +159,10 @@ def skip_reason(
     phase = as_dict(pod.get("status")).get("phase")
     if phase in ("Succeeded", "Failed"):
         return f"finished ({phase})"
-    if not label_selector_matches(scope.object_selector, string_labels(pod)):
-        return "not selected by the webhook's objectSelector"
     if not label_selector_matches(scope.namespace_selector, namespace_labels):
         return f"namespace {namespace} not selected by the webhook's namespaceSelector"
+    if not label_selector_matches(scope.object_selector, string_labels(pod)):
+        return OBJECT_SELECTOR
     if scope.checks_binding and MIRROR_ANNOTATION in as_dict(metadata.get("annotations")):
         return "a mirror Pod (created bound to its node: the matchCondition not-bound-to-a-node excludes it)"
     return None
@@ -167,7 +178,7 @@ class Owner:
     namespace: str
     kind: str
     name: str
-    via: str = ""  # e.g. "ReplicaSet triton-7d9f" for a Deployment
+    via: str = field(default="", compare=False)  # e.g. "ReplicaSet triton-7d9f" for a Deployment
 
     @property
     def command(self) -> str:
@@ -258,7 +269,7 @@ def _status_of(review: Review, *, placed_by: str | None, enforce: set[str]) -> t
 
 
 def audit_pod(
-    pod: RawObject, *, namespace: str, policies: PolicySet, guard: GuardCheck | None = None
+    pod: RawObject, *, namespace: str, policies: PolicySet, guard: GuardCheck | None = guard_refusal
 ) -> PodAudit:
     """Review the Pod's CREATE form with today's policies (and the guard, after mutation)."""
     created = creation_form(pod)
@@ -268,7 +279,7 @@ def audit_pod(
         review, placed_by=placed_by if isinstance(placed_by, str) else None, enforce=_enforce_names(policies)
     )
     policy = review.policy if status != "stale" else str(placed_by)
-    if status in ("unchanged", "patched", "conflict") and guard is not None:
+    if status != "denied" and guard is not None:  # a denied Pod never reaches /validate
         refusal = guard(review.pod, namespace=namespace, policies=policies)
         if refusal is not None:
             status, message = "refused", refusal
@@ -282,6 +293,15 @@ def audit_pod(
         changes=changes,
         message=message,
         node=node if isinstance(node, str) and node else None,
+    )
+
+
+def _refused(pod: RawObject, namespace: str, refusal: str) -> PodAudit:
+    """A Pod the mutating webhook is not sent, which the guard would refuse."""
+    node = as_dict(pod.get("spec")).get("nodeName")
+    name = str(as_dict(pod.get("metadata")).get("name", ""))
+    return PodAudit(
+        name, namespace, "refused", message=refusal, node=node if isinstance(node, str) and node else None
     )
 
 
@@ -313,6 +333,26 @@ class AuditReport:
         return [g for g in out if g.pods]
 
 
+def _audit_or_skip(
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    scope: WebhookScope,
+    labels: Mapping[str, str],
+    guard: GuardCheck | None,
+) -> tuple[PodAudit | None, str]:
+    """The Pod's audit, or None and why it is not audited."""
+    reason = skip_reason(pod, namespace=namespace, scope=scope, namespace_labels=labels)
+    if reason is None:
+        return audit_pod(pod, namespace=namespace, policies=policies, guard=guard), ""
+    if reason == OBJECT_SELECTOR and guard is not None:
+        refusal = guard(creation_form(pod), namespace=namespace, policies=policies)
+        if refusal is not None:
+            return _refused(pod, namespace, refusal), ""
+    return None, reason
+
+
 def audit_pods(
     pods: Iterable[RawObject],
     *,
@@ -320,10 +360,14 @@ def audit_pods(
     scope: WebhookScope = DEFAULT_SCOPE,
     namespaces: Mapping[str, Mapping[str, str]] | None = None,
     replicasets: Sequence[RawObject] = (),
-    guard: GuardCheck | None = None,
+    guard: GuardCheck | None = guard_refusal,
     default_namespace: str = "default",
 ) -> AuditReport:
-    """Audit every Pod the webhook configuration would send; groups and Pods sorted by name."""
+    """Audit every Pod the webhook configuration would send; groups and Pods sorted by name.
+
+    A Pod the mutating webhook is not sent (its objectSelector) still meets the reservation guard,
+    which judges Pods that tolerate something: those it would refuse are reported ``refused``
+    too; the others count as not audited."""
     known = namespaces or {}
     by_name = {
         (
@@ -338,12 +382,13 @@ def audit_pods(
         metadata = as_dict(pod.get("metadata"))
         namespace = str(metadata.get("namespace") or default_namespace)
         labels = namespace_labels_of(namespace, known)
-        reason = skip_reason(pod, namespace=namespace, scope=scope, namespace_labels=labels)
-        if reason is not None:
+        result, reason = _audit_or_skip(
+            pod, namespace=namespace, policies=policies, scope=scope, labels=labels, guard=guard
+        )
+        if result is None:
             skipped.append((f"{namespace}/{metadata.get('name', '')}", reason))
             continue
         owner = owner_of(pod, namespace=namespace, replicasets=by_name)
-        result = audit_pod(pod, namespace=namespace, policies=policies, guard=guard)
         groups.setdefault(owner, OwnerGroup(owner)).pods.append(result)
     for group in groups.values():
         group.pods.sort(key=lambda p: p.name)
@@ -357,19 +402,24 @@ def audit_pods(
 def replicasets_to_resolve(
     pods: Iterable[RawObject],
     *,
+    policies: PolicySet,
     scope: WebhookScope,
     namespaces: Mapping[str, Mapping[str, str]],
+    guard: GuardCheck | None = guard_refusal,
     default_namespace: str = "default",
 ) -> set[tuple[str, str]]:
-    """(namespace, name) of the ReplicaSets that control Pods the audit will look at: the only
-    ones worth fetching to find their Deployments."""
+    """(namespace, name) of the ReplicaSets that control Pods which differ: the only ones worth
+    fetching, to name their Deployments."""
     wanted: set[tuple[str, str]] = set()
     for pod in pods:
-        namespace = str(as_dict(pod.get("metadata")).get("namespace") or default_namespace)
-        labels = namespace_labels_of(namespace, namespaces)
         ref = _controller(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             continue
-        if skip_reason(pod, namespace=namespace, scope=scope, namespace_labels=labels) is None:
+        namespace = str(as_dict(pod.get("metadata")).get("namespace") or default_namespace)
+        labels = namespace_labels_of(namespace, namespaces)
+        result, _ = _audit_or_skip(
+            pod, namespace=namespace, policies=policies, scope=scope, labels=labels, guard=guard
+        )
+        if result is not None and result.differs:
             wanted.add((namespace, str(ref.get("name", ""))))
     return wanted
