@@ -4,8 +4,10 @@ PlacementWebhookError
 ├── PolicyError          the policy file is unreadable or invalid (CLI exit 1, server keeps last good)
 ├── InputError           a Pod / AdmissionReview document cannot be used (CLI exit 2, HTTP 400)
 ├── ClusterError         the Kubernetes API could not be reached or refused a call (CLI exit 1)
-└── PodShapeError        a Pod field the engine owns has a type it cannot merge into
-                         (admission allows the Pod unchanged, with a warning)
+├── PodShapeError        a Pod field the engine owns has a type it cannot merge into
+│                        (admission allows the Pod unchanged, with a warning)
+└── NamespaceLabelsUnknownError  an enforce policy's namespaceSelector decides, but the namespace's
+                         labels are not known (HTTP 503: failurePolicy decides; CLI exit 2)
 """
 
 from __future__ import annotations
@@ -34,3 +36,19 @@ class PodShapeError(PlacementWebhookError):
 
 class ClusterError(PlacementWebhookError):
     """A Kubernetes API call failed; the message is one line naming the verb and the object."""
+
+
+class NamespaceLabelsUnknownError(PlacementWebhookError):
+    """The namespace's labels are needed to decide and are not known (cache empty, lookup failed).
+
+    Raised only when it matters: an enforce policy whose other criteria all hold has a
+    ``namespaceSelector``, so which policy applies depends on labels we do not have. Guessing
+    either way could place the Pod wrongly, so the webhook does not answer the review at all and
+    the API server's ``failurePolicy`` decides, exactly as when the webhook is down.
+    """
+
+    def __init__(self, namespace: str, *, policy: str) -> None:
+        self.namespace, self.policy = namespace, policy
+        super().__init__(
+            f"labels of namespace {namespace!r} are unknown and policy {policy} matches on namespaceSelector"
+        )

@@ -19,7 +19,7 @@ from webhook.cli.operate import add_certs_parser, add_serve_parser
 from webhook.cli.policy import add_test_and_schema_parsers, add_validate_parser
 from webhook.cli.review import add_review_parser
 from webhook.cli.simulate import add_simulate_parser
-from webhook.errors import ClusterError, InputError, PolicyError
+from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError, PolicyError
 
 #: the console script's second name: kubectl runs ``kubectl-placement`` for ``kubectl placement``
 KUBECTL_PLUGIN = "kubectl-placement"
@@ -58,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NamespaceLabelsUnknownError as exc:
+        print(
+            f"error: {exc}: give them as a Namespace manifest among the inputs,"
+            " with --namespace-labels or with --cluster",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -111,15 +112,33 @@ def _policy_review(pod: RawObject, policy: CompiledPolicy) -> Review:
     return Review("patched", mutated, name, patch=ops, plan=plan)
 
 
-def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review:
+def review_pod(
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    namespace_labels: Mapping[str, str] | None = None,
+) -> Review:
     """Apply the first matching enforce policy to ``pod`` (never modified) and say what happened.
 
     Every matching audit policy, wherever it stands in the file, adds its warnings (in file
-    order) and never keeps an enforce policy from applying."""
+    order) and never keeps an enforce policy from applying. ``namespace_labels`` are the labels
+    of the Pod's Namespace, None when unknown: then an enforce policy whose namespaceSelector
+    decides raises ``NamespaceLabelsUnknownError`` (no answer), an audit one is skipped with a warning."""
     applied: Review | None = None
     audits: list[Review] = []
     lines: list[str] = []
-    for policy in matching_policies(policies, read_pod_facts(pod, namespace=namespace)):
+    unevaluated: list[CompiledPolicy] = []
+    facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
+    chosen = matching_policies(policies, facts, unevaluated=unevaluated)
+    if unevaluated:  # rare: their warnings join the others in file order
+        chosen = sorted([*chosen, *unevaluated], key=lambda p: p.index)
+    for policy in chosen:
+        if unevaluated and policy in unevaluated:
+            lines.append(
+                f"audit: policy {policy.name} not evaluated: labels of namespace {namespace!r} unknown"
+            )
+            continue
         result = _policy_review(pod, policy)
         lines += result.warnings
         if policy.policy.mode == "audit":
@@ -129,7 +148,7 @@ def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review
     names = tuple(a.policy for a in audits if a.policy)
     if applied is None:
         if not audits:
-            return Review("unchanged", pod)
+            return Review("unchanged", pod, warnings=_warnings(lines)) if lines else Review("unchanged", pod)
         applied = next((a for a in audits if a.outcome != "unchanged"), audits[0])
     applied.warnings, applied.audits = _warnings(lines), names  # a Review of our own, just made
     return applied
@@ -268,10 +287,21 @@ class Decision:
         return self.review.outcome if self.review else "skipped"
 
 
-def decide(data: Any, *, policies: PolicySet) -> Decision:
-    """AdmissionReview in, AdmissionReview out; ``dryRun`` changes nothing (no side effects)."""
-    request = parse_admission_review(data)
+def decide(data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None) -> Decision:
+    """AdmissionReview in, AdmissionReview out; ``dryRun`` changes nothing (no side effects).
+
+    ``namespace_labels``: the labels of the request's namespace, None when unknown (see
+    ``review_pod``; ``NamespaceLabelsUnknownError`` when an enforce policy needs them)."""
+    return decide_request(parse_admission_review(data), policies=policies, namespace_labels=namespace_labels)
+
+
+def decide_request(
+    request: AdmissionRequest, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None
+) -> Decision:
+    """``decide`` on a request already parsed: the server reads its namespace first, to look up
+    the namespace's labels, and then decides without parsing twice."""
     if not request.targets_pod_creation():
         return Decision(request, None, review_response(allowed(request.uid)))
-    review = review_pod(request.object, namespace=request.pod_namespace(), policies=policies)
+    labels, namespace = namespace_labels, request.pod_namespace()
+    review = review_pod(request.object, namespace=namespace, policies=policies, namespace_labels=labels)
     return Decision(request, review, encode_review(request.uid, review))

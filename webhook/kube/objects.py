@@ -7,7 +7,7 @@ and leaves everything else untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, overload
 
@@ -113,8 +113,12 @@ class PodFacts:
     """The facts a policy match looks at. Each is read at most once per review, and only if a
     policy asks for it: most policies never look at the agent's environment or at resources."""
 
-    def __init__(self, pod: RawObject, *, namespace: str) -> None:
+    def __init__(
+        self, pod: RawObject, *, namespace: str, namespace_labels: Mapping[str, str] | None = None
+    ) -> None:
         self.namespace = namespace
+        #: the labels of the Pod's Namespace (the AdmissionReview does not carry them); None: unknown
+        self.namespace_labels = namespace_labels
         self._pod = pod
         server_name = as_dict(as_dict(pod.get("metadata")).get("labels")).get(SERVER_NAME_LABEL)
         self.server_name: str | None = server_name if isinstance(server_name, str) else None
@@ -159,9 +163,12 @@ class PodFacts:
         return frozenset(requested)
 
 
-def read_pod_facts(pod: RawObject, *, namespace: str) -> PodFacts:
-    """The match-relevant facts of a Pod; ``namespace`` is the request's (authoritative)."""
-    return PodFacts(pod, namespace=namespace)
+def read_pod_facts(
+    pod: RawObject, *, namespace: str, namespace_labels: Mapping[str, str] | None = None
+) -> PodFacts:
+    """The match-relevant facts of a Pod; ``namespace`` is the request's (authoritative),
+    ``namespace_labels`` its Namespace's labels when known (None: unknown)."""
+    return PodFacts(pod, namespace=namespace, namespace_labels=namespace_labels)
 
 
 def pod_display_name(pod: RawObject, *, namespace: str) -> str:

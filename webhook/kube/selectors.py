@@ -117,6 +117,29 @@ def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str
     return True
 
 
+def _requirement_words(key: str, operator: str, values: Iterable[str], label: str | None) -> str:
+    listed = f" [{', '.join(values)}]" if operator in SET_OPERATORS else ""
+    have = f"{key} absent" if label is None else f"{key}={label}"
+    return f"{key} {operator}{listed} ({have})"
+
+
+def label_selector_mismatch(selector: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
+    """The first requirement of ``selector`` that ``labels`` fail, in words, or None when they match.
+
+    Walks the requirements in the order ``label_selector_matches`` does, so the sentence always
+    names the requirement that decided: ``team=nlp (team absent)``, ``env NotIn [prod] (env=prod)``.
+    """
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            have = f"{key} absent" if key not in labels else f"{key}={labels[key]}"
+            return f"{key}={value} ({have})"
+    for expr in selector.get("matchExpressions") or ():
+        key, operator, values = expr["key"], expr["operator"], expr.get("values") or ()
+        if not requirement_matches(operator, values, labels.get(key)):
+            return _requirement_words(key, operator, values, labels.get(key))
+    return None
+
+
 def is_empty_term(term: Any) -> bool:
     """A NodeSelectorTerm without expressions or fields matches no node (component-helpers
     ``nodeaffinity``); a malformed (non-mapping) term counts as empty."""

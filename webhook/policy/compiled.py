@@ -51,6 +51,12 @@ class PolicySet:
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
     reservations: tuple[CompiledReservation, ...] = ()
+    #: some policy matches on namespaceSelector: the server needs the namespace cache (computed once)
+    uses_namespace_selector: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        uses = any(p.policy.match.namespace_selector is not None for p in self.policies)
+        object.__setattr__(self, "uses_namespace_selector", uses)  # frozen: set once, here
 
     def __len__(self) -> int:
         return len(self.policies)

@@ -11,8 +11,9 @@ import fnmatch
 import re
 from collections.abc import Callable
 
+from webhook.errors import NamespaceLabelsUnknownError
 from webhook.kube.objects import PodFacts
-from webhook.kube.selectors import label_selector_matches
+from webhook.kube.selectors import label_selector_matches, label_selector_mismatch
 from webhook.policy.model import Match
 
 Predicate = Callable[[PodFacts], bool]
@@ -44,6 +45,28 @@ def _resources_predicate(patterns: list[str]) -> Predicate:
         return matcher is not None and any(matcher(name) for name in names)
 
     return requested
+
+
+def _namespace_criterion(selector: dict[str, object]) -> Criterion:
+    """namespaceSelector over ``PodFacts.namespace_labels``. Unknown labels (None) cannot be
+    matched either way, so the predicate raises ``NamespaceLabelsUnknownError`` and the caller decides
+    (an enforce policy: no answer; an audit policy: skipped with a warning). It comes last in the
+    criteria, so it is only asked when every other criterion of the policy held."""
+
+    def holds(facts: PodFacts) -> bool:
+        labels = facts.namespace_labels
+        if labels is None:
+            raise NamespaceLabelsUnknownError(facts.namespace, policy="")
+        return label_selector_matches(selector, labels)
+
+    def explain(facts: PodFacts) -> str:
+        labels = facts.namespace_labels
+        if labels is None:
+            return f"labels of namespace {facts.namespace!r} unknown (namespaceSelector not evaluated)"
+        why = label_selector_mismatch(selector, labels)
+        return f"namespace {facts.namespace!r} labels do not match namespaceSelector: {why}"
+
+    return holds, explain
 
 
 def compile_match(match: Match) -> tuple[Criterion, ...]:
@@ -98,4 +121,6 @@ def compile_match(match: Match) -> tuple[Criterion, ...]:
                 lambda f: "labels do not match podSelector",
             )
         )
+    if match.namespace_selector is not None:  # last: only asked once everything else held
+        criteria.append(_namespace_criterion(match.namespace_selector.model_dump(by_alias=True)))
     return tuple(criteria)

@@ -69,7 +69,7 @@ def _check_requirement_values(values: list[str] | None, info: ValidationInfo) ->
 
 
 class LabelSelectorRequirement(_Strict):
-    """A ``metav1.LabelSelectorRequirement`` (podSelector.matchExpressions)."""
+    """A ``metav1.LabelSelectorRequirement`` (podSelector and namespaceSelector matchExpressions)."""
 
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
@@ -100,7 +100,8 @@ class NodeSelectorRequirement(_Strict):
 
 
 class LabelSelector(_Strict):
-    """A ``metav1.LabelSelector`` over the Pod's labels; empty selects every Pod."""
+    """A ``metav1.LabelSelector`` over the Pod's (podSelector) or its Namespace's (namespaceSelector)
+    labels; an empty one selects everything."""
 
     match_labels: dict[str, str] = Field(default_factory=dict)
     match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
@@ -138,6 +139,8 @@ class Match(_Strict):
     capabilities: list[str] | None = None
     resources: list[str] | None = None
     pod_selector: LabelSelector | None = None
+    #: over the labels of the Pod's Namespace, which the server keeps in a cache (not in the review)
+    namespace_selector: LabelSelector | None = None
 
     _lists = field_validator("namespaces", "servers", "server_types", "capabilities", "resources")(
         _non_empty_strings

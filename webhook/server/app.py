@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.engine.admission import Decision, decide
-from webhook.errors import InputError
+from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
 from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
@@ -174,6 +174,15 @@ def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> No
     log.info("refused a request", extra={"fields": fields})
 
 
+async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownError, body: bytes) -> None:
+    """503 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
+    the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down."""
+    state.metrics.undecided.inc()
+    fields = {"uid": _request_uid(body), "namespace": exc.namespace, "policy": exc.policy}
+    log.warning("namespace labels unknown; no answer", extra={"fields": fields})
+    await _respond(send, 503, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
+
+
 class MutateEndpoint:
     """``POST /mutate`` as a bare ASGI handler: raw body, orjson, no response-model validation."""
 
@@ -204,6 +213,10 @@ class MutateEndpoint:
         except InputError as exc:
             _count_refusal(state, 400, str(exc), body)
             await _respond(send, 400, f"{exc}\n".encode(), TEXT_HEADERS)
+            return
+        except NamespaceLabelsUnknownError as exc:
+            # not the Pod's fault and not a bug: we cannot decide, so failurePolicy must
+            await _undecided(state, send, exc, body)
             return
         except Exception:
             metrics.errors.inc()

@@ -81,6 +81,11 @@ class Metrics:
             "Admission requests that failed with an internal error.",
             registry=self.registry,
         )
+        self.undecided = Counter(
+            "placement_webhook_undecided_total",
+            "Admissions answered 503 because a namespaceSelector needed labels that were unknown.",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "placement_webhook_policy_reloads_total",
             "Policy file reloads, by result.",
