@@ -311,3 +311,40 @@ def test_a_pod_the_guard_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixt
         " policy places it there and no allow rule admits it; " + DEFAULT_ACCESS,
     ]
     assert run(capsys, "audit", path, *POLICIES)[0] == 0  # without the reservation: not audited
+
+
+NLP_ONLY = """version: 1
+policies:
+- name: nlp-gpu
+  match: {servers: ["*"], namespaceSelector: {matchLabels: {team: nlp}}}
+  placement: {nodeSelector: {pool: nlp}}
+"""
+
+
+@pytest.mark.parametrize(("team", "code"), [("nlp", 1), ("cv", 0)])
+def test_namespace_labels_come_from_namespaces_among_the_inputs(
+    team: str, code: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.yaml").write_text(NLP_ONLY)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "seldon-mesh", "labels": {"team": team}},
+    }
+    path = export(tmp_path / "pods.yaml", namespace, running(fixture("triton-gpu-0")))
+    result, out, _ = run(capsys, "audit", path, "--policies", str(tmp_path / "p.yaml"))
+    assert result == code
+    assert ("    + nodeSelector pool=nlp" in out.splitlines()) == (team == "nlp")
+
+
+def test_namespace_labels_a_policy_needs_and_nobody_gave(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "p.yaml").write_text(NLP_ONLY)
+    path = export(tmp_path / "pods.yaml", running(fixture("triton-gpu-0")))
+    assert run(capsys, "audit", path, "--policies", str(tmp_path / "p.yaml")) == (
+        2,
+        "",
+        "error: labels of namespace 'seldon-mesh' are unknown and policy nlp-gpu matches on namespaceSelector:"
+        " add the Namespace to the inputs (kubectl get namespace seldon-mesh -o yaml) or audit with --cluster\n",
+    )

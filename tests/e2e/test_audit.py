@@ -204,6 +204,28 @@ def test_with_a_reservation_the_guard_finds_the_pod_that_tolerates_it_by_hand(au
     assert {p["status"] for o in report["owners"] if o["name"] != "sneaky" for p in o["pods"]} == {"patched"}
 
 
+def test_namespace_labels_are_read_for_a_policys_namespace_selector(audited: Any) -> None:
+    """Relabelled while the Pods run: the next audit follows the labels the API server has now."""
+    cluster, today, _, _ = audited
+    by_team = today.with_name("policies-audit-team.yaml")
+    head, sep, tail = cluster.default_policies.partition("policies:\n")
+    by_team.write_text(
+        head
+        + sep
+        + '- name: nlp-pool\n  match: {servers: ["*"], namespaceSelector: {matchLabels: {team: nlp}}}\n'
+        "  placement: {nodeSelector: {team-pool: nlp}}\n" + tail
+    )
+    reported: dict[str, dict[str, list[str]]] = {}
+    for team in ("nlp", "cv"):
+        cluster.api.merge(f"/api/v1/namespaces/{NS}", {"metadata": {"labels": {"team": team}}})
+        code, report, err = audit(cluster, "-n", NS, "-o", "json", policies=by_team)
+        assert (code, err) == ((1, "") if team == "nlp" else (0, "")), err
+        reported[team] = {o["name"]: [c for p in o["pods"] for c in p["changes"]] for o in report["owners"]}
+    assert sorted(reported["nlp"]) == ["audit-dep", "audit-dep-after", "audit-sts", "audit-sts-after"]
+    assert {c for changes in reported["nlp"].values() for c in changes} == {"nodeSelector team-pool=nlp"}
+    assert reported["cv"] == {}
+
+
 def test_the_documented_rbac_is_read_only(audited: Any) -> None:
     cluster, _, _, _ = audited
 

@@ -27,7 +27,7 @@ from webhook.cli.common import (
 )
 from webhook.cli.helptext import add_verb
 from webhook.engine.documents import Subject, read_documents
-from webhook.errors import ClusterError, InputError
+from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import RawObject, as_dict, string_labels
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.audit import (
@@ -185,14 +185,7 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
     return lines
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    if args.cluster and args.files:
-        raise InputError("audit: give FILE... or --cluster, not both")
-    if not args.cluster and not args.files:
-        raise InputError("audit: give FILE... (kubectl get pods -o yaml exports) or --cluster")
-    if args.kubeconfig and not args.cluster:
-        raise InputError("audit: --kubeconfig only with --cluster")
-    policies = policies_from(args)
+def _audit(args: argparse.Namespace, policies: PolicySet) -> tuple[Inputs, AuditReport]:
     if args.cluster:
         inputs = read_cluster(
             args.kubeconfig,
@@ -213,6 +206,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
         namespaces=inputs.namespaces,
         replicasets=inputs.replicasets,
     )
+    return inputs, report
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.cluster and args.files:
+        raise InputError("audit: give FILE... or --cluster, not both")
+    if not args.cluster and not args.files:
+        raise InputError("audit: give FILE... (kubectl get pods -o yaml exports) or --cluster")
+    if args.kubeconfig and not args.cluster:
+        raise InputError("audit: --kubeconfig only with --cluster")
+    policies = policies_from(args)
+    try:
+        inputs, report = _audit(args, policies)
+    except NamespaceLabelsUnknownError as exc:
+        raise InputError(
+            f"{exc}: add the Namespace to the inputs (kubectl get namespace {exc.namespace} -o yaml)"
+            " or audit with --cluster"
+        ) from exc
     if args.output == "table":
         print("\n".join(render_report(report, policies=policies, inputs=inputs)))
     else:

@@ -269,11 +269,18 @@ def _status_of(review: Review, *, placed_by: str | None, enforce: set[str]) -> t
 
 
 def audit_pod(
-    pod: RawObject, *, namespace: str, policies: PolicySet, guard: GuardCheck | None = guard_refusal
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    namespace_labels: Mapping[str, str] | None = None,
+    guard: GuardCheck | None = guard_refusal,
 ) -> PodAudit:
-    """Review the Pod's CREATE form with today's policies (and the guard, after mutation)."""
+    """Review the Pod's CREATE form with today's policies (and the guard, after mutation).
+    ``namespace_labels``: its Namespace's labels, None when unknown (then a policy whose
+    ``namespaceSelector`` decides raises ``NamespaceLabelsUnknownError``, as in ``review_pod``)."""
     created = creation_form(pod)
-    review = review_pod(created, namespace=namespace, policies=policies)
+    review = review_pod(created, namespace=namespace, policies=policies, namespace_labels=namespace_labels)
     placed_by = as_dict(as_dict(pod.get("metadata")).get("annotations")).get(POLICY_ANNOTATION)
     status, message = _status_of(
         review, placed_by=placed_by if isinstance(placed_by, str) else None, enforce=_enforce_names(policies)
@@ -339,13 +346,16 @@ def _audit_or_skip(
     namespace: str,
     policies: PolicySet,
     scope: WebhookScope,
-    labels: Mapping[str, str],
+    known: Mapping[str, Mapping[str, str]],
     guard: GuardCheck | None,
 ) -> tuple[PodAudit | None, str]:
-    """The Pod's audit, or None and why it is not audited."""
+    """The Pod's audit, or None and why it is not audited. The webhook's namespaceSelector can
+    always be judged (``namespace_labels_of``); the policies get the labels only when known."""
+    labels = namespace_labels_of(namespace, known)
     reason = skip_reason(pod, namespace=namespace, scope=scope, namespace_labels=labels)
     if reason is None:
-        return audit_pod(pod, namespace=namespace, policies=policies, guard=guard), ""
+        own = labels if namespace in known else None
+        return audit_pod(pod, namespace=namespace, policies=policies, namespace_labels=own, guard=guard), ""
     if reason == OBJECT_SELECTOR and guard is not None:
         refusal = guard(creation_form(pod), namespace=namespace, policies=policies)
         if refusal is not None:
@@ -381,9 +391,8 @@ def audit_pods(
     for pod in pods:
         metadata = as_dict(pod.get("metadata"))
         namespace = str(metadata.get("namespace") or default_namespace)
-        labels = namespace_labels_of(namespace, known)
         result, reason = _audit_or_skip(
-            pod, namespace=namespace, policies=policies, scope=scope, labels=labels, guard=guard
+            pod, namespace=namespace, policies=policies, scope=scope, known=known, guard=guard
         )
         if result is None:
             skipped.append((f"{namespace}/{metadata.get('name', '')}", reason))
@@ -416,9 +425,8 @@ def replicasets_to_resolve(
         if ref is None or ref.get("kind") != "ReplicaSet":
             continue
         namespace = str(as_dict(pod.get("metadata")).get("namespace") or default_namespace)
-        labels = namespace_labels_of(namespace, namespaces)
         result, _ = _audit_or_skip(
-            pod, namespace=namespace, policies=policies, scope=scope, labels=labels, guard=guard
+            pod, namespace=namespace, policies=policies, scope=scope, known=namespaces, guard=guard
         )
         if result is not None and result.differs:
             wanted.add((namespace, str(ref.get("name", ""))))
