@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e import seldon
 from tests.e2e.conftest import Cluster
+from tests.e2e.controlplane import wait_for
 from tests.e2e.helpers import create, policy_of, wait_pods
 from tests.e2e.install import cli, service_account_kubeconfig
 from tests.e2e.kube import ROOT, create_namespace, load_objects
@@ -101,7 +102,23 @@ def audited(cluster: Cluster) -> Iterator[tuple[Cluster, Path, dict[str, list[st
         yield cluster, today, before, after
     finally:
         cluster.plane.kubectl("delete", "-f", str(RBAC))
-        cluster.api.delete(f"/api/v1/namespaces/{NS}")
+        release(cluster)
+
+
+def release(cluster: Cluster) -> None:
+    """Delete the namespace and its Pods for good: without a kubelet a bound Pod's graceful
+    deletion never completes, and its GPUs would stay counted for the scenarios that follow."""
+    cluster.api.delete(f"/api/v1/namespaces/{NS}")  # Terminating: no Pod can be created in it now
+
+    def gone() -> bool:
+        listed = cluster.api.items(f"/api/v1/namespaces/{NS}/pods")
+        for pod in listed:
+            cluster.api.delete(
+                f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}", gracePeriodSeconds=0
+            )
+        return not listed
+
+    wait_for(f"the Pods of {NS} deleted", gone, 60, interval=0.5)
 
 
 def audit(cluster: Cluster, *args: str, policies: Path | str) -> tuple[int, Any, str]:

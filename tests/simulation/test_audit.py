@@ -7,10 +7,11 @@ import textwrap
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 
 from tests.engine.test_properties import load
-from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture, minimal_pod, policies
+from tests.helpers import BUNDLED_POLICIES, ROOT, bundled_policies, fixture, minimal_pod, policies
 from tests.strategies import pods, policy_documents
 from webhook.engine.admission import review_pod
 from webhook.engine.guard import DEFAULT_ACCESS
@@ -285,6 +286,37 @@ def test_a_configuration_from_the_cluster_decides_which_pods_are_audited() -> No
         "matchCondition only-gpu of mutatingwebhookconfiguration placement-webhook is not evaluated:"
         " Pods are audited as if it held"
     ]
+
+
+def test_the_default_scope_is_what_deploy_base_installs() -> None:
+    """From files without a MutatingWebhookConfiguration the shipped one's selectors apply."""
+    shipped = yaml.safe_load((ROOT / "deploy" / "base" / "webhook.yaml").read_text())
+    scope = scope_from_configuration(shipped, source="deploy/base")
+    assert (scope.object_selector, scope.namespace_selector, scope.match_conditions) == (
+        DEFAULT_SCOPE.object_selector,
+        DEFAULT_SCOPE.namespace_selector,
+        DEFAULT_SCOPE.match_conditions,
+    )
+    assert scope.checks_binding and scope.unevaluated_conditions == []
+
+
+@pytest.mark.parametrize(
+    ("selector", "problem"),
+    [
+        ("yes", "not a LabelSelector"),
+        ({"matchLabels": {"a": 1}}, "matchLabels must map keys to strings"),
+        (
+            {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
+            "matchExpressions: {'key': 'a', 'operator': 'Gt', 'values': ['1']} is not a key with an operator"
+            " In, NotIn, Exists or DoesNotExist",
+        ),
+    ],
+)
+def test_a_selector_that_cannot_be_evaluated_is_refused(selector: Any, problem: str) -> None:
+    config = {"webhooks": [{"name": "pods.placement-webhook.io", "objectSelector": selector}]}
+    with pytest.raises(ValueError) as raised:
+        scope_from_configuration(config, source="f.yaml")
+    assert str(raised.value) == f"f.yaml: webhooks[pods.placement-webhook.io].objectSelector: {problem}"
 
 
 def test_a_configuration_without_our_webhook_is_refused() -> None:

@@ -43,7 +43,7 @@ from typing import Any, Literal, Protocol
 from webhook.engine.admission import WARNING_PREFIX, Review, conflict_message, review_pod
 from webhook.engine.guard import guard_pod
 from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
-from webhook.kube.selectors import label_selector_matches
+from webhook.kube.selectors import LABEL_OPERATORS, label_selector_matches
 from webhook.policy.compiled import PolicySet
 
 POLICY_ANNOTATION = "placement-webhook.io/policy"
@@ -135,12 +135,37 @@ def scope_from_configuration(configuration: RawObject, *, source: str) -> Webhoo
     if len(named) != 1:
         raise ValueError(f"{source}: no webhook named {WEBHOOK_NAME} (and not exactly one webhook)")
     hook = named[0]
+    for field_name in ("objectSelector", "namespaceSelector"):
+        problem = _selector_problem(hook.get(field_name))
+        if problem:
+            raise ValueError(f"{source}: webhooks[{WEBHOOK_NAME}].{field_name}: {problem}")
     return WebhookScope(
         object_selector=as_dict(hook.get("objectSelector")),
         namespace_selector=as_dict(hook.get("namespaceSelector")),
         match_conditions=tuple(as_dict(c) for c in as_list(hook.get("matchConditions"))),
         source=source,
     )
+
+
+def _selector_problem(selector: Any) -> str | None:
+    """Why a LabelSelector from a file cannot be evaluated (the API server would have refused it)."""
+    if selector is None:
+        return None
+    if not isinstance(selector, dict):
+        return "not a LabelSelector"
+    labels = selector.get("matchLabels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        return "matchLabels must map keys to strings"
+    for expr in as_list(selector.get("matchExpressions")):
+        if (
+            not isinstance(expr, dict)
+            or expr.get("operator") not in LABEL_OPERATORS
+            or not isinstance(expr.get("key"), str)
+        ):
+            return (
+                f"matchExpressions: {expr!r} is not a key with an operator In, NotIn, Exists or DoesNotExist"
+            )
+    return None
 
 
 def namespace_labels_of(namespace: str, known: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
