@@ -208,6 +208,11 @@ def test_stdin_and_the_webhook_configuration_among_the_inputs(
         (["pods.yaml", "--cluster"], "error: audit: give FILE... or --cluster, not both\n"),
         (["pods.yaml", "--kubeconfig", "k"], "error: audit: --kubeconfig only with --cluster\n"),
         (
+            ["pods.yaml", "--webhook-configuration", "w"],
+            "error: audit: --webhook-configuration only with --cluster (from files: add the"
+            " MutatingWebhookConfiguration to the inputs)\n",
+        ),
+        (
             ["--cluster", "--kubeconfig", "/nonexistent/k"],
             "error: --kubeconfig /nonexistent/k: no such file\n",
         ),

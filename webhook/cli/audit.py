@@ -190,7 +190,7 @@ def _audit(args: argparse.Namespace, policies: PolicySet) -> tuple[Inputs, Audit
         inputs = read_cluster(
             args.kubeconfig,
             namespace=args.namespace,
-            configuration=args.webhook_configuration,
+            configuration=args.webhook_configuration or DEFAULT_CONFIGURATION,
             policies=policies,
         )
     else:
@@ -216,6 +216,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise InputError("audit: give FILE... (kubectl get pods -o yaml exports) or --cluster")
     if args.kubeconfig and not args.cluster:
         raise InputError("audit: --kubeconfig only with --cluster")
+    if args.webhook_configuration and not args.cluster:
+        raise InputError(
+            "audit: --webhook-configuration only with --cluster (from files: add the"
+            " MutatingWebhookConfiguration to the inputs)"
+        )
     policies = policies_from(args)
     try:
         inputs, report = _audit(args, policies)
@@ -250,10 +255,9 @@ def add_audit_parser(commands: Any) -> None:
     )
     audit.add_argument(
         "--webhook-configuration",
-        default=DEFAULT_CONFIGURATION,
         metavar="NAME",
         help="with --cluster: the MutatingWebhookConfiguration whose selectors say which Pods are sent"
-        " (default %(default)s)",
+        f" (default {DEFAULT_CONFIGURATION})",
     )
     add_policies_option(audit)
     audit.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")

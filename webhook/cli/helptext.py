@@ -28,10 +28,11 @@ document is checked, and each for idempotency and "the patch reproduces the muta
 when a case fails.""",
     "audit": """\
 Review running Pods as the webhook would if they were created now, and report those that today's
-policies would place differently (patched, conflict, denied, stale), grouped by owner with the
-command that rolls it. Reads kubectl get pods -o yaml exports (ReplicaSets, Namespaces and the
-MutatingWebhookConfiguration may be among them) or, read-only, the cluster. Only Pods the webhook
-configuration selects are audited. Exit 1 when a Pod differs, 0 when none does.""",
+policies would place differently (patched, conflict, denied, stale) or the reservation guard would
+refuse (refused), grouped by owner with the command that rolls it. Reads kubectl get pods -o yaml
+exports (ReplicaSets, Namespaces and the MutatingWebhookConfiguration may be among them) or,
+read-only, the cluster. Only Pods the webhook configuration selects are audited. Exit 1 when a
+Pod differs, 0 when none does.""",
     "schema": "Print the JSON Schema of the policy file (policies.schema.json), for editors.",
     "serve": """\
 Run the HTTPS admission server: POST /mutate, GET /healthz, /readyz and /metrics on one TLS port.
