@@ -315,7 +315,7 @@ def test_a_missing_kubeconfig_says_so(
 
 # --- --help ----------------------------------------------------------------------------------------
 
-VERBS = ["review", "validate", "simulate", "test", "schema", "serve", "certs"]
+VERBS = ["review", "validate", "simulate", "audit", "test", "schema", "serve", "certs"]
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -31,3 +31,24 @@ def test_readme_example_output_is_current(
 def test_the_section_has_both_examples() -> None:
     assert [c.split()[1] for c, _ in EXAMPLES] == ["simulate", "validate", "simulate"]
     assert "tests/seldon/models.yaml" in EXAMPLES[2][0]  # From Model to node
+
+
+AUDIT = (ROOT / "README.md").read_text().split("## Audit of running Pods")[1].split("\n## ")[0]
+
+
+def test_the_audit_example_is_current(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [console] = re.findall(r"```console\n(.*?)```", AUDIT, flags=re.DOTALL)
+    command, output = console.split("\n", 1)
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(command.removeprefix("$ "))[1:]) == 1  # Pods differ
+    assert capsys.readouterr().out == output
+    # "Audited under the bundled policies, nothing differs (exit 0)"
+    assert main(["audit", "examples/running-pods.yaml", "--policies", "policies.yaml"]) == 0
+    assert "0 differ" in capsys.readouterr().out
+
+
+def test_the_audit_rbac_shown_is_the_file() -> None:
+    [shown] = re.findall(r"```yaml\n(.*?)```", AUDIT, flags=re.DOTALL)
+    assert shown == (ROOT / "docs" / "audit-rbac.yaml").read_text()

@@ -26,6 +26,13 @@ Run policy test cases as data: every folder under DIR with a placement-test.yaml
 (policies, input Pods, expected outcome, policy, mutated Pod, warnings or denial). Every input
 document is checked, and each for idempotency and "the patch reproduces the mutation". Exit 1
 when a case fails.""",
+    "audit": """\
+Review running Pods as the webhook would if they were created now, and report those that today's
+policies would place differently (patched, conflict, denied, stale) or the reservation guard would
+refuse (refused), grouped by owner with the command that rolls it. Reads kubectl get pods -o yaml
+exports (ReplicaSets, Namespaces and the MutatingWebhookConfiguration may be among them) or,
+read-only, the cluster. Only Pods the webhook configuration selects are audited. Exit 1 when a
+Pod differs, 0 when none does.""",
     "schema": "Print the JSON Schema of the policy file (policies.schema.json), for editors.",
     "serve": """\
 Run the HTTPS admission server: POST /mutate, GET /healthz, /readyz and /metrics on one TLS port.
@@ -55,6 +62,9 @@ EXAMPLES = {
     "test": """\
   placement-webhook test tests/cases
   placement-webhook test tests/cases/gpu-server-patched -o json""",
+    "audit": """\
+  kubectl get pods,replicasets -A -o yaml | placement-webhook audit -
+  placement-webhook audit --cluster -n seldon-mesh -o json""",
     "schema": """\
   placement-webhook schema > policies.schema.json""",
     "serve": """\

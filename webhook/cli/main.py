@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webhook import __version__
+from webhook.cli.audit import add_audit_parser
 from webhook.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from webhook.cli.operate import add_certs_parser, add_serve_parser
 from webhook.cli.policy import add_test_and_schema_parsers, add_validate_parser
@@ -34,6 +35,7 @@ def build_parser(*, prog: str = "placement-webhook") -> argparse.ArgumentParser:
     add_review_parser(commands)
     add_validate_parser(commands)
     add_simulate_parser(commands)
+    add_audit_parser(commands)
     add_test_and_schema_parsers(commands)
     add_serve_parser(commands)
     add_certs_parser(commands)

@@ -166,3 +166,48 @@ def list_seldon_objects(
         for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict)
     ]
+
+
+# --- read-only lookups for ``audit --cluster`` (RBAC: docs/audit-rbac.yaml) ------------------------
+
+
+def list_pods(api: client.ApiClient, *, namespace: str | None = None) -> list[RawObject]:
+    """Every Pod, in one namespace or in all, as raw dicts with ``apiVersion`` and ``kind`` set."""
+    core = client.CoreV1Api(api)
+    if namespace:
+        listed: RawObject = _call(f"list pods in {namespace}", core.list_namespaced_pod, namespace)
+    else:
+        listed = _call("list pods", core.list_pod_for_all_namespaces)
+    items = listed.get("items")
+    return [
+        {"apiVersion": "v1", "kind": "Pod", **item}
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict)
+    ]
+
+
+def get_replicaset(api: client.ApiClient, name: str, *, namespace: str) -> RawObject | None:
+    """The ReplicaSet (to find its Deployment), or None when it is gone."""
+    apps = client.AppsV1Api(api)
+    what = f"get replicaset {namespace}/{name}"
+    result: RawObject | None = _call(what, apps.read_namespaced_replica_set, name, namespace, missing_ok=True)
+    return result
+
+
+def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> dict[str, dict[str, str]]:
+    """Labels per namespace: of every namespace (list), or of one (get)."""
+    core = client.CoreV1Api(api)
+    if namespace:
+        one: RawObject | None = _call(
+            f"get namespace {namespace}", core.read_namespace, namespace, missing_ok=True
+        )
+        found = [one] if one is not None else []
+    else:
+        listed: RawObject = _call("list namespaces", core.list_namespace)
+        found = [i for i in listed.get("items") or [] if isinstance(i, dict)]
+    labels: dict[str, dict[str, str]] = {}
+    for item in found:
+        metadata = item.get("metadata") or {}
+        own = metadata.get("labels") or {}
+        labels[str(metadata.get("name", ""))] = {str(k): str(v) for k, v in own.items()}
+    return labels
