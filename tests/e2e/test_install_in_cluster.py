@@ -77,7 +77,12 @@ def test_kubectl_apply_again_keeps_the_patched_ca_bundle(cluster: Cluster) -> No
         ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
         ("get", "mutatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
         ("list", "mutatingwebhookconfigurations.admissionregistration.k8s.io", None, False),
-        ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/placement-webhook", None, True),
+        (
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/placement-webhook",
+            None,
+            True,
+        ),
         ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
         ("list", "validatingwebhookconfigurations.admissionregistration.k8s.io", None, False),
         ("create", "pods", NS, False),

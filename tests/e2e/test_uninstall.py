@@ -19,7 +19,9 @@ VWCS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 def test_uninstall_leaves_no_webhook_and_server_pods_can_be_created(cluster: Cluster) -> None:
     plane = cluster.plane
-    plane.kubectl("delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "placement-webhook")
+    plane.kubectl(
+        "delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "placement-webhook"
+    )
     cluster.webhook.stop()  # its Pods go with the namespace; nothing may call it any more
     # --wait=false: without kubelets, the bound server Pods would stay Terminating forever
     # the README's second command, as written there (--ignore-not-found: the first one deleted
