@@ -183,7 +183,8 @@ def test_stdin_and_the_webhook_configuration_among_the_inputs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The installed configuration decides: here its namespaceSelector leaves seldon-mesh out."""
-    config = yaml.safe_load(WEBHOOK_CONFIGURATION.read_text())
+    documents = yaml.safe_load_all(WEBHOOK_CONFIGURATION.read_text())
+    config = next(d for d in documents if d["kind"] == "MutatingWebhookConfiguration")
     config["webhooks"][0]["namespaceSelector"]["matchExpressions"][0]["values"].append("seldon-mesh")
     namespace = {
         "apiVersion": "v1",
@@ -239,7 +240,8 @@ def test_input_of_another_kind_is_refused(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_two_webhook_configurations_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = yaml.safe_load(WEBHOOK_CONFIGURATION.read_text())
+    documents = yaml.safe_load_all(WEBHOOK_CONFIGURATION.read_text())
+    config = next(d for d in documents if d["kind"] == "MutatingWebhookConfiguration")
     path = export(tmp_path / "x.yaml", config, config)
     assert run(capsys, "audit", path, *POLICIES) == (
         2,

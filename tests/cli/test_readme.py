@@ -1,4 +1,5 @@
-"""The simulate section of the README shows real output: every ``$ placement-webhook`` there reruns."""
+"""The simulate and guard sections of the README show real output: every ``$ placement-webhook``
+there reruns (the guard section's kubectl output is the e2e test's, tests/e2e/test_guard.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import pytest
 from tests.helpers import ROOT
 from webhook.cli.main import main
 
-SECTION = (ROOT / "README.md").read_text().split("## Where will it land? (simulate)")[1].split("\n## ")[0]
+README = (ROOT / "README.md").read_text()
+SECTION = README.split("## Where will it land? (simulate)")[1].split("\n## ")[0]
+GUARD_SECTION = README.split("## Keep the GPU nodes reserved (the guard)")[1].split("\n## ")[0]
 EXAMPLES = [
     (block.split("\n", 1)[0].removeprefix("$ "), block.split("\n", 1)[1])
-    for console in re.findall(r"```console\n(.*?)```", SECTION, flags=re.DOTALL)
+    for section in (SECTION, GUARD_SECTION)
+    for console in re.findall(r"```console\n(.*?)```", section, flags=re.DOTALL)
     for block in re.split(r"\n(?=\$ )", console)
 ]
 
@@ -23,13 +27,13 @@ def test_readme_example_output_is_current(
     command: str, output: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(ROOT)
-    # an example that shows a problem exits 1, as the README says; every other one exits 0
-    assert main(shlex.split(command)[1:]) == (1 if "  problem: " in output else 0)
+    # an example that shows a problem or a refused Pod exits 1, as the README says; others exit 0
+    assert main(shlex.split(command)[1:]) == (1 if "  problem: " in output or "  denied: " in output else 0)
     assert capsys.readouterr().out == output
 
 
 def test_the_section_has_both_examples() -> None:
-    assert [c.split()[1] for c, _ in EXAMPLES] == ["simulate", "validate", "simulate"]
+    assert [c.split()[1] for c, _ in EXAMPLES] == ["simulate", "validate", "simulate", "review"]
     assert "tests/seldon/models.yaml" in EXAMPLES[2][0]  # From Model to node
 
 

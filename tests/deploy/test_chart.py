@@ -15,6 +15,7 @@ from tests.deploy.test_deploy import (
     assert_bootstrap,
     assert_cert_manager,
     assert_deployment,
+    assert_guard_configuration,
     assert_one_namespace,
     assert_valid_strictly,
     assert_webhook_configuration,
@@ -40,6 +41,7 @@ ALL_ON: dict[str, Any] = {
     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
         {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}]}}},
     "webhook": {"excludeNamespaces": ["monitoring"], "failurePolicy": "Ignore", "timeoutSeconds": 3},
+    "guard": {"failurePolicy": "Fail"},
     "server": {"logLevel": "debug", "reloadInterval": 0.5},
 }  # fmt: skip
 VALUE_SETS: dict[str, dict[str, Any]] = {
@@ -48,6 +50,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "existing-secret": {"certificates": {"mode": "existingSecret", "existingSecret": {"name": "mine", "caBundle": CA_BUNDLE}}},
     "all-optional-on": ALL_ON,
     "metrics-port": {"metrics": {"port": 9090, "serviceMonitor": {"enabled": True}}, "networkPolicy": {"enabled": True}},
+    "no-guard": {"guard": {"enabled": False}},
 }  # fmt: skip
 NOT_IN_SCHEMAS = ("cert-manager.io/", "monitoring.coreos.com/")
 
@@ -91,6 +94,10 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         (excluded,) = hook["namespaceSelector"]["matchExpressions"]
         assert excluded["values"] == ["kube-system", NAMESPACE, "monitoring"]
         assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 3)
+        assert_guard_configuration(objects, NAMESPACE, NAME, excluded=("monitoring",), failure_policy="Fail")
+    elif name == "no-guard":
+        assert not any(o["kind"] == "ValidatingWebhookConfiguration" for o in objects)
+        assert len([o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]) == 1
     else:
         assert_webhook_configuration(objects, NAMESPACE, NAME, ca_bundle=name == "existing-secret")
     assert_deployment(objects, NAME, image, metrics_port=9090 if name == "metrics-port" else None)
@@ -100,8 +107,9 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         assert not any(o["kind"] in ("Job", "CronJob", "Role", "ClusterRole") for o in objects)
         pod = one(objects, "Deployment")["spec"]["template"]["spec"]
         assert {"name": "certs", "secret": {"secretName": "mine", "defaultMode": 0o440}} in pod["volumes"]
-        (hook,) = one(objects, "MutatingWebhookConfiguration")["webhooks"]
-        assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            (hook,) = one(objects, kind)["webhooks"]
+            assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
     else:
         assert_bootstrap(objects, NAMESPACE, NAME, image)
 

@@ -160,6 +160,63 @@ def assert_webhook_configuration(
         "name": name, "namespace": service["metadata"]["namespace"], "path": "/mutate", "port": 443
     }  # fmt: skip
     assert service["metadata"]["namespace"] == namespace
+    assert_guard_configuration(objects, namespace, name, ca_bundle=ca_bundle)
+
+
+GUARD_CONDITION = (
+    "has(object.spec.tolerations) && object.spec.tolerations.exists(t, !has(t.key)"
+    " || !t.key.startsWith('node.kubernetes.io/'))"
+)
+
+
+def assert_guard_configuration(
+    objects: list[Obj],
+    namespace: str = NAMESPACE,
+    name: str = SERVICE,
+    *,
+    ca_bundle: bool = False,
+    excluded: tuple[str, ...] = (),
+    failure_policy: str = "Ignore",
+) -> None:
+    """The reservation guard: Pod CREATE and UPDATE, the mutating webhook's namespace exclusions,
+    only Pods with a toleration besides the node-condition ones, fail open by default."""
+    (hook,) = one(objects, "ValidatingWebhookConfiguration", name)["webhooks"]
+    assert hook["name"] == "guard.placement-webhook.io"
+    assert (hook["admissionReviewVersions"], hook["sideEffects"], hook["matchPolicy"]) == (
+        ["v1"],
+        "None",
+        "Equivalent",
+    )
+    assert hook["rules"] == [
+        {
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["pods"],
+            "scope": "Namespaced",
+        }
+    ]
+    assert "objectSelector" not in hook  # every Pod may tolerate the reserved taint
+    assert hook["namespaceSelector"] == {
+        "matchExpressions": [
+            {
+                "key": "kubernetes.io/metadata.name",
+                "operator": "NotIn",
+                "values": ["kube-system", namespace, *excluded],
+            }
+        ]
+    }
+    assert hook["matchConditions"] == [
+        {"name": "tolerates-more-than-node-conditions", "expression": GUARD_CONDITION}
+    ]
+    assert (hook["failurePolicy"], hook["timeoutSeconds"]) == (failure_policy, 3)
+    assert ("caBundle" in hook["clientConfig"]) is ca_bundle
+    assert hook["clientConfig"]["service"] == {
+        "name": name,
+        "namespace": namespace,
+        "path": "/validate",
+        "port": 443,
+    }
 
 
 def test_the_webhook_namespace_is_excluded_and_holds_everything(base: list[Obj]) -> None:
@@ -167,7 +224,13 @@ def test_the_webhook_namespace_is_excluded_and_holds_everything(base: list[Obj])
 
 
 def assert_one_namespace(objects: list[Obj], namespace: str) -> None:
-    cluster_scoped = ("Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration")
+    cluster_scoped = (
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    )
     namespaced = [o for o in objects if o["kind"] not in cluster_scoped]
     assert {o["metadata"]["namespace"] for o in namespaced} == {namespace}
     for binding in (o for o in objects if o["kind"].endswith("RoleBinding")):
@@ -284,10 +347,9 @@ def test_cert_manager_objects_are_consistent(overlay: list[Obj], base: list[Obj]
 
 
 def assert_cert_manager(overlay: list[Obj], namespace: str = NAMESPACE, name: str = SERVICE) -> None:
-    annotation = one(overlay, "MutatingWebhookConfiguration")["metadata"]["annotations"][
-        "cert-manager.io/inject-ca-from"
-    ]
-    assert annotation == f"{namespace}/{name}-serving"
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        annotation = one(overlay, kind)["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        assert annotation == f"{namespace}/{name}-serving"
     serving = one(overlay, "Certificate", f"{name}-serving")
     assert serving["metadata"]["namespace"] == namespace
     pod = one(overlay, "Deployment")["spec"]["template"]["spec"]

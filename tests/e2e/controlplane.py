@@ -39,7 +39,7 @@ OPTIONAL = ("helm",)  # built for the Helm chart's tests; these scenarios do not
 SERVICE_CIDR = "10.0.0.0/24"
 # the controllers the scenarios need; no nodelifecycle, so nothing taints the kubelet-less nodes
 CONTROLLERS = (
-    "statefulset,replicaset,deployment,job,namespace,serviceaccount-token,serviceaccount,"
+    "statefulset,replicaset,deployment,daemonset,job,namespace,serviceaccount-token,serviceaccount,"
     "endpointslice,garbagecollector"
 )
 HOW_TO_BUILD = "run `make control-plane` (or set KUBEBUILDER_ASSETS)"

@@ -26,10 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 NS = "e2e-certs"
 MWCS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VWCS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"  # the guard's
 SECRETS = f"/api/v1/namespaces/{NS}/secrets"
 
 
-def configuration(name: str, hooks: int = 2) -> dict[str, Any]:
+def configuration(name: str, hooks: int = 2, kind: str = "MutatingWebhookConfiguration") -> dict[str, Any]:
     """Two webhooks that nothing ever triggers (ConfigMaps in namespaces that do not exist)."""
     hook = {
         "admissionReviewVersions": ["v1"],
@@ -42,7 +43,7 @@ def configuration(name: str, hooks: int = 2) -> dict[str, Any]:
     }
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
+        "kind": kind,
         "metadata": {"name": name},
         "webhooks": [{**hook, "name": f"hook{i}.placement-webhook.io"} for i in range(hooks)],
     }
@@ -52,8 +53,10 @@ def configuration(name: str, hooks: int = 2) -> dict[str, Any]:
 def certs_cluster(cluster: Cluster) -> Iterator[Cluster]:
     create_namespace(cluster.api, NS)
     cluster.api.create(MWCS, configuration("e2e-certs"))
+    cluster.api.create(VWCS, configuration("e2e-certs", hooks=1, kind="ValidatingWebhookConfiguration"))
     yield cluster
     cluster.api.delete(MWCS + "/e2e-certs")
+    cluster.api.delete(VWCS + "/e2e-certs")
     cluster.api.delete(MWCS + "/e2e-certs-late")
 
 
@@ -73,17 +76,18 @@ def data(obj: dict[str, Any] | None, key: str) -> bytes:
     return base64.b64decode(obj["data"][key])
 
 
-def bundles(cluster: Cluster, name: str = "e2e-certs") -> list[bytes]:
-    hooks = cluster.api.get(f"{MWCS}/{name}")["webhooks"]
+def bundles(cluster: Cluster, name: str = "e2e-certs", configurations: str = MWCS) -> list[bytes]:
+    hooks = cluster.api.get(f"{configurations}/{name}")["webhooks"]
     return [base64.b64decode(h["clientConfig"]["caBundle"]) for h in hooks]
 
 
 def versions(cluster: Cluster) -> dict[str, int]:
-    """resourceVersion of the CA Secret, the webhook configuration and the serving Secret."""
+    """resourceVersion of the CA Secret, the two webhook configurations and the serving Secret."""
     out = {}
     for key, path in (
         ("ca", f"{SECRETS}/placement-webhook-ca"),
         ("webhook", f"{MWCS}/e2e-certs"),
+        ("guard", f"{VWCS}/e2e-certs"),
         ("tls", f"{SECRETS}/placement-webhook-tls"),
     ):
         out[key] = int(cluster.api.get(path)["metadata"]["resourceVersion"])
@@ -108,15 +112,17 @@ def test_first_install_creates_both_secrets_and_patches_every_webhook(certs_clus
     result = install(cluster)
     assert (result.returncode, result.stderr) == (0, "")
     assert f"secret {NS}/placement-webhook-tls: created" in result.stdout
-    assert "caBundle set on 2 of 2 webhooks" in result.stdout
+    assert "mutatingwebhookconfiguration e2e-certs: caBundle set on 2 of 2 webhooks" in result.stdout
+    assert "validatingwebhookconfiguration e2e-certs: caBundle set on 1 of 1 webhooks" in result.stdout
     tls, ca = secret(cluster, "placement-webhook-tls"), secret(cluster, "placement-webhook-ca")
     assert tls is not None and tls["type"] == "kubernetes.io/tls"
     assert ca is not None and ca["type"] == "Opaque" and set(ca["data"]) == {"ca.crt", "ca.key"}
     assert set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}  # the CA key never reaches the Pods
     assert bundles(cluster) == [data(ca, "ca.crt")] * 2
+    assert bundles(cluster, configurations=VWCS) == [data(ca, "ca.crt")]
     verify(bundles(cluster)[0], data(tls, "tls.crt"), f"placement-webhook.{NS}.svc")
     # the order that keeps a rotation safe: CA Secret, then caBundle, then the serving Secret
-    assert written({}, versions(cluster)) == ["ca", "webhook", "tls"]
+    assert written({}, versions(cluster)) == ["ca", "webhook", "guard", "tls"]
 
 
 def test_running_again_writes_nothing(certs_cluster: Cluster) -> None:
@@ -127,6 +133,7 @@ def test_running_again_writes_nothing(certs_cluster: Cluster) -> None:
     assert result.stdout.splitlines() == [
         f"secret {NS}/placement-webhook-ca: unchanged",
         "mutatingwebhookconfiguration e2e-certs: caBundle unchanged",
+        "validatingwebhookconfiguration e2e-certs: caBundle unchanged",
         f"secret {NS}/placement-webhook-tls: unchanged",
     ]
 
@@ -169,11 +176,13 @@ def test_a_new_ca_keeps_the_old_one_in_the_bundle_until_the_next_run(certs_clust
     before = versions(cluster)
     assert install(cluster, "--new-ca").returncode == 0
     after = versions(cluster)
-    assert written(before, after) == ["ca", "webhook", "tls"]
+    assert written(before, after) == ["ca", "webhook", "guard", "tls"]
     new_ca = data(secret(cluster, "placement-webhook-ca"), "ca.crt")
     assert new_ca != old_ca and bundles(cluster) == [new_ca + old_ca] * 2
+    assert bundles(cluster, configurations=VWCS) == [new_ca + old_ca]
     assert install(cluster).returncode == 0
-    assert written(after, versions(cluster)) == ["webhook"] and bundles(cluster) == [new_ca] * 2
+    assert written(after, versions(cluster)) == ["webhook", "guard"] and bundles(cluster) == [new_ca] * 2
+    assert bundles(cluster, configurations=VWCS) == [new_ca]
 
 
 def test_a_missing_webhook_configuration_fails_in_one_line_before_the_serving_secret(
@@ -188,7 +197,10 @@ def test_a_missing_webhook_configuration_fails_in_one_line_before_the_serving_se
     assert line.startswith(f"error: get mutatingwebhookconfiguration {name}: 404"), line
     assert secret(cluster, "late-tls") is None  # the Job retries from here
     cluster.api.create(MWCS, configuration(name, hooks=1))
-    assert install(cluster, *args, webhook=name).returncode == 0
+    late = install(cluster, *args, webhook=name)
+    assert late.returncode == 0
+    # the guard's configuration is optional (guard.enabled=false): skipped, not an error
+    assert f"validatingwebhookconfiguration {name}: not installed, skipped" in late.stdout.splitlines()
     assert secret(cluster, "late-tls") is not None
     assert bundles(cluster, name) == [data(secret(cluster, "late-ca"), "ca.crt")]
 

@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 NS = install.NS
 SA = f"system:serviceaccount:{NS}:placement-webhook-certs"
 MWCS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VWCS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 
 def secret(cluster: Cluster, name: str) -> dict[str, object]:
@@ -29,8 +30,9 @@ def test_certs_install_wrote_the_secrets_and_the_ca_bundle(cluster: Cluster) -> 
     tls, ca = secret(cluster, "placement-webhook-tls"), secret(cluster, "placement-webhook-ca")
     assert tls["type"] == "kubernetes.io/tls" and set(tls["data"]) == {"tls.crt", "tls.key", "ca.crt"}  # type: ignore[arg-type]
     assert set(ca["data"]) == {"ca.crt", "ca.key"}  # type: ignore[arg-type]
-    hook = cluster.api.get(f"{MWCS}/placement-webhook")["webhooks"][0]
-    assert base64.b64decode(hook["clientConfig"]["caBundle"]) == base64.b64decode(ca["data"]["ca.crt"])  # type: ignore[index]
+    for configurations in (MWCS, VWCS):  # the placement webhook's and the reservation guard's
+        hook = cluster.api.get(f"{configurations}/placement-webhook")["webhooks"][0]
+        assert base64.b64decode(hook["clientConfig"]["caBundle"]) == base64.b64decode(ca["data"]["ca.crt"])  # type: ignore[index]
     # and the API server trusts the served certificate through it: every placed Pod so far says so
 
 
@@ -45,6 +47,7 @@ def test_a_rerun_as_the_service_account_changes_nothing(cluster: Cluster) -> Non
     assert result.stdout.splitlines() == [
         f"secret {NS}/placement-webhook-ca: unchanged",
         "mutatingwebhookconfiguration placement-webhook: caBundle unchanged",
+        "validatingwebhookconfiguration placement-webhook: caBundle unchanged",
         f"secret {NS}/placement-webhook-tls: unchanged",
     ]
     for name, version in versions.items():
@@ -74,6 +77,14 @@ def test_kubectl_apply_again_keeps_the_patched_ca_bundle(cluster: Cluster) -> No
         ("patch", "mutatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
         ("get", "mutatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
         ("list", "mutatingwebhookconfigurations.admissionregistration.k8s.io", None, False),
+        (
+            "patch",
+            "validatingwebhookconfigurations.admissionregistration.k8s.io/placement-webhook",
+            None,
+            True,
+        ),
+        ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io/another", None, False),
+        ("list", "validatingwebhookconfigurations.admissionregistration.k8s.io", None, False),
         ("create", "pods", NS, False),
     ],
 )

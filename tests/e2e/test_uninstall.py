@@ -14,11 +14,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 NS = "e2e-after-uninstall"
 MWCS = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+VWCS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
 
 
 def test_uninstall_leaves_no_webhook_and_server_pods_can_be_created(cluster: Cluster) -> None:
     plane = cluster.plane
-    plane.kubectl("delete", "mutatingwebhookconfiguration", "placement-webhook")
+    plane.kubectl(
+        "delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", "placement-webhook"
+    )
     cluster.webhook.stop()  # its Pods go with the namespace; nothing may call it any more
     # --wait=false: without kubelets, the bound server Pods would stay Terminating forever
     # the README's second command, as written there (--ignore-not-found: the first one deleted
@@ -28,6 +31,7 @@ def test_uninstall_leaves_no_webhook_and_server_pods_can_be_created(cluster: Clu
     )
     assert (deleted.returncode, deleted.stderr) == (0, "")
     assert [h["metadata"]["name"] for h in cluster.api.items(MWCS)] == []
+    assert [h["metadata"]["name"] for h in cluster.api.items(VWCS)] == []
     assert cluster.api.get(f"/api/v1/namespaces/{install.NS}")["metadata"].get("deletionTimestamp")
     for name in ("placement-webhook-certs",):
         assert cluster.api.maybe(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}") is None

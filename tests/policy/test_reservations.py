@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import bundled_policies
+from tests.helpers import ROOT, bundled_policies
 from webhook.errors import PolicyError
 from webhook.policy.loading import load_policies_text
 
@@ -128,3 +128,19 @@ def test_reservations_are_compiled_onto_the_policy_set() -> None:
 def test_the_bundled_policies_reserve_nothing() -> None:
     """Reserving is the platform team's decision (examples/reserved-gpu-pool.yaml shows how)."""
     assert bundled_policies().reservations == ()
+
+
+def test_the_readme_reference_loads_with_its_reservation() -> None:
+    """The policy-file reference in README.md, reservations included, is a valid file."""
+    readme = (ROOT / "README.md").read_text()
+    reference = readme.split("## The policy file")[1].split("```yaml\n")[1].split("```")[0]
+    (reservation,) = load_policies_text(reference, source="README.md").reservations
+    assert (reservation.taint, reservation.mode, reservation.reservation.message) == (
+        "seldon-gpu-srv:NoSchedule",
+        "enforce",
+        "ask in #ml-platform",
+    )
+    assert [rule.description for rule in reservation.allow] == [
+        "allow[0] (namespaces [gpu-operator], DaemonSet Pods)",
+        "allow[1] (podSelector)",
+    ]

@@ -154,9 +154,13 @@ def test_without_a_client_certificate_only_probes_are_answered(
     with TlsConnection(mtls_server.port, context) as conn:
         assert conn.call("GET", "/healthz")[0] == 200
         assert conn.call("GET", "/readyz")[0] == 200
-    with TlsConnection(mtls_server.port, context) as conn:
-        status, body = conn.call("POST", "/mutate", json.dumps(REVIEW).encode())
-    assert (status, body) == (403, b"a client certificate signed by the configured client CA is required\n")
+    for path in ("/mutate", "/validate"):
+        with TlsConnection(mtls_server.port, context) as conn:
+            status, body = conn.call("POST", path, json.dumps(REVIEW).encode())
+        assert (status, body) == (
+            403,
+            b"a client certificate signed by the configured client CA is required\n",
+        )
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])

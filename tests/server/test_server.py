@@ -159,7 +159,7 @@ def test_oversized_bodies_get_413(server: RunningServer) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/mutate", 405), ("POST", "/validate", 404), ("PUT", "/healthz", 405)],
+    [("GET", "/mutate", 405), ("POST", "/review", 404), ("PUT", "/healthz", 405)],
 )
 def test_wrong_method_or_path(conn: TlsConnection, method: str, path: str, status: int) -> None:
     assert conn.call(method, path, b"{}")[0] == status

@@ -290,7 +290,8 @@ def test_a_configuration_from_the_cluster_decides_which_pods_are_audited() -> No
 
 def test_the_default_scope_is_what_deploy_base_installs() -> None:
     """From files without a MutatingWebhookConfiguration the shipped one's selectors apply."""
-    shipped = yaml.safe_load((ROOT / "deploy" / "base" / "webhook.yaml").read_text())
+    documents = yaml.safe_load_all((ROOT / "deploy" / "base" / "webhook.yaml").read_text())
+    shipped = next(d for d in documents if d["kind"] == "MutatingWebhookConfiguration")
     scope = scope_from_configuration(shipped, source="deploy/base")
     assert (scope.object_selector, scope.namespace_selector, scope.match_conditions) == (
         DEFAULT_SCOPE.object_selector,

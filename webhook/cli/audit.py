@@ -105,6 +105,8 @@ def read_cluster(
         api = cluster.load_api_client(kubeconfig)
         host = f"cluster {api.configuration.host}"
         config = cluster.get_webhook_configuration(api, configuration)
+        if config is None:  # not reached: without missing_ok a missing one is a ClusterError
+            raise InputError(f"cluster: mutatingwebhookconfiguration {configuration} not found")
         scope = scope_from_configuration(config, source=f"mutatingwebhookconfiguration {configuration}")
         pods = cluster.list_pods(api, namespace=namespace)
         namespaces = cluster.namespace_labels(api, namespace=namespace)

@@ -99,7 +99,10 @@ def add_certs_parser(commands: Any) -> None:
     certs.add_argument("--install", action="store_true", help="write Secrets and caBundle through the API")
     certs.add_argument("--secret", help="with --install: TLS Secret name (default SERVICE-tls)")
     certs.add_argument("--ca-secret", help="with --install: CA Secret name (default SERVICE-ca)")
-    certs.add_argument("--webhook", help="with --install: MutatingWebhookConfiguration (default SERVICE)")
+    certs.add_argument(
+        "--webhook",
+        help="with --install: the Mutating and Validating WebhookConfiguration (default SERVICE)",
+    )
     certs.add_argument("--kubeconfig", help="with --install, outside a cluster: kubeconfig file")
     certs.set_defaults(handler=cmd_certs)
 

@@ -12,6 +12,9 @@ A case is a folder with a ``placement-test.yaml``::
       pod: expected.yaml               # optional: the mutated Pods, one document per input one
       warnings: [conflicts with]       # optional: each must be a substring of some warning
       denied: conflicts with           # optional: substring of the denial message
+      guard: denied                    # optional: the reservation guard's outcome on the mutated
+                                       # Pod (allowed|denied|audit|untouched)
+      guardDenied: reserved taint      # optional: substring of the guard's denial message
 
 Every case is also checked for idempotency (reviewing the result again changes nothing) and for
 "the patch reproduces the mutation".
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonpatch
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -30,8 +33,9 @@ from pydantic.alias_generators import to_camel
 from webhook.cli.common import check_label_values
 from webhook.engine.admission import review_pod
 from webhook.engine.documents import Subject, read_subjects
+from webhook.engine.guard import guard_pod
 from webhook.errors import InputError, PolicyError
-from webhook.kube.objects import RawObject
+from webhook.kube.objects import RawObject, as_dict
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
 from webhook.policy.source import load_yaml_documents
@@ -49,6 +53,8 @@ class Expectation(_Strict):
     pod: str | None = None
     warnings: list[str] | None = None
     denied: str | None = None
+    guard: Literal["allowed", "denied", "audit", "untouched"] | None = None
+    guard_denied: str | None = None
 
 
 class Case(_Strict):
@@ -113,6 +119,28 @@ def _check_one(subject: Subject, wanted: RawObject | None, case: Case, policies:
     again = review_pod(review.pod, namespace=subject.namespace, policies=policies)
     if again.patch:
         failures.append(f"not idempotent: a second review patches {[op['path'] for op in again.patch]}")
+    return failures + _check_guard(subject, review.pod, expect, policies)
+
+
+def _check_guard(subject: Subject, pod: RawObject, expect: Expectation, policies: PolicySet) -> list[str]:
+    """The reservation guard on the Pod as mutated (an UPDATE review: against its oldObject)."""
+    if expect.guard is None and expect.guard_denied is None:
+        return []
+    request = subject.request
+    operation = request.operation if request is not None else "CREATE"
+    old_pod = as_dict(request.old_object) if request is not None and operation == "UPDATE" else None
+    verdict = guard_pod(
+        pod, namespace=subject.namespace, policies=policies, operation=operation, old_pod=old_pod
+    )
+    failures = []
+    if expect.guard is not None and verdict.outcome != expect.guard:
+        failures.append(f"guard: expected {expect.guard}, got {verdict.outcome} ({verdict.message})")
+    if expect.guard_denied is not None and (
+        verdict.message is None or expect.guard_denied not in verdict.message
+    ):
+        failures.append(
+            f"expected a guard denial containing {expect.guard_denied!r}, got {verdict.message!r}"
+        )
     return failures
 
 

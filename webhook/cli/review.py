@@ -1,4 +1,9 @@
-"""``review``: dry-run the policies on Pods or AdmissionReviews, answering exactly as the server would."""
+"""``review``: dry-run the policies on Pods or AdmissionReviews, answering exactly as the server would.
+
+With ``reservations`` in the policy file the summary also shows the reservation guard's verdict
+(``POST /validate``), judged as the API server runs it: after every mutation, on the Pod as our
+own ``/mutate`` left it.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,9 @@ from webhook.cli.common import (
 from webhook.cli.helptext import add_verb
 from webhook.engine.admission import Decision, Review, decide
 from webhook.engine.documents import Subject, read_subjects
+from webhook.engine.guard import GuardDecision, decide_validation
 from webhook.engine.matching import explain_selection
+from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
 
@@ -63,6 +70,48 @@ def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[
     return lines
 
 
+def guard_request(request: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    """The request ``/validate`` gets for this one: its object is the Pod after our mutation."""
+    review = decision.review
+    if review is None or review.pod is decision.request.object:
+        return request
+    return {**request, "request": {**request["request"], "object": review.pod}}
+
+
+def judge(request: dict[str, Any], decision: Decision, policies: PolicySet) -> GuardDecision | str | None:
+    """The guard's decision, the one-line reason the server would answer 400, or None without
+    reservations (the guard then allows everything unseen)."""
+    if not policies.reservations:
+        return None
+    try:
+        return decide_validation(guard_request(request, decision), policies=policies)
+    except InputError as exc:
+        return str(exc)
+
+
+def guard_lines(guard: GuardDecision | str | None) -> list[str]:
+    """The guard's verdict in words: each reserved taint the Pod tolerates and what entitles it."""
+    if guard is None:
+        return []
+    if isinstance(guard, str):
+        return [f"  guard: malformed request (400: {guard})"]
+    verdict = guard.verdict
+    if verdict is None:
+        return [f"  guard: skipped (not a Pod CREATE or UPDATE: {guard.request.skip_reason()})"]
+    if not verdict.judgements:
+        return ["  guard: untouched (tolerates no reserved taint)"]
+    lines = [f"  guard: {verdict.outcome}"]
+    for j in verdict.judgements:
+        refused = "refused" if j.mode == "enforce" else "refused (audit mode: only warns)"
+        tolerations = ", ".join(j.tolerations)
+        plural = "s" * (len(j.tolerations) > 1)
+        lines.append(f"  reserved: {j.taint} (toleration{plural} {tolerations}): {j.granted_by or refused}")
+    lines += [f"  warning: {w}" for w in verdict.warnings]
+    if verdict.message:
+        lines.append(f"  denied: {verdict.message}")
+    return lines
+
+
 def _plan_lines(review: Review) -> list[str]:
     plan = review.plan
     if plan is None:
@@ -97,9 +146,12 @@ def cmd_review(args: argparse.Namespace) -> int:
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
         decision = decide(request, policies=policies)
+        guard = judge(request, decision, policies)
         denied |= decision.review is not None and not decision.review.allowed
+        denied |= isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed
         if args.output == "summary":
-            print(("\n" if i else "") + "\n".join(_summary(subject, decision, policies)))
+            lines = _summary(subject, decision, policies) + guard_lines(guard)
+            print(("\n" if i else "") + "\n".join(lines))
         else:
             values.append(_output(subject, request, decision, args.output))
     if values:  # several Pods are one document, a List, as kubectl prints them

@@ -5,7 +5,8 @@ serving pair ``tls.crt`` / ``tls.key`` and the ``caBundle`` the API server trust
 
 Cluster (``certs --install``, the bootstrap Job of ``deploy/base``): the CA lives in an Opaque
 Secret only the Job may read, the serving pair in the ``kubernetes.io/tls`` Secret the webhook Pods
-mount, and the CA bundle is patched into every webhook of the MutatingWebhookConfiguration. A
+mount, and the CA bundle is patched into every webhook of the MutatingWebhookConfiguration and of
+the reservation guard's ValidatingWebhookConfiguration of the same name (when installed). A
 still-valid Secret is reused, so the Job is idempotent. Order matters during a rotation: the CA
 Secret, then ``caBundle`` (new CA plus the one the Pods still serve), then the serving Secret, so
 the API server trusts a certificate before any Pod serves it.
@@ -260,7 +261,7 @@ def plan_secrets(
     return SecretPlan(ca, new_ca_secret, new_tls, bundle, reasons)
 
 
-def ca_bundle_patch(configuration: RawObject, bundle: bytes) -> list[RawObject]:
+def ca_bundle_patch(configuration: RawObject, bundle: bytes, *, kind: str = "mutating") -> list[RawObject]:
     """JSON Patch ops setting ``caBundle`` on every webhook that lacks it; [] when all have it.
 
     ``add`` replaces an existing member (RFC 6902), so it works with or without a current value;
@@ -269,7 +270,7 @@ def ca_bundle_patch(configuration: RawObject, bundle: bytes) -> list[RawObject]:
     hooks = configuration.get("webhooks") or []
     name = configuration.get("metadata", {}).get("name", "?")
     if not hooks:
-        raise ClusterError(f"mutatingwebhookconfiguration {name} has no webhooks to patch")
+        raise ClusterError(f"{kind}webhookconfiguration {name} has no webhooks to patch")
     value = ca_bundle_base64(bundle)
     ops: list[RawObject] = [
         {"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": value}
@@ -306,18 +307,24 @@ def install_certificates(
     )
     lines = [f"renew: {reason}" for reason in plan.reasons]
     lines.append(_save(api, plan.ca_secret, existing=current_ca, name=f"{ns}/{ca_secret}"))
-    configuration = cluster.get_webhook_configuration(api, webhook)
-    ops = ca_bundle_patch(configuration, plan.ca_bundle)
-    if ops:
-        cluster.patch_webhook_configuration(api, webhook, ops)
-    hooks = len(configuration.get("webhooks") or [])
-    lines.append(
-        f"mutatingwebhookconfiguration {webhook}: caBundle set on {len(ops) - 1} of {hooks} webhooks"
-        if ops
-        else f"mutatingwebhookconfiguration {webhook}: caBundle unchanged"
-    )
+    lines.append(_patch_ca_bundle(api, webhook, plan.ca_bundle, kind="mutating"))
+    lines.append(_patch_ca_bundle(api, webhook, plan.ca_bundle, kind="validating"))
     lines.append(_save(api, plan.tls_secret, existing=current_tls, name=f"{ns}/{secret}"))
     return lines
+
+
+def _patch_ca_bundle(api: Any, name: str, bundle: bytes, *, kind: cluster.WebhookKind) -> str:
+    """Patch ``caBundle`` into one configuration; the guard's may be absent (``guard.enabled=false``)."""
+    configuration = cluster.get_webhook_configuration(api, name, kind=kind, missing_ok=kind == "validating")
+    if configuration is None:
+        return f"{kind}webhookconfiguration {name}: not installed, skipped"
+    ops = ca_bundle_patch(configuration, bundle, kind=kind)
+    if ops:
+        cluster.patch_webhook_configuration(api, name, ops, kind=kind)
+    hooks = len(configuration.get("webhooks") or [])
+    if ops:
+        return f"{kind}webhookconfiguration {name}: caBundle set on {len(ops) - 1} of {hooks} webhooks"
+    return f"{kind}webhookconfiguration {name}: caBundle unchanged"
 
 
 def _save(api: Any, secret: RawObject | None, *, existing: RawObject | None, name: str) -> str:

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import urllib3
 from kubernetes import client, config
@@ -107,19 +107,30 @@ def save_secret(api: client.ApiClient, secret: RawObject, *, existing: RawObject
     return "updated"
 
 
-def get_webhook_configuration(api: client.ApiClient, name: str) -> RawObject:
-    """The MutatingWebhookConfiguration; a ClusterError when it is not there (yet)."""
+#: The two kinds of webhook configuration ``certs --install`` patches: the placement webhook's and
+#: the reservation guard's (the chart gives both the same name).
+WebhookKind = Literal["mutating", "validating"]
+
+
+def get_webhook_configuration(
+    api: client.ApiClient, name: str, *, kind: WebhookKind = "mutating", missing_ok: bool = False
+) -> RawObject | None:
+    """The Mutating (or Validating) WebhookConfiguration; a ClusterError when it is not there
+    (yet), or None then with ``missing_ok``."""
     admission = client.AdmissionregistrationV1Api(api)
-    what = f"get mutatingwebhookconfiguration {name}"
-    result: RawObject = _call(what, admission.read_mutating_webhook_configuration, name)
+    what = f"get {kind}webhookconfiguration {name}"
+    method = getattr(admission, f"read_{kind}_webhook_configuration")
+    result: RawObject | None = _call(what, method, name, missing_ok=missing_ok)
     return result
 
 
-def patch_webhook_configuration(api: client.ApiClient, name: str, ops: list[RawObject]) -> RawObject:
-    """Apply a JSON Patch to the MutatingWebhookConfiguration."""
+def patch_webhook_configuration(
+    api: client.ApiClient, name: str, ops: list[RawObject], *, kind: WebhookKind = "mutating"
+) -> RawObject:
+    """Apply a JSON Patch to the Mutating (or Validating) WebhookConfiguration."""
     admission = client.AdmissionregistrationV1Api(api)
-    what = f"patch mutatingwebhookconfiguration {name}"
-    method = admission.patch_mutating_webhook_configuration
+    what = f"patch {kind}webhookconfiguration {name}"
+    method = getattr(admission, f"patch_{kind}_webhook_configuration")
     result: RawObject = _call(what, method, name, ops, _content_type=JSON_PATCH)
     return result
 

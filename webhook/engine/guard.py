@@ -135,11 +135,8 @@ def _entitlement(
     return None
 
 
-def _refusal(
-    judgements: list[TaintJudgement], reservations: list[CompiledReservation], *, who: str, update: bool
-) -> str:
-    """One sentence: which reserved taints, through which tolerations (and, for a denial, how to
-    get access: the reservations' own ``message`` or ours)."""
+def _refusal(judgements: list[TaintJudgement], *, who: str, update: bool) -> str:
+    """Which reserved taints the Pod may not tolerate, and through which of its tolerations."""
     what = ", ".join(
         f"{j.taint} (toleration{'s' * (len(j.tolerations) > 1)} {', '.join(j.tolerations)})"
         for j in judgements
@@ -213,13 +210,11 @@ def _verdict(
     audited = [j for j in judgements if not j.granted and j.mode == "audit"]
     warnings = []
     for j in audited:  # audit: one short line each, the access hint only when the reservation has one
-        line = _refusal([j], [], who=who, update=update) + _access([by_index[j.reservation]], default=None)
+        line = _refusal([j], who=who, update=update) + _access([by_index[j.reservation]], default=None)
         warnings.append(short_warning(f"audit: {line}"))
     if enforced:
         refused = [by_index[j.reservation] for j in enforced]
-        message = _refusal(enforced, refused, who=who, update=update) + _access(
-            refused, default=DEFAULT_ACCESS
-        )
+        message = _refusal(enforced, who=who, update=update) + _access(refused, default=DEFAULT_ACCESS)
         return GuardVerdict("denied", "placement-webhook: " + message, warnings, tuple(judgements))
     return GuardVerdict("audit" if audited else "allowed", None, warnings, tuple(judgements))
 

@@ -1,13 +1,15 @@
-"""The HTTP edge: decode the request, call the pure ``decide``, encode the answer. Nothing else.
+"""The HTTP edge: decode the request, call the pure ``decide`` (``/mutate``) or
+``decide_validation`` (``/validate``, the reservation guard), encode the answer. Nothing else.
 
 Two error planes: a malformed request gets a 4xx with a one-line message (the API server's
 ``failurePolicy`` then decides); a Pod we reject is a normal 200 AdmissionReview with
 ``allowed: false``. An unexpected error is a 500 with the traceback and request uid logged.
 
-``/mutate`` is served by a lean ASGI handler in front of FastAPI: it sits in the path of every
-server Pod creation, and FastAPI's middleware and dependency machinery cost more than the whole
-placement decision (see bench/RESULTS.md). Everything else (health, readiness, metrics, 404s) is
-an ordinary FastAPI app.
+``/mutate`` and ``/validate`` are served by one lean ASGI handler in front of FastAPI (the same
+protocol guard, limits, client-certificate rule, error planes, metrics and log line): they sit in
+the path of Pod creation, and FastAPI's middleware and dependency machinery cost more than the
+whole decision (see bench/RESULTS.md). Everything else (health, readiness, metrics, 404s) is an
+ordinary FastAPI app.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.engine.admission import Decision, decide
+from webhook.engine.guard import GuardDecision, decide_validation
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
 from webhook.server.jsonkeys import key_problem
@@ -41,6 +44,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MUTATE_PATH = "/mutate"
+VALIDATE_PATH = "/validate"
 JSON_HEADERS = [(b"content-type", b"application/json")]
 TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
@@ -132,6 +136,24 @@ def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
     }
 
 
+def validation_fields(decision: GuardDecision, seconds: float) -> dict[str, Any]:
+    """The log line of one guard decision: identifiers, the reserved taints and the outcome."""
+    request, verdict = decision.request, decision.verdict
+    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
+    return {
+        "msg": "validation",
+        "uid": request.uid,
+        "namespace": request.namespace,
+        "pod": metadata.get("name") or request.name or metadata.get("generateName"),
+        "operation": request.operation,
+        "outcome": decision.outcome,
+        "taints": list(verdict.taints) if verdict else [],
+        "refused": [j.taint for j in verdict.refused] if verdict else [],
+        "dry_run": request.dry_run,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+
+
 def _request_uid(body: bytes) -> str | None:
     """Best-effort uid for an error log line, without trusting the body."""
     try:
@@ -189,6 +211,16 @@ class MutateEndpoint:
     def __init__(self, state: AppState) -> None:
         self.state = state
 
+    def decide(self, data: Any) -> Decision | GuardDecision:
+        return decide(data, policies=self.state.policies.policies)
+
+    def record(self, decision: Any, seconds: float) -> None:
+        """Count and log one answered review (``decision`` is what ``decide`` returned)."""
+        state, review = self.state, decision.review
+        state.metrics.count_admission((review.policy if review else None) or "", decision.outcome, seconds)
+        if state.admission_log is not None:
+            state.admission_log.write(admission_fields(decision, seconds))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await _respond(send, 405, b"method not allowed: use POST\n", [*TEXT_HEADERS, (b"allow", b"POST")])
@@ -203,7 +235,7 @@ class MutateEndpoint:
         body = b""
         try:
             body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
-            decision = decide(parse_json(body), policies=state.policies.policies)
+            decision = self.decide(parse_json(body))
         except HttpError as exc:
             _count_refusal(state, exc.status, exc.message, body)
             # after a 408 or 413 the rest of the body is junk: close instead of reading it
@@ -225,12 +257,21 @@ class MutateEndpoint:
             )
             await _respond(send, 500, b"internal error; see the webhook's log\n", TEXT_HEADERS)
             return
-        seconds = time.perf_counter() - started
-        review = decision.review
-        metrics.count_admission((review.policy if review else None) or "", decision.outcome, seconds)
-        if state.admission_log is not None:
-            state.admission_log.write(admission_fields(decision, seconds))
+        self.record(decision, time.perf_counter() - started)
         await _respond(send, 200, orjson.dumps(decision.answer), JSON_HEADERS)
+
+
+class ValidateEndpoint(MutateEndpoint):
+    """``POST /validate``: the reservation guard behind the same handler as ``/mutate``."""
+
+    def decide(self, data: Any) -> GuardDecision:
+        return decide_validation(data, policies=self.state.policies.policies)
+
+    def record(self, decision: Any, seconds: float) -> None:
+        state, verdict = self.state, decision.verdict
+        state.metrics.count_guard(verdict, decision.outcome, seconds)
+        if state.admission_log is not None:
+            state.admission_log.write(validation_fields(decision, seconds))
 
 
 def _operational_app(state: AppState) -> FastAPI:
@@ -266,12 +307,15 @@ def _operational_app(state: AppState) -> FastAPI:
 
 
 def create_app(state: AppState) -> ASGIApp:
-    """The ASGI app: ``/mutate`` straight to ``MutateEndpoint``, every other path to FastAPI."""
-    mutate, operational = MutateEndpoint(state), _operational_app(state)
+    """The ASGI app: ``/mutate`` and ``/validate`` straight to their endpoints, every other path
+    to FastAPI."""
+    mutate, validate, operational = MutateEndpoint(state), ValidateEndpoint(state), _operational_app(state)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == MUTATE_PATH:
             await mutate(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == VALIDATE_PATH:
+            await validate(scope, receive, send)
         else:
             await operational(scope, receive, send)
 

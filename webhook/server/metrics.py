@@ -22,6 +22,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
+from webhook.engine.guard import GuardVerdict
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the output and nobody alerts on them
 
@@ -42,6 +44,11 @@ class AdmissionCounts:
         self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
         self.total_seconds += seconds
 
+    def observe(self, seconds: float) -> None:
+        """The latency of a review counted elsewhere (``/validate``)."""
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total_seconds += seconds
+
     def describe(self) -> Iterator[Metric]:
         return self.collect()
 
@@ -59,10 +66,43 @@ class AdmissionCounts:
             cumulative += count
             buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
         latency = HistogramMetricFamily(
-            "placement_webhook_admission_duration_seconds", "Time to decide one admission review."
+            "placement_webhook_admission_duration_seconds",
+            "Time to decide one admission review (/mutate and /validate).",
         )
         latency.add_metric([], buckets, self.total_seconds)
         yield latency
+
+
+class GuardCounts:
+    """``placement_webhook_guard_decisions_total{outcome,taint}``: one per ``/validate`` review and
+    reserved taint it tolerates (its own outcome: allowed, denied or audit); a review tolerating
+    none counts once with ``taint=""`` (untouched, or skipped: not a Pod CREATE or UPDATE)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def count(self, verdict: GuardVerdict | None, outcome: str) -> None:
+        keys = [(outcome, "")]
+        if verdict is not None and verdict.judgements:
+            keys = [
+                ("allowed" if j.granted else "denied" if j.mode == "enforce" else "audit", j.taint)
+                for j in verdict.judgements
+            ]
+        for key in keys:
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        decisions = CounterMetricFamily(
+            "placement_webhook_guard_decisions",
+            "Reservation guard (/validate) decisions, by outcome and reserved taint.",
+            labels=["outcome", "taint"],
+        )
+        for (outcome, taint), count in list(self.counts.items()):
+            decisions.add_metric([outcome, taint], count)
+        yield decisions
 
 
 class Metrics:
@@ -70,6 +110,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.admission_counts = AdmissionCounts()
         self.registry.register(self.admission_counts)
+        self.guard_counts = GuardCounts()
+        self.registry.register(self.guard_counts)
         self.bad_requests = Counter(
             "placement_webhook_bad_requests_total",
             "Requests answered with a 4xx status, by status code.",
@@ -115,6 +157,11 @@ class Metrics:
     def count_admission(self, policy: str, outcome: str, seconds: float) -> None:
         """Count one answered review (on the event loop's thread)."""
         self.admission_counts.count(policy, outcome, seconds)
+
+    def count_guard(self, verdict: GuardVerdict | None, outcome: str, seconds: float) -> None:
+        """Count one answered ``/validate`` review; its latency joins the admission histogram."""
+        self.guard_counts.count(verdict, outcome)
+        self.admission_counts.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

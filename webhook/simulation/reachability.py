@@ -11,7 +11,13 @@ the policy's placement is applied. Findings, in file order:
   caution: taints alone do not place a Pod);
 - warning: a node offering an extended resource (GPUs, MIG slices) that no enforce policy reaches;
 - warning: a policy no Pod can reach because an earlier one matches every Pod it matches
-  (judged conservatively: it is only reported when the earlier match provably covers it).
+  (judged conservatively: it is only reported when the earlier match provably covers it);
+- warning: a reserved taint (``reservations``) that no node carries: it reserves nothing, most
+  likely a misspelt key, value or effect;
+- warning: an enforce policy that tolerates a reserved taint it does not *own*. A policy owns a
+  reserved taint when its Pods can land on a node carrying it (its probe Pod fits one). One that
+  tolerates the taint but fits no such node only lets its Pods past the guard, never onto those
+  nodes: usually a toleration broader than the placement (``operator: Exists`` without a key).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from typing import Any, Literal
 
 from webhook.engine.placement import apply_plan, plan_placement
 from webhook.kube.objects import RawObject, string_labels
-from webhook.kube.tolerations import describe_toleration
+from webhook.kube.tolerations import describe_toleration, go_string, tolerates_reserved
 from webhook.policy.compiled import CompiledPolicy, PolicySet
+from webhook.policy.reservations import CompiledReservation
 from webhook.simulation.admission_plugins import (
     add_default_tolerations,
     add_extended_resource_tolerations,
@@ -197,6 +204,7 @@ def check_policies(
     """Every finding for ``policies`` against ``nodes``, policy by policy, then the unreached GPU nodes."""
     findings: list[Finding] = []
     reached: set[str] = set()
+    fitting: dict[str, set[str]] = {}  # enforce policy -> the nodes its probe Pod fits
     for i, policy in enumerate(policies.policies):
         shadow = next((p for p in policies.policies[:i] if _enforced(p, policy) and shadows(p, policy)), None)
         if shadow is not None:
@@ -209,13 +217,60 @@ def check_policies(
         fits = fit_nodes(probe_pod(policy, extended_resource_toleration=extended_resource_toleration), nodes)
         findings += _placement_findings(policy, fits, nodes)
         if policy.policy.mode == "enforce":
-            reached |= {f.node for f in fits if f.fits}
+            fitting[policy.name] = {f.node for f in fits if f.fits}
+            reached |= fitting[policy.name]
     for node in nodes:
         offered = _accelerators(node)
         if offered and node_name(node) not in reached:
             findings.append(
                 Finding("warning", f"GPU node {node_name(node)} ({offered}) is reached by no enforce policy")
             )
+    for reservation in policies.reservations:
+        findings += _reservation_findings(reservation, policies, nodes, fitting)
+    return findings
+
+
+def _carries(node: RawObject, reservation: CompiledReservation) -> bool:
+    """The node has a taint the reserved taint stands for (an open value or effect: any)."""
+    return any(
+        go_string(t.get("key")) == reservation.key
+        and (reservation.value is None or go_string(t.get("value")) == reservation.value)
+        and (reservation.effect is None or go_string(t.get("effect")) == reservation.effect)
+        for t in node_taints(node)
+    )
+
+
+def _reservation_findings(
+    reservation: CompiledReservation,
+    policies: PolicySet,
+    nodes: list[RawObject],
+    fitting: dict[str, set[str]],
+) -> list[Finding]:
+    """The reserved taint is on no node; an enforce policy grants it without owning it."""
+    carrying = {node_name(n) for n in nodes if _carries(n, reservation)}
+    taint = reservation.taint
+    if not carrying:
+        message = (
+            f"reservation {taint}: no node carries this taint, so it reserves nothing"
+            " (check its key, value and effect)"
+        )
+        return [Finding("warning", message)]
+    findings = []
+    for policy in policies.policies:
+        fits = fitting.get(policy.name)
+        granted = [
+            t
+            for t in policy.tolerations
+            if tolerates_reserved(t, key=reservation.key, value=reservation.value, effect=reservation.effect)
+        ]
+        if fits and granted and not fits & carrying:
+            tolerations = ", ".join(describe_toleration(t) for t in granted)
+            message = (
+                f"{policy.name}: tolerates the reserved taint {taint} ({tolerations}) but its Pods fit no"
+                f" node carrying it ({_listing(sorted(carrying))}): the toleration only lets them past"
+                " the guard; narrow it to the taints of the nodes the policy places its Pods on"
+            )
+            findings.append(Finding("warning", message))
     return findings
 
 

@@ -1,0 +1,126 @@
+"""The offline tools and the reservation guard: ``review`` shows the verdict, ``test`` cases expect
+it, ``validate --nodes`` checks the reservations against the nodes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import CASES, FIXTURES, ROOT, admission_review, fixture
+from webhook.cli.main import main
+
+RESERVED = str(ROOT / "examples" / "reserved-gpu-pool.yaml")
+STOWAWAY = str(CASES / "guard-refuses-a-stowaway" / "pod.yaml")
+ACCESS = (
+    "to run on the GPU pool, deploy a Seldon Server that requests nvidia.com/gpu, or ask the platform team"
+)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_review_shows_the_guard_refusing_and_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "review", STOWAWAY, "--policies", RESERVED)
+    assert (code, err) == (1, "")
+    assert out.splitlines()[-4:] == [
+        "  outcome: unchanged",
+        "  guard: denied",
+        "  reserved: seldon-gpu-srv:NoSchedule (toleration *): refused",
+        "  denied: placement-webhook: Pod team-a/batch-1 tolerates the reserved taint seldon-gpu-srv:NoSchedule"
+        " (toleration *), but no enforce policy places it there and no allow rule admits it; " + ACCESS,
+    ]
+
+
+def test_review_judges_the_gpu_server_after_its_mutation(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "review", str(FIXTURES / "triton-gpu-0.yaml"), "--policies", RESERVED)
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "  guard: allowed",
+        "  reserved: seldon-gpu-srv:NoSchedule (toleration seldon-gpu-srv=true:NoSchedule): policy gpu-servers",
+    ]
+
+
+def test_review_of_updates_and_of_an_untouched_pod(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    old = yaml.safe_load(Path(STOWAWAY).read_text())
+    old["spec"]["tolerations"] = []
+    new = yaml.safe_load(Path(STOWAWAY).read_text())
+    reviews = [
+        admission_review(new, operation="UPDATE", oldObject=old, namespace="team-a"),
+        admission_review(new, operation="UPDATE", oldObject=new, namespace="team-a"),
+        admission_review(new, operation="UPDATE", namespace="team-a"),  # no oldObject: the server's 400
+        admission_review(fixture("mlserver-0")),
+    ]
+    path = tmp_path / "reviews.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}))
+    code, out, _ = run(capsys, "review", str(path), "--policies", RESERVED)
+    assert code == 1
+    guard = [line for line in out.splitlines() if line.startswith(("  guard", "  reserved"))]
+    assert guard == [
+        "  guard: denied",
+        "  reserved: seldon-gpu-srv:NoSchedule (toleration *): refused",
+        "  guard: allowed",
+        "  reserved: seldon-gpu-srv:NoSchedule (toleration *): the update adds no toleration of it",
+        "  guard: malformed request (400: request.oldObject: a Pod UPDATE must carry the old Pod object)",
+        "  guard: untouched (tolerates no reserved taint)",
+    ]
+    assert "placement-webhook: Pod team-a/batch-1 the update adds a toleration of the reserved taint" in out
+
+
+def test_without_reservations_review_says_nothing_of_the_guard(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "review", STOWAWAY)
+    assert code == 0 and "guard" not in out and "reserved" not in out
+
+
+def test_a_test_case_that_expects_the_wrong_guard_outcome_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    case = tmp_path / "case"
+    shutil.copytree(CASES / "guard-refuses-a-stowaway", case)
+    case_file = case / "placement-test.yaml"
+    spec = yaml.safe_load(case_file.read_text())
+    spec["policies"] = RESERVED
+    spec["expect"].update(guard="allowed", guardDenied="no such text")
+    case_file.write_text(yaml.safe_dump(spec))
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1] == (
+        "     guard: expected allowed, got denied (placement-webhook: Pod team-a/batch-1 tolerates the reserved"
+        " taint seldon-gpu-srv:NoSchedule (toleration *), but no enforce policy places it there and no allow"
+        " rule admits it; " + ACCESS + ")"
+    )
+    assert lines[2].startswith(
+        "     expected a guard denial containing 'no such text', got 'placement-webhook: Pod"
+    )
+    spec["expect"]["guard"] = "maybe"
+    case_file.write_text(yaml.safe_dump(spec))
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1 and "expect.guard: Input should be 'allowed', 'denied', 'audit' or 'untouched'" in out
+
+
+def test_validate_nodes_warns_about_the_reservations(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = (
+        Path(RESERVED)
+        .read_text()
+        .replace("{key: seldon-gpu-srv, effect: NoSchedule}", "{key: seldon-gpu, effect: NoSchedule}")
+    )
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(text)
+    nodes = str(ROOT / "tests" / "nodes" / "gpu-pools.yaml")
+    code, out, _ = run(capsys, "validate", "--policies", str(policies), "--nodes", nodes, "--strict")
+    assert code == 1
+    assert (
+        "  warning: reservation seldon-gpu:NoSchedule: no node carries this taint, so it reserves nothing (check its key, value and effect)"
+        in out.splitlines()
+    )

@@ -1,0 +1,161 @@
+"""``POST /validate`` on the real HTTPS server: the guard's answers, its metrics and log lines, and
+the same protocol rules as ``/mutate``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from tests.helpers import ROOT, admission_review, fixture
+from tests.server_helpers import RunningServer, TlsConnection, running_server
+
+pytestmark = pytest.mark.slow
+
+RESERVED = ROOT / "examples" / "reserved-gpu-pool.yaml"
+ACCESS = (
+    "to run on the GPU pool, deploy a Seldon Server that requests nvidia.com/gpu, or ask the platform team"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(tmp_path_factory.mktemp("validate"), policies=RESERVED) as running:
+        yield running
+
+
+@pytest.fixture
+def conn(server: RunningServer) -> Iterator[TlsConnection]:
+    with server.connect() as connection:
+        yield connection
+
+
+def validate(conn: TlsConnection, review: dict[str, Any]) -> dict[str, Any]:
+    status, body = conn.call("POST", "/validate?timeout=10s", json.dumps(review).encode())
+    assert status == 200, (status, body)
+    return json.loads(body)["response"]  # type: ignore[no-any-return]
+
+
+def web_pod(*tolerations: dict[str, Any], name: str = "web-1") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "team-a"},
+        "spec": {"containers": [{"name": "web", "image": "nginx"}], "tolerations": list(tolerations)},
+    }
+
+
+def test_a_pod_tolerating_the_reserved_taint_is_denied(conn: TlsConnection) -> None:
+    response = validate(conn, admission_review(web_pod({"operator": "Exists"}), namespace="team-a"))
+    assert response == {
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "allowed": False,
+        "status": {
+            "code": 403,
+            "message": "placement-webhook: Pod team-a/web-1 tolerates the reserved taint seldon-gpu-srv:NoSchedule"
+            " (toleration *), but no enforce policy places it there and no allow rule admits it; " + ACCESS,
+        },
+        "auditAnnotations": {"guard": "denied", "taints": "seldon-gpu-srv:NoSchedule"},
+    }
+
+
+def test_the_gpu_server_mutate_placed_is_allowed(conn: TlsConnection) -> None:
+    pod = fixture("triton-gpu-0")
+    patch = json.loads(base64.b64decode(conn.review(admission_review(pod))["response"]["patch"]))
+    response = validate(conn, admission_review(jsonpatch.apply_patch(pod, patch)))
+    assert response == {
+        "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+        "allowed": True,
+        "auditAnnotations": {"guard": "allowed", "taints": "seldon-gpu-srv:NoSchedule"},
+    }
+
+
+def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(conn: TlsConnection) -> None:
+    old, new = web_pod(), web_pod({"key": "seldon-gpu-srv", "operator": "Exists"})
+    added = validate(conn, admission_review(new, operation="UPDATE", oldObject=old, namespace="team-a"))
+    assert added["allowed"] is False
+    assert added["status"]["message"].startswith(
+        "placement-webhook: Pod team-a/web-1 the update adds a toleration of the reserved taint"
+    )
+    same = validate(conn, admission_review(new, operation="UPDATE", oldObject=new, namespace="team-a"))
+    assert same["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "status", "text"),
+    [
+        ("GET", b"", 405, b"method not allowed: use POST\n"),
+        (
+            "POST",
+            b"not json",
+            400,
+            b"body is not valid JSON: invalid literal, expected 'null': line 1 column 1 (char 0)\n",
+        ),
+        (
+            "POST",
+            json.dumps(admission_review(web_pod(), operation="UPDATE")).encode(),
+            400,
+            b"request.oldObject: a Pod UPDATE must carry the old Pod object\n",
+        ),
+        (
+            "POST",
+            b'{"a": 1, "a": 2}',
+            400,
+            b"body repeats the key 'a' in one object; its meaning is ambiguous\n",
+        ),
+        (
+            "POST",
+            b"x" * (3 * 1024 * 1024 + 1),
+            413,
+            b"request body of 3145729 bytes is over the 3145728 byte limit\n",
+        ),
+    ],
+)
+def test_the_same_protocol_rules_as_mutate(
+    server: RunningServer, method: str, body: bytes, status: int, text: bytes
+) -> None:
+    with server.connect() as conn:
+        assert conn.call(method, "/validate", body) == (status, text)
+
+
+def test_metrics_and_log_lines_name_outcome_and_taint(server: RunningServer, conn: TlsConnection) -> None:
+    validate(
+        conn,
+        admission_review(
+            web_pod({"operator": "Exists"}, name="metrics-1"), uid="guard-log-uid", namespace="team-a"
+        ),
+    )
+    validate(conn, admission_review(web_pod(name="metrics-2"), namespace="team-a"))
+    validate(conn, admission_review(web_pod(), operation="DELETE"))
+    metrics = conn.call("GET", "/metrics")[1].decode()
+    counts = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("placement_webhook_guard_decisions_total{")
+    }
+    assert (
+        counts['placement_webhook_guard_decisions_total{outcome="denied",taint="seldon-gpu-srv:NoSchedule"}']
+        >= 1
+    )
+    assert counts['placement_webhook_guard_decisions_total{outcome="untouched",taint=""}'] >= 1
+    assert counts['placement_webhook_guard_decisions_total{outcome="skipped",taint=""}'] >= 1
+    server.wait_for(lambda: any(line.get("uid") == "guard-log-uid" for line in server.logs()))
+    (line,) = [entry for entry in server.logs() if entry.get("uid") == "guard-log-uid"]
+    assert isinstance(line.pop("duration_ms"), float) and line.pop("time")
+    assert line == {
+        "level": "info",
+        "logger": "placement_webhook.admission",
+        "msg": "validation",
+        "uid": "guard-log-uid",
+        "namespace": "team-a",
+        "pod": "metrics-1",
+        "operation": "CREATE",
+        "outcome": "denied",
+        "taints": ["seldon-gpu-srv:NoSchedule"],
+        "refused": ["seldon-gpu-srv:NoSchedule"],
+        "dry_run": False,
+    }
