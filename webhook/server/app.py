@@ -24,12 +24,14 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from webhook.engine.admission import Decision, decide
+from webhook.engine.admission import Decision, decide, decide_request, parse_admission_review
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
+from webhook.policy.compiled import PolicySet
 from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
 from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.reloading import CertificateStore, PolicyStore
 
 log = logging.getLogger(LOGGER)
@@ -55,6 +57,8 @@ class AppState:
     admission_log: AdmissionLog | None = None
     #: with ``--client-ca``: /mutate answers only TLS clients that presented a verified certificate
     require_client_certificate: bool = False
+    #: the Namespace labels for namespaceSelector; None: policies that need them get no answer
+    namespaces: NamespaceLookup | None = None
 
 
 class HttpError(Exception):
@@ -174,6 +178,15 @@ def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> No
     log.info("refused a request", extra={"fields": fields})
 
 
+async def _decide_with_namespace_labels(state: AppState, data: Any, policies: PolicySet) -> Decision:
+    """Parse, look the request namespace's labels up (cache, else a direct GET), then decide."""
+    request = parse_admission_review(data)
+    labels = None
+    if request.targets_pod_creation() and state.namespaces is not None:
+        labels = await state.namespaces.labels(request.pod_namespace())
+    return decide_request(request, policies=policies, namespace_labels=labels)
+
+
 async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownError, body: bytes) -> None:
     """503 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
     the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down."""
@@ -203,7 +216,11 @@ class MutateEndpoint:
         body = b""
         try:
             body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
-            decision = decide(parse_json(body), policies=state.policies.policies)
+            policies = state.policies.policies
+            if policies.uses_namespace_selector:
+                decision = await _decide_with_namespace_labels(state, parse_json(body), policies)
+            else:
+                decision = decide(parse_json(body), policies=policies)
         except HttpError as exc:
             _count_refusal(state, exc.status, exc.message, body)
             # after a 408 or 413 the rest of the body is junk: close instead of reading it
@@ -249,6 +266,11 @@ def _operational_app(state: AppState) -> FastAPI:
                 {"ready": False, "problems": ["serving certificate is not valid now"]}, status_code=503
             )
         store = state.policies
+        if store.policies.uses_namespace_selector:
+            lookup = state.namespaces
+            problem = "namespace cache not configured" if lookup is None else lookup.readiness_problem()
+            if problem is not None:
+                return JSONResponse({"ready": False, "problems": [problem]}, status_code=503)
         return JSONResponse(
             {
                 "ready": True,
