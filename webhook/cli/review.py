@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from webhook.cli.common import (
@@ -18,8 +19,14 @@ from webhook.cli.common import (
     print_object,
 )
 from webhook.cli.helptext import add_verb
+from webhook.cli.namespacelabels import (
+    add_cluster_labels_option,
+    add_namespace_labels_option,
+    describe_labels,
+    namespace_labels_from,
+)
 from webhook.engine.admission import Decision, Review, decide
-from webhook.engine.documents import Subject, read_subjects
+from webhook.engine.documents import Subject, read_inputs
 from webhook.engine.matching import explain_selection
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
@@ -35,7 +42,9 @@ _FORMATS = {
 }
 
 
-def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[str]:
+def _summary(
+    subject: Subject, decision: Decision, policies: PolicySet, labels: Mapping[str, str] | None
+) -> list[str]:
     """What the server decided for this review, in words; the same decision as ``-o review``."""
     review = decision.review
     if review is None:
@@ -45,9 +54,11 @@ def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[
             f"  outcome: skipped (not a Pod CREATE: {decision.request.skip_reason()};"
             " the webhook only mutates Pod CREATE)",
         ]
-    facts = read_pod_facts(subject.pod, namespace=subject.namespace)
+    facts = read_pod_facts(subject.pod, namespace=subject.namespace, namespace_labels=labels)
     server = f"server {facts.server_name}" if facts.server_name else "not a Seldon server"
     lines = [f"Pod {subject.display_name} ({server}, type {facts.server_type or '-'})"]
+    if policies.uses_namespace_selector:
+        lines.append(f"  namespace labels: {describe_labels(labels)}")
     for name, verdict, reason in explain_selection(policies, facts):
         note = f": {reason}" if reason else " (audit mode: only warns)" if verdict == "audit" else ""
         lines.append(f"  {_VERDICTS[verdict]}{name}{note}")
@@ -89,17 +100,20 @@ def _output(subject: Subject, request: dict[str, Any], decision: Decision, outpu
 def cmd_review(args: argparse.Namespace) -> int:
     files = expand_inputs(args.files, recursive=args.recursive)
     policies = policies_from(args)  # first: a refusal of two stdin readers comes before any reading
-    subjects = [s for file in files for s in read_subjects(file, namespace=args.namespace)]
+    inputs = read_inputs(files, namespace=args.namespace)
+    subjects = inputs.subjects
     check_label_values(subjects)
+    namespace_labels = namespace_labels_from(args, inputs.namespaces, policies)
     if args.output == "summary":
         print(policies_line(policies))
     denied, values = False, []
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
-        decision = decide(request, policies=policies)
+        labels = namespace_labels(subject.namespace)
+        decision = decide(request, policies=policies, namespace_labels=labels)
         denied |= decision.review is not None and not decision.review.allowed
         if args.output == "summary":
-            print(("\n" if i else "") + "\n".join(_summary(subject, decision, policies)))
+            print(("\n" if i else "") + "\n".join(_summary(subject, decision, policies, labels)))
         else:
             values.append(_output(subject, request, decision, args.output))
     if values:  # several Pods are one document, a List, as kubectl prints them
@@ -125,4 +139,6 @@ def add_review_parser(commands: Any) -> None:
         help="what to print (default summary); json and yaml: the mutated Pod",
     )
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
+    add_namespace_labels_option(review)
+    add_cluster_labels_option(review)
     review.set_defaults(handler=cmd_review)
