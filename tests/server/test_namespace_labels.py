@@ -1,5 +1,5 @@
 """The real server with namespaceSelector policies and no way to read namespaces: not ready, and a
-Pod whose placement depends on the labels gets a 503 (failurePolicy decides), never a guess.
+Pod whose placement depends on the labels gets a 502 (failurePolicy decides), never a guess.
 With a reachable API server the cache itself is tested in tests/e2e/test_namespace_selector.py."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_without_credentials_the_server_is_not_ready_and_does_not_guess(tmp_path
         with server.connect() as conn:
             body = json.dumps(admission_review(minimal_pod(), namespace="team-a")).encode()
             assert conn.call("POST", "/mutate", body) == (
-                503,
+                502,
                 b"labels of namespace 'team-a' are unknown and policy nlp matches on namespaceSelector;"
                 b" not deciding\n",
             )

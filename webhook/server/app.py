@@ -188,12 +188,15 @@ async def _decide_with_namespace_labels(state: AppState, data: Any, policies: Po
 
 
 async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownError, body: bytes) -> None:
-    """503 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
-    the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down."""
+    """502 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
+    the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down.
+    502, not 503: what failed is our upstream, the API server, and kube-apiserver passes the body
+    of a 5xx on to the client (k8s.io/apimachinery ``NewGenericServerResponse``) except for 503
+    and 504, whose text it replaces with a generic sentence: the user would not learn why."""
     state.metrics.undecided.inc()
     fields = {"uid": _request_uid(body), "namespace": exc.namespace, "policy": exc.policy}
     log.warning("namespace labels unknown; no answer", extra={"fields": fields})
-    await _respond(send, 503, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
+    await _respond(send, 502, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
 
 
 class MutateEndpoint:
