@@ -23,6 +23,8 @@ from tests.e2e.controlplane import Api, ApiError, wait_for, write_kubeconfig
 from tests.e2e.helpers import POLICY_ANNOTATION
 from tests.e2e.kube import create_namespace
 from tests.e2e.relay import Relay
+from webhook.cluster.client import load_api_client
+from webhook.cluster.namespaces import NamespaceCache
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -284,3 +286,27 @@ def test_review_cluster_reads_the_labels_from_the_api_server(
     )
     assert result.returncode == 2
     assert "labels of namespace 'no-such-namespace' are unknown" in result.stderr
+
+
+def in_process_cache(cluster: Cluster, **options: Any) -> NamespaceCache:
+    return NamespaceCache(load_api_client(str(cluster.plane.admin_kubeconfig)), **options)
+
+
+def test_watches_end_and_resume_and_the_periodic_relist_drops_what_no_event_removed(
+    served: NamespaceWebhook, cluster: Cluster
+) -> None:
+    """Watches of 1 s that the API server ends, each resumed; a relist every 4 s replaces the
+    state, so an entry no event will ever remove (here: planted) does not outlive it."""
+    cache = in_process_cache(cluster, relist_interval=4, watch_seconds=1)
+    cache.start()
+    try:
+        wait_for("the first list", lambda: cache.ready, 20)
+        cache.state.remember({"metadata": {"name": "planted", "labels": {}}})
+        create_namespace(served.api, "team-late", {"team": "late"})
+        wait_for("the watch to bring the new namespace", lambda: cache.labels("team-late") is not None, 20)
+        wait_for("a periodic relist", lambda: cache.labels("planted") is None, 30)
+        assert cache.stats.restarts == 0  # watches the server ended on time are no failures
+        assert cache.labels("team-late") == {"team": "late", "kubernetes.io/metadata.name": "team-late"}
+    finally:
+        cache.stop()
+        served.api.delete("/api/v1/namespaces/team-late")

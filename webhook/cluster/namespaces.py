@@ -222,7 +222,8 @@ class NamespaceCache:
 
     def _run(self) -> None:
         backoff: float | None = None
-        relist_at = 0.0
+        # a state already listed (handed over) is watched from its version; a new one is listed first
+        relist_at = time.monotonic() + self.relist_interval if self.state.listed else 0.0
         while not self._stop.is_set():
             try:
                 if not self.state.listed or time.monotonic() >= relist_at:
