@@ -7,7 +7,7 @@ PlacementWebhookError
 ├── PodShapeError        a Pod field the engine owns has a type it cannot merge into
 │                        (admission allows the Pod unchanged, with a warning)
 └── NamespaceLabelsUnknownError  an enforce policy's namespaceSelector decides, but the namespace's
-                         labels are not known (HTTP 503: failurePolicy decides; CLI exit 2)
+                         labels are not known (HTTP 502: failurePolicy decides; CLI exit 2)
 """
 
 from __future__ import annotations

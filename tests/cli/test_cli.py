@@ -165,7 +165,7 @@ def test_default_policies_are_found(
 def test_test_command_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = CASES
     code, out, _ = run(capsys, "test", str(cases))
-    assert code == 0 and out.rstrip().endswith("13 passed, 0 failed")
+    assert code == 0 and out.rstrip().endswith("15 passed, 0 failed")
     broken = tmp_path / "case"
     shutil.copytree(cases / "gpu-server-patched", broken)
     shutil.copy(BUNDLED_POLICIES, broken / "policies.yaml")

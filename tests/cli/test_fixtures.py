@@ -63,4 +63,5 @@ def test_every_case_with_an_expected_pod_is_a_valid_pod() -> None:
     import yaml
 
     for path in expected:
-        validate_pod(yaml.safe_load(path.read_text()))
+        for pod in yaml.safe_load_all(path.read_text()):
+            validate_pod(pod)

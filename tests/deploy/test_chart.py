@@ -51,7 +51,20 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "all-optional-on": ALL_ON,
     "metrics-port": {"metrics": {"port": 9090, "serviceMonitor": {"enabled": True}}, "networkPolicy": {"enabled": True}},
     "no-guard": {"guard": {"enabled": False}},
+    "namespace-selector": {"namespaceSelector": {"enabled": True}, "networkPolicy": {"enabled": True}},
 }  # fmt: skip
+NAMESPACE_RBAC = ("ClusterRole", "ClusterRoleBinding")
+
+
+def without_namespace_rbac(objects: list[Obj]) -> list[Obj]:
+    """The objects less the server's Namespace RBAC (``namespaceSelector.enabled``)."""
+    return [
+        o
+        for o in objects
+        if not (o["kind"] in NAMESPACE_RBAC and o["metadata"]["name"] == f"{NAME}-namespaces")
+    ]
+
+
 NOT_IN_SCHEMAS = ("cert-manager.io/", "monitoring.coreos.com/")
 
 
@@ -100,7 +113,14 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         assert len([o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]) == 1
     else:
         assert_webhook_configuration(objects, NAMESPACE, NAME, ca_bundle=name == "existing-secret")
-    assert_deployment(objects, NAME, image, metrics_port=9090 if name == "metrics-port" else None)
+    assert_deployment(
+        objects,
+        NAME,
+        image,
+        metrics_port=9090 if name == "metrics-port" else None,
+        token=name == "namespace-selector",
+    )
+    objects = without_namespace_rbac(objects)
     if name == "cert-manager":
         assert_cert_manager(objects, NAMESPACE, NAME)
     elif name == "existing-secret":
@@ -166,6 +186,40 @@ def test_a_metrics_port_is_plain_http_beside_the_tls_port(renders: dict[str, lis
     assert "PLACEMENT_WEBHOOK_METRICS_PORT" not in {e["name"] for e in defaults["env"]}
 
 
+def test_the_server_reads_namespaces_only_when_enabled(renders: dict[str, list[Obj]]) -> None:
+    objects = renders["namespace-selector"]
+    role = one(objects, "ClusterRole", f"{NAME}-namespaces")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]}
+    ]
+    binding = one(objects, "ClusterRoleBinding", f"{NAME}-namespaces")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": f"{NAME}-namespaces",
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == (NAME, True)
+    policy = one(objects, "NetworkPolicy")["spec"]
+    assert policy["egress"] == [
+        {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    ]
+    # off (the default): no Namespace RBAC, no token, no egress
+    for name in ("defaults", "metrics-port", "all-optional-on"):
+        assert without_namespace_rbac(renders[name]) == renders[name]
+        assert (
+            one(renders[name], "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"]
+            is False
+        )
+    assert one(renders["metrics-port"], "NetworkPolicy")["spec"]["egress"] == []
+    peers = [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
+    limited = chart.template(
+        {"namespaceSelector": {"enabled": True}, "networkPolicy": {"enabled": True, "apiServer": peers}}
+    )
+    assert one(limited, "NetworkPolicy")["spec"]["egress"][0]["to"] == peers
+
+
 def test_the_server_environment_names_only_serve_settings(renders: dict[str, list[Obj]]) -> None:
     from webhook.server.settings import ServerSettings
 
@@ -195,6 +249,10 @@ def test_inline_policies_and_an_existing_config_map() -> None:
         ({"certificates": {"mode": "selfSigned"}}, 'certificates.mode must be bootstrap, certManager or existingSecret, not "selfSigned"'),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"caBundle": "x"}}}, "certificates.existingSecret.name is required"),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"name": "x"}}}, "certificates.existingSecret.caBundle is required"),
+        (
+            {"policies": "version: 1\npolicies:\n- name: a\n  match:\n    namespaceSelector: {matchLabels: {team: nlp}}\n  placement: {nodeSelector: {a: b}}\n"},
+            "the policies use match.namespaceSelector: set namespaceSelector.enabled=true (the server then reads Namespaces)",
+        ),
     ],
 )  # fmt: skip
 def test_bad_values_are_refused(values: dict[str, Any], message: str, tmp_path: Any) -> None:

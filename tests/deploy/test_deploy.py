@@ -262,9 +262,15 @@ def test_deployment_is_replicated_spread_and_locked_down(base: list[Obj]) -> Non
 
 
 def assert_deployment(
-    base: list[Obj], name: str = SERVICE, image: str | None = None, *, metrics_port: int | None = None
+    base: list[Obj],
+    name: str = SERVICE,
+    image: str | None = None,
+    *,
+    metrics_port: int | None = None,
+    token: bool = False,
 ) -> None:
-    """The server Deployment and its Service; ``metrics_port``: the one extra (plain-HTTP) port expected."""
+    """The server Deployment and its Service; ``metrics_port``: the one extra (plain-HTTP) port
+    expected; ``token``: the ServiceAccount token is mounted (namespaceSelector.enabled)."""
     deployment = one(base, "Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -279,7 +285,7 @@ def assert_deployment(
         c["labelSelector"]["matchLabels"].items() <= labels.items() for c in pod["topologySpreadConstraints"]
     )
     _pod_is_locked_down(pod, image)
-    assert pod["automountServiceAccountToken"] is False
+    assert pod["automountServiceAccountToken"] is token
     (container,) = pod["containers"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}

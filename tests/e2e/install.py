@@ -16,7 +16,7 @@ import re
 import ssl
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,8 @@ class Webhook:
     port: int = PORT
     service_host: str = SERVICE_HOST
     log_name: str = "webhook"
+    #: extra environment of ``serve`` (e.g. a KUBECONFIG for the namespace cache)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def log(self) -> Path:
@@ -111,7 +113,8 @@ class Webhook:
         with self.client() as client:
             return client.get(f"{self.url}{path}", extensions={"sni_hostname": self.service_host})
 
-    def start(self) -> None:
+    def start(self, *, wait_ready: bool = True) -> None:
+        """Start ``serve``; unless ``wait_ready`` is False, wait until /healthz and /readyz say 200."""
         argv = [
             *self.netns.exec_prefix(),
             str(CLI),
@@ -122,10 +125,12 @@ class Webhook:
             f"--port={self.port}",
             "--no-dev-certs",
         ]
-        env = {"PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2"}
+        env = {"PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0.2", **self.env}
         self.logged_before_start = len(self.admissions()) if self.log.exists() else 0
         self.process = spawn(self.log_name, argv, self.log, env)
         self.plane.processes.append(self.process)
+        if not wait_ready:
+            return
 
         def ready() -> bool:
             if self.process is not None and not self.process.alive():

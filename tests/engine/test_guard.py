@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_pod, policies
 from webhook.engine.admission import decide
 from webhook.engine.guard import DEFAULT_ACCESS, decide_validation, guard_pod
-from webhook.errors import InputError
+from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.policy.compiled import PolicySet
 
 GPU_TOLERATION = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
@@ -436,3 +436,40 @@ def test_validate_refuses_a_malformed_request(request_fields: dict[str, Any], me
     with pytest.raises(InputError) as raised:
         decide_validation(admission_review(plain_pod(), **request_fields), policies=GUARDED)
     assert str(raised.value) == message
+
+
+# --- namespace labels: which policy grants a toleration may depend on them ---------------------------
+
+NLP_GPU = reserving(
+    "- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n",
+    policy_file="""\
+version: 1
+policies:
+- name: nlp-gpu
+  match: {namespaceSelector: {matchLabels: {team: nlp}}}
+  placement:
+    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+""",
+)
+
+
+def test_a_namespace_selector_policy_grants_its_toleration_only_where_it_matches() -> None:
+    pod = plain_pod(GPU_TOLERATION, namespace="team-a")
+    nlp = guard_pod(pod, namespace="team-a", policies=NLP_GPU, namespace_labels={"team": "nlp"})
+    cv = guard_pod(pod, namespace="team-a", policies=NLP_GPU, namespace_labels={"team": "cv"})
+    assert (nlp.outcome, cv.outcome) == ("allowed", "denied")
+    assert nlp.judgements[0].granted_by is not None and "nlp-gpu" in nlp.judgements[0].granted_by
+
+
+def test_unknown_namespace_labels_that_would_decide_give_no_guard_answer() -> None:
+    pod = plain_pod(GPU_TOLERATION, namespace="team-a")
+    with pytest.raises(NamespaceLabelsUnknownError, match="nlp-gpu"):
+        guard_pod(pod, namespace="team-a", policies=NLP_GPU)
+
+
+def test_decide_validation_passes_the_labels_to_the_guard() -> None:
+    review = admission_review(plain_pod(GPU_TOLERATION, namespace="team-a"), namespace="team-a")
+    decision = decide_validation(review, policies=NLP_GPU, namespace_labels={"team": "nlp"})
+    assert decision.outcome == "allowed"
+    decision = decide_validation(review, policies=NLP_GPU, namespace_labels={"team": "cv"})
+    assert decision.outcome == "denied"

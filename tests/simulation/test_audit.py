@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -178,7 +179,13 @@ def test_a_pod_never_placed_and_matched_by_nothing_is_unchanged() -> None:
 def test_the_guard_judges_the_pod_after_mutation() -> None:
     seen: list[RawObject] = []
 
-    def guard(pod: RawObject, *, namespace: str, policies: PolicySet) -> str | None:
+    def guard(
+        pod: RawObject,
+        *,
+        namespace: str,
+        policies: PolicySet,
+        namespace_labels: Mapping[str, str] | None = None,
+    ) -> str | None:
         seen.append(pod)
         return "tolerates the reserved taint seldon-gpu-srv" if namespace == "team-a" else None
 
@@ -514,3 +521,25 @@ def test_a_stale_server_that_tolerates_a_reserved_taint_is_refused() -> None:
     assert result.message is not None and result.message.startswith(
         "Pod seldon-mesh/triton-gpu-0 tolerates the reserved taint seldon-gpu-srv:NoSchedule"
     )
+
+
+def test_the_guard_gets_the_namespace_labels_the_policies_need() -> None:
+    """namespaceSelector and reservations together: the guard decides on the same labels as the
+    policies (no 'labels unknown' error for a namespace whose labels were given)."""
+    nlp_gpu = reserving(
+        "- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n",
+        policy_file="""\
+version: 1
+policies:
+- name: nlp-gpu
+  match: {namespaceSelector: {matchLabels: {team: nlp}}}
+  placement:
+    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+""",
+    )
+    gpu = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    pods = [plain("web-1", gpu, namespace="team-a"), plain("web-2", gpu, namespace="team-b")]
+    labels = {"team-a": {"team": "nlp"}, "team-b": {"team": "cv"}}
+    report = audit_pods(pods, policies=nlp_gpu, namespaces=labels)
+    # web-1 is admitted by the guard (nlp-gpu grants it) and not sent to /mutate: not audited
+    assert [(p.name, p.status) for p in report.audited] == [("web-2", "refused")]

@@ -6,6 +6,8 @@ A case is a folder with a ``placement-test.yaml``::
     policies: ../../../policies.yaml   # relative to the case folder
     input: pod.yaml                    # Pods or AdmissionReviews: every document is checked
     namespace: seldon-mesh             # optional, for a bare Pod without metadata.namespace
+    namespaceLabels: {team: nlp}       # optional: the labels of the Pods' namespace (namespaceSelector);
+                                       # a Namespace manifest in the input gives its own instead
     expect:
       outcome: patched                 # patched|unchanged|audit|conflict|denied|malformed
       policy: gpu-servers              # the applied policy, or null for none
@@ -22,6 +24,7 @@ Every case is also checked for idempotency (reviewing the result again changes n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,10 +34,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from webhook.cli.common import check_label_values
+from webhook.cli.namespacelabels import NamespaceLabels
 from webhook.engine.admission import review_pod
-from webhook.engine.documents import Subject, read_subjects
+from webhook.engine.documents import Subject, read_inputs, read_subjects
 from webhook.engine.guard import guard_pod
-from webhook.errors import InputError, PolicyError
+from webhook.errors import InputError, NamespaceLabelsUnknownError, PolicyError
 from webhook.kube.objects import RawObject, as_dict
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
@@ -62,6 +66,7 @@ class Case(_Strict):
     policies: str = "policies.yaml"
     input: str
     namespace: str | None = None
+    namespace_labels: dict[str, str] | None = None
     expect: Expectation
 
 
@@ -100,8 +105,14 @@ def _diff(expected: Any, actual: Any) -> str:
     return shown + (f" (+{len(ops) - 5} more)" if len(ops) > 5 else "")
 
 
-def _check_one(subject: Subject, wanted: RawObject | None, case: Case, policies: PolicySet) -> list[str]:
-    review = review_pod(subject.pod, namespace=subject.namespace, policies=policies)
+def _check_one(
+    subject: Subject,
+    wanted: RawObject | None,
+    case: Case,
+    policies: PolicySet,
+    labels: Mapping[str, str] | None,
+) -> list[str]:
+    review = review_pod(subject.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
     expect, failures = case.expect, []
     if expect.outcome is not None and review.outcome != expect.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
@@ -116,13 +127,19 @@ def _check_one(subject: Subject, wanted: RawObject | None, case: Case, policies:
         failures.append(f"expected a denial containing {expect.denied!r}, got {review.denial!r}")
     if jsonpatch.apply_patch(subject.pod, review.patch) != review.pod:
         failures.append("the patch applied to the input does not give the mutated Pod")
-    again = review_pod(review.pod, namespace=subject.namespace, policies=policies)
+    again = review_pod(review.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
     if again.patch:
         failures.append(f"not idempotent: a second review patches {[op['path'] for op in again.patch]}")
-    return failures + _check_guard(subject, review.pod, expect, policies)
+    return failures + _check_guard(subject, review.pod, expect, policies, labels)
 
 
-def _check_guard(subject: Subject, pod: RawObject, expect: Expectation, policies: PolicySet) -> list[str]:
+def _check_guard(
+    subject: Subject,
+    pod: RawObject,
+    expect: Expectation,
+    policies: PolicySet,
+    labels: Mapping[str, str] | None,
+) -> list[str]:
     """The reservation guard on the Pod as mutated (an UPDATE review: against its oldObject)."""
     if expect.guard is None and expect.guard_denied is None:
         return []
@@ -130,7 +147,12 @@ def _check_guard(subject: Subject, pod: RawObject, expect: Expectation, policies
     operation = request.operation if request is not None else "CREATE"
     old_pod = as_dict(request.old_object) if request is not None and operation == "UPDATE" else None
     verdict = guard_pod(
-        pod, namespace=subject.namespace, policies=policies, operation=operation, old_pod=old_pod
+        pod,
+        namespace=subject.namespace,
+        policies=policies,
+        operation=operation,
+        old_pod=old_pod,
+        namespace_labels=labels,
     )
     failures = []
     if expect.guard is not None and verdict.outcome != expect.guard:
@@ -146,8 +168,10 @@ def _check_guard(subject: Subject, pod: RawObject, expect: Expectation, policies
 
 def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
     """Every document of the input against the expectation; the i-th against the i-th expected Pod."""
-    subjects = read_subjects(str(base / case.input), namespace=case.namespace)
+    inputs = read_inputs([str(base / case.input)], namespace=case.namespace)
+    subjects = inputs.subjects
     check_label_values(subjects)
+    labels = NamespaceLabels(inputs.namespaces, policies=policies, given=case.namespace_labels)
     wanted: list[RawObject | None] = [None] * len(subjects)
     if case.expect.pod is not None:
         wanted = [s.pod for s in read_subjects(str(base / case.expect.pod))]
@@ -158,7 +182,8 @@ def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
     failures = []
     for number, (subject, pod) in enumerate(zip(subjects, wanted, strict=True), start=1):
         prefix = f"document {number} ({subject.display_name}): " if len(subjects) > 1 else ""
-        failures += [prefix + failure for failure in _check_one(subject, pod, case, policies)]
+        namespace_labels = labels(subject.namespace)
+        failures += [prefix + f for f in _check_one(subject, pod, case, policies, namespace_labels)]
     return failures
 
 
@@ -174,6 +199,6 @@ def run_case(path: Path) -> CaseResult:
         result.failures = _check(case, path.parent, policies)
     except PolicyError as exc:
         result.failures = [f"policies: {line}" for line in exc.problems]
-    except InputError as exc:
+    except (InputError, NamespaceLabelsUnknownError) as exc:
         result.failures = [str(exc)]
     return result

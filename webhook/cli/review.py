@@ -8,6 +8,7 @@ own ``/mutate`` left it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from webhook.cli.common import (
@@ -23,8 +24,14 @@ from webhook.cli.common import (
     print_object,
 )
 from webhook.cli.helptext import add_verb
+from webhook.cli.namespacelabels import (
+    add_cluster_labels_option,
+    add_namespace_labels_option,
+    describe_labels,
+    namespace_labels_from,
+)
 from webhook.engine.admission import Decision, Review, decide
-from webhook.engine.documents import Subject, read_subjects
+from webhook.engine.documents import Subject, read_inputs
 from webhook.engine.guard import GuardDecision, decide_validation
 from webhook.engine.matching import explain_selection
 from webhook.errors import InputError
@@ -42,7 +49,9 @@ _FORMATS = {
 }
 
 
-def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[str]:
+def _summary(
+    subject: Subject, decision: Decision, policies: PolicySet, labels: Mapping[str, str] | None
+) -> list[str]:
     """What the server decided for this review, in words; the same decision as ``-o review``."""
     review = decision.review
     if review is None:
@@ -52,9 +61,11 @@ def _summary(subject: Subject, decision: Decision, policies: PolicySet) -> list[
             f"  outcome: skipped (not a Pod CREATE: {decision.request.skip_reason()};"
             " the webhook only mutates Pod CREATE)",
         ]
-    facts = read_pod_facts(subject.pod, namespace=subject.namespace)
+    facts = read_pod_facts(subject.pod, namespace=subject.namespace, namespace_labels=labels)
     server = f"server {facts.server_name}" if facts.server_name else "not a Seldon server"
     lines = [f"Pod {subject.display_name} ({server}, type {facts.server_type or '-'})"]
+    if policies.uses_namespace_selector:
+        lines.append(f"  namespace labels: {describe_labels(labels)}")
     for name, verdict, reason in explain_selection(policies, facts):
         note = f": {reason}" if reason else " (audit mode: only warns)" if verdict == "audit" else ""
         lines.append(f"  {_VERDICTS[verdict]}{name}{note}")
@@ -78,13 +89,15 @@ def guard_request(request: dict[str, Any], decision: Decision) -> dict[str, Any]
     return {**request, "request": {**request["request"], "object": review.pod}}
 
 
-def judge(request: dict[str, Any], decision: Decision, policies: PolicySet) -> GuardDecision | str | None:
+def judge(
+    request: dict[str, Any], decision: Decision, policies: PolicySet, labels: Mapping[str, str] | None
+) -> GuardDecision | str | None:
     """The guard's decision, the one-line reason the server would answer 400, or None without
     reservations (the guard then allows everything unseen)."""
     if not policies.reservations:
         return None
     try:
-        return decide_validation(guard_request(request, decision), policies=policies)
+        return decide_validation(guard_request(request, decision), policies=policies, namespace_labels=labels)
     except InputError as exc:
         return str(exc)
 
@@ -138,19 +151,22 @@ def _output(subject: Subject, request: dict[str, Any], decision: Decision, outpu
 def cmd_review(args: argparse.Namespace) -> int:
     files = expand_inputs(args.files, recursive=args.recursive)
     policies = policies_from(args)  # first: a refusal of two stdin readers comes before any reading
-    subjects = [s for file in files for s in read_subjects(file, namespace=args.namespace)]
+    inputs = read_inputs(files, namespace=args.namespace)
+    subjects = inputs.subjects
     check_label_values(subjects)
+    namespace_labels = namespace_labels_from(args, inputs.namespaces, policies)
     if args.output == "summary":
         print(policies_line(policies))
     denied, values = False, []
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
-        decision = decide(request, policies=policies)
-        guard = judge(request, decision, policies)
+        labels = namespace_labels(subject.namespace)
+        decision = decide(request, policies=policies, namespace_labels=labels)
+        guard = judge(request, decision, policies, labels)
         denied |= decision.review is not None and not decision.review.allowed
         denied |= isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed
         if args.output == "summary":
-            lines = _summary(subject, decision, policies) + guard_lines(guard)
+            lines = _summary(subject, decision, policies, labels) + guard_lines(guard)
             print(("\n" if i else "") + "\n".join(lines))
         else:
             values.append(_output(subject, request, decision, args.output))
@@ -177,4 +193,6 @@ def add_review_parser(commands: Any) -> None:
         help="what to print (default summary); json and yaml: the mutated Pod",
     )
     review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
+    add_namespace_labels_option(review)
+    add_cluster_labels_option(review)
     review.set_defaults(handler=cmd_review)

@@ -19,6 +19,8 @@ from webhook.cli.common import (
     print_json,
 )
 from webhook.cli.helptext import add_verb
+from webhook.cli.namespacelabels import add_namespace_labels_option, namespace_labels_from
+from webhook.engine.documents import is_namespace, namespace_labels_of
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
 from webhook.simulation.models import check_models, model_json, render_model
@@ -59,30 +61,41 @@ def fetch_seldon_documents(kubeconfig: str | None, *, operator_namespace: str) -
     return [(doc, where) for doc in documents]
 
 
-def read_inputs(args: argparse.Namespace) -> Manifests:
-    """The files' Pods, Servers, ServerConfigs and Models; without files, the cluster's Seldon objects."""
+def read_inputs(args: argparse.Namespace) -> tuple[Manifests, dict[str, dict[str, str]]]:
+    """The files' Pods, Servers, ServerConfigs and Models, and the labels of their Namespace
+    manifests; without files, the cluster's Seldon objects."""
     if args.files:
         documents = read_manifest_documents(expand_inputs(args.files, recursive=args.recursive))
+        namespaces = namespace_labels_of(documents)
+        documents = [(doc, source) for doc, source in documents if not is_namespace(doc)]
         operator_namespace = args.operator_namespace
     elif args.cluster:
         operator_namespace = args.operator_namespace or DEFAULT_OPERATOR_NAMESPACE
         documents = fetch_seldon_documents(args.kubeconfig, operator_namespace=operator_namespace)
+        namespaces = {}
     else:
         raise InputError(
             "simulate: give FILE... (or --cluster without files to read the cluster's Seldon objects)"
         )
-    return read_seldon_manifests(documents, namespace=args.namespace, operator_namespace=operator_namespace)
+    namespace = args.namespace
+    manifests = read_seldon_manifests(documents, namespace=namespace, operator_namespace=operator_namespace)
+    return manifests, namespaces
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     accelerators = parse_accelerators(args.accelerator)
     policies = policies_from(args)
-    manifests = read_inputs(args)
+    manifests, namespaces = read_inputs(args)
     check_label_values(manifests.subjects)
+    labels = namespace_labels_from(args, namespaces, policies)
     nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
     results = [
         simulate_subject(
-            s, nodes=nodes, policies=policies, extended_resource_toleration=args.extended_resource_toleration
+            s,
+            nodes=nodes,
+            policies=policies,
+            extended_resource_toleration=args.extended_resource_toleration,
+            namespace_labels=labels(s.namespace),
         )
         for s in manifests.subjects
     ]
@@ -123,6 +136,7 @@ def add_simulate_parser(commands: Any) -> None:
     add_policies_option(simulate)
     simulate.add_argument("-o", "--output", choices=["table", "json"], default="table")
     simulate.add_argument("-n", "--namespace", help="namespace for manifests without metadata.namespace")
+    add_namespace_labels_option(simulate)
     simulate.add_argument(
         "--operator-namespace",
         metavar="NS",

@@ -135,6 +135,13 @@ def patch_webhook_configuration(
     return result
 
 
+def get_namespace(api: client.ApiClient, name: str) -> RawObject | None:
+    """The Namespace, or None when it does not exist."""
+    core = client.CoreV1Api(api)
+    result: RawObject | None = _call(f"get namespace {name}", core.read_namespace, name, missing_ok=True)
+    return result
+
+
 def list_nodes(api: client.ApiClient) -> list[RawObject]:
     """Every Node, as the raw dicts the API server sent."""
     core = client.CoreV1Api(api)

@@ -17,7 +17,7 @@ import orjson
 
 from webhook.engine.admission import AdmissionRequest, parse_admission_review
 from webhook.errors import InputError
-from webhook.kube.objects import RawObject, as_dict, pod_display_name
+from webhook.kube.objects import RawObject, as_dict, pod_display_name, string_labels
 from webhook.policy.source import load_yaml_documents
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -127,7 +127,48 @@ def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Su
     raise InputError(f"{source}: expected a Pod or an AdmissionReview, got kind {kind!r}")
 
 
+def is_namespace(doc: Any) -> bool:
+    """A ``v1`` Namespace manifest: among the inputs, it gives its labels to namespaceSelector."""
+    return isinstance(doc, dict) and doc.get("kind") == "Namespace" and doc.get("apiVersion") == "v1"
+
+
+def namespace_labels_of(documents: list[tuple[Any, str]]) -> dict[str, dict[str, str]]:
+    """name -> labels of the Namespace manifests among ``(document, source)`` pairs; a label value
+    that is not a string is an input error (the API server would refuse such a Namespace)."""
+    found: dict[str, dict[str, str]] = {}
+    for doc, source in documents:
+        if not is_namespace(doc):
+            continue
+        name = as_dict(doc.get("metadata")).get("name")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{source}: Namespace without metadata.name")
+        labels = as_dict(as_dict(doc.get("metadata")).get("labels"))
+        odd = next((k for k, v in labels.items() if not isinstance(v, str)), None)
+        if odd is not None:
+            raise InputError(f"{source}: Namespace {name}: label {odd} must be a string (quote it)")
+        found[name] = string_labels(doc)
+    return found
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the offline commands read: the Pods to review and the labels of the Namespaces given."""
+
+    subjects: list[Subject]
+    namespaces: dict[str, dict[str, str]]
+
+
+def read_inputs(paths: list[str], *, namespace: str | None = None) -> Inputs:
+    """Every Pod, AdmissionReview and Namespace in the files (``-`` for stdin)."""
+    documents = [(doc, source) for path in paths for docs, source in [read_documents(path)] for doc in docs]
+    subjects = [
+        subject_from_document(doc, source=source, namespace=namespace)
+        for doc, source in documents
+        if not is_namespace(doc)
+    ]
+    return Inputs(subjects, namespace_labels_of(documents))
+
+
 def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
-    """Every Pod or AdmissionReview in a file (``-`` for stdin)."""
-    documents, source = read_documents(path)
-    return [subject_from_document(d, source=source, namespace=namespace) for d in documents]
+    """Every Pod or AdmissionReview in a file (``-`` for stdin); Namespace manifests are skipped."""
+    return read_inputs([path], namespace=namespace).subjects

@@ -161,10 +161,13 @@ def guard_pod(
     policies: PolicySet,
     operation: str = "CREATE",
     old_pod: RawObject | None = None,
+    namespace_labels: Mapping[str, str] | None = None,
 ) -> GuardVerdict:
     """Judge ``pod`` (never modified) against every reservation of ``policies``.
 
-    ``old_pod`` is the Pod before an UPDATE; on UPDATE without it the Pod is judged as created."""
+    ``old_pod`` is the Pod before an UPDATE; on UPDATE without it the Pod is judged as created.
+    ``namespace_labels`` as for ``review_pod``: which enforce policy applies, and so grants its
+    tolerations, may depend on them (``NamespaceLabelsUnknownError`` when unknown and they would)."""
     if not policies.reservations:
         return UNTOUCHED
     tolerations = _tolerations(pod)
@@ -179,7 +182,12 @@ def guard_pod(
         if not tolerating:
             continue
         if not policy_read:  # the match only for Pods that tolerate a reserved taint
-            policy, policy_read = select_policy(policies, read_pod_facts(pod, namespace=namespace)), True
+            policy, policy_read = (
+                select_policy(
+                    policies, read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
+                ),
+                True,
+            )
         granted_by = _entitlement(
             pod, reservation, tolerating, namespace=namespace, policy=policy, old_tolerations=old_tolerations
         )
@@ -258,10 +266,21 @@ def encode_verdict(uid: str, verdict: GuardVerdict) -> dict[str, Any]:
     return review_response(response)
 
 
-def decide_validation(data: Any, *, policies: PolicySet) -> GuardDecision:
+def decide_validation(
+    data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None
+) -> GuardDecision:
     """AdmissionReview in, AdmissionReview out, for ``/validate``: the guard on Pod CREATE and
     UPDATE, everything else allowed. A malformed request raises ``InputError`` (HTTP 400)."""
-    request = parse_admission_review(data)
+    return validate_request(
+        parse_admission_review(data), policies=policies, namespace_labels=namespace_labels
+    )
+
+
+def validate_request(
+    request: AdmissionRequest, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None
+) -> GuardDecision:
+    """``decide_validation`` on a request already parsed: the server reads its namespace first, to
+    look up the namespace's labels (which policy grants a toleration may depend on them)."""
     if guard_skip_reason(request) is not None:
         return GuardDecision(request, None, review_response(allowed(request.uid)))
     if not isinstance(request.object, dict):
@@ -277,5 +296,6 @@ def decide_validation(data: Any, *, policies: PolicySet) -> GuardDecision:
         policies=policies,
         operation=request.operation,
         old_pod=old_pod,
+        namespace_labels=namespace_labels,
     )
     return GuardDecision(request, verdict, encode_verdict(request.uid, verdict))

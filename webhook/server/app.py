@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,13 +26,15 @@ import orjson
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from webhook.engine.admission import Decision, decide
-from webhook.engine.guard import GuardDecision, decide_validation
+from webhook.engine.admission import AdmissionRequest, Decision, decide_request, parse_admission_review
+from webhook.engine.guard import GuardDecision, guard_skip_reason, validate_request
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
+from webhook.policy.compiled import PolicySet
 from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
 from webhook.server.metrics import CONTENT_TYPE, Metrics
+from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.reloading import CertificateStore, PolicyStore
 
 log = logging.getLogger(LOGGER)
@@ -59,6 +61,8 @@ class AppState:
     admission_log: AdmissionLog | None = None
     #: with ``--client-ca``: /mutate answers only TLS clients that presented a verified certificate
     require_client_certificate: bool = False
+    #: the Namespace labels for namespaceSelector; None: policies that need them get no answer
+    namespaces: NamespaceLookup | None = None
 
 
 class HttpError(Exception):
@@ -197,12 +201,15 @@ def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> No
 
 
 async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownError, body: bytes) -> None:
-    """503 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
-    the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down."""
+    """502 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
+    the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down.
+    502, not 503: what failed is our upstream, the API server, and kube-apiserver passes the body
+    of a 5xx on to the client (k8s.io/apimachinery ``NewGenericServerResponse``) except for 503
+    and 504, whose text it replaces with a generic sentence: the user would not learn why."""
     state.metrics.undecided.inc()
     fields = {"uid": _request_uid(body), "namespace": exc.namespace, "policy": exc.policy}
     log.warning("namespace labels unknown; no answer", extra={"fields": fields})
-    await _respond(send, 503, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
+    await _respond(send, 502, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
 
 
 class MutateEndpoint:
@@ -211,8 +218,24 @@ class MutateEndpoint:
     def __init__(self, state: AppState) -> None:
         self.state = state
 
-    def decide(self, data: Any) -> Decision | GuardDecision:
-        return decide(data, policies=self.state.policies.policies)
+    async def decide(self, data: Any) -> Decision | GuardDecision:
+        """Parse; when a policy matches on namespaceSelector and the request needs a decision, look
+        the namespace's labels up (the cache, else a direct GET); then decide, purely."""
+        policies, namespaces = self.state.policies.policies, self.state.namespaces
+        request = parse_admission_review(data)
+        labels = None
+        if policies.uses_namespace_selector and namespaces is not None and self.judges(request, policies):
+            labels = await namespaces.labels(request.pod_namespace())
+        return self.judge(request, policies, labels)
+
+    def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
+        """Whether the engine looks at this request's Pod (else it is allowed without a look)."""
+        return request.targets_pod_creation()
+
+    def judge(
+        self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
+    ) -> Decision | GuardDecision:
+        return decide_request(request, policies=policies, namespace_labels=labels)
 
     def record(self, decision: Any, seconds: float) -> None:
         """Count and log one answered review (``decision`` is what ``decide`` returned)."""
@@ -235,7 +258,7 @@ class MutateEndpoint:
         body = b""
         try:
             body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
-            decision = self.decide(parse_json(body))
+            decision = await self.decide(parse_json(body))
         except HttpError as exc:
             _count_refusal(state, exc.status, exc.message, body)
             # after a 408 or 413 the rest of the body is junk: close instead of reading it
@@ -264,8 +287,13 @@ class MutateEndpoint:
 class ValidateEndpoint(MutateEndpoint):
     """``POST /validate``: the reservation guard behind the same handler as ``/mutate``."""
 
-    def decide(self, data: Any) -> GuardDecision:
-        return decide_validation(data, policies=self.state.policies.policies)
+    def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
+        return bool(policies.reservations) and guard_skip_reason(request) is None
+
+    def judge(
+        self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
+    ) -> GuardDecision:
+        return validate_request(request, policies=policies, namespace_labels=labels)
 
     def record(self, decision: Any, seconds: float) -> None:
         state, verdict = self.state, decision.verdict
@@ -290,6 +318,11 @@ def _operational_app(state: AppState) -> FastAPI:
                 {"ready": False, "problems": ["serving certificate is not valid now"]}, status_code=503
             )
         store = state.policies
+        if store.policies.uses_namespace_selector:
+            lookup = state.namespaces
+            problem = "namespace cache not configured" if lookup is None else lookup.readiness_problem()
+            if problem is not None:
+                return JSONResponse({"ready": False, "problems": [problem]}, status_code=503)
         return JSONResponse(
             {
                 "ready": True,

@@ -10,7 +10,8 @@ the exposition is the same as the client library's ``Counter`` and ``Histogram``
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,7 +20,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
 from webhook.engine.guard import GuardVerdict
@@ -105,6 +106,46 @@ class GuardCounts:
         yield decisions
 
 
+@dataclass
+class NamespaceCacheFigures:
+    size: int
+    restarts: int
+    misses: Mapping[str, int]
+
+
+class NamespaceCacheMetrics:
+    """The namespace cache's size, watch restarts and missed lookups, read from the cache when
+    ``/metrics`` is rendered (the cache counts in plain ints; zeros while there is no cache)."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], NamespaceCacheFigures] | None = None
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self.read() if self.read is not None else NamespaceCacheFigures(0, 0, {})
+        size = GaugeMetricFamily(
+            "placement_webhook_namespace_cache_size", "Namespaces whose labels the cache holds."
+        )
+        size.add_metric([], figures.size)
+        yield size
+        restarts = CounterMetricFamily(
+            "placement_webhook_namespace_watch_restarts",
+            "Namespace watches restarted after a failure or a 410 Gone.",
+        )
+        restarts.add_metric([], figures.restarts)
+        yield restarts
+        misses = CounterMetricFamily(
+            "placement_webhook_namespace_cache_misses",
+            "Namespace lookups the cache could not answer, fetched directly; by result.",
+            labels=["result"],
+        )
+        for result in ("found", "not_found", "error"):
+            misses.add_metric([result], figures.misses.get(result, 0))
+        yield misses
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -112,6 +153,8 @@ class Metrics:
         self.registry.register(self.admission_counts)
         self.guard_counts = GuardCounts()
         self.registry.register(self.guard_counts)
+        self.namespace_cache = NamespaceCacheMetrics()
+        self.registry.register(self.namespace_cache)
         self.bad_requests = Counter(
             "placement_webhook_bad_requests_total",
             "Requests answered with a 4xx status, by status code.",

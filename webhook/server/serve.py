@@ -22,10 +22,13 @@ import uvicorn
 from prometheus_client import start_http_server
 
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
+from webhook.cluster.client import load_api_client
+from webhook.cluster.namespaces import NamespaceCache
 from webhook.errors import PolicyError
 from webhook.server.app import AppState, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
-from webhook.server.metrics import Metrics
+from webhook.server.metrics import Metrics, NamespaceCacheFigures
+from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, create_server_context
 from webhook.server.settings import ServerSettings
@@ -46,14 +49,19 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _watch(policies: PolicyStore, certificates: CertificateStore, interval: float) -> None:
+async def _watch(
+    policies: PolicyStore, certificates: CertificateStore, interval: float, namespaces: NamespaceLookup
+) -> None:
     """Poll both stores. Parsing a policy file may take milliseconds, so it runs in a thread; the
     certificate is loaded on the event loop's own thread, because OpenSSL must not change a
-    context while the loop is doing handshakes with it."""
+    context while the loop is doing handshakes with it. Policies that newly use namespaceSelector
+    start the namespace cache (or retry starting it)."""
     while True:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(policies.reload_if_changed)
+            if policies.policies.uses_namespace_selector:
+                namespaces.ensure_started()
         except Exception:
             log.exception("policy file watch failed; retrying at the next interval")
         try:
@@ -85,6 +93,24 @@ class Webhook:
     certificates: CertificateStore
     admission_log: AdmissionLog
     metrics: Metrics
+    namespaces: NamespaceLookup
+
+
+def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLookup:
+    """The lookup, whose cache is made (cluster credentials read) only when first needed."""
+
+    def make_cache() -> NamespaceCache:
+        cache = NamespaceCache(
+            load_api_client(),
+            lookup_timeout=settings.namespace_lookup_timeout,
+            relist_interval=settings.namespace_relist_interval,
+        )
+        metrics.namespace_cache.read = lambda: NamespaceCacheFigures(
+            len(cache.state), cache.stats.restarts, dict(cache.stats.misses)
+        )
+        return cache
+
+    return NamespaceLookup(make_cache)
 
 
 def build_server(settings: ServerSettings) -> Webhook:
@@ -96,9 +122,12 @@ def build_server(settings: ServerSettings) -> Webhook:
     certificates = CertificateStore(settings.cert_dir, context, metrics)
     admission_log = AdmissionLog()
     require_client_certificate = settings.client_ca is not None
+    namespaces = _namespace_lookup(settings, metrics)
+    if policies.policies.uses_namespace_selector:
+        namespaces.ensure_started()
     state = AppState(
         policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log,
-        require_client_certificate=require_client_certificate,
+        require_client_certificate=require_client_certificate, namespaces=namespaces,
     )  # fmt: skip
     config = uvicorn.Config(
         create_app(state),
@@ -121,7 +150,7 @@ def build_server(settings: ServerSettings) -> Webhook:
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return Webhook(_Server(config), policies, certificates, admission_log, metrics)
+    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces)
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
@@ -170,7 +199,9 @@ def start_metrics_listener(metrics: Metrics, host: str, port: int) -> Callable[[
 
 async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:
     server = webhook.server
-    watcher = asyncio.create_task(_watch(webhook.policies, webhook.certificates, interval))
+    watcher = asyncio.create_task(
+        _watch(webhook.policies, webhook.certificates, interval, webhook.namespaces)
+    )
     try:
         await server.serve(sockets=sockets)
     finally:

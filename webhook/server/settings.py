@@ -36,4 +36,10 @@ class ServerSettings(BaseSettings):
     )
     max_connections: int = Field(1000, ge=1, description="concurrent connections before new ones get 503")
     shutdown_timeout: float = Field(25.0, gt=0, description="seconds to finish in-flight requests on SIGTERM")
+    namespace_lookup_timeout: float = Field(
+        2.0, gt=0, le=10, description="seconds for the direct GET of a namespace the cache does not have"
+    )
+    namespace_relist_interval: float = Field(
+        600.0, ge=10, description="seconds between full relists of the namespace cache"
+    )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")

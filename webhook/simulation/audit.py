@@ -77,13 +77,26 @@ class GuardCheck(Protocol):
     mutation): None when admitted, else the message of the refusal. A seam for tests; the audit
     uses ``guard_refusal``."""
 
-    def __call__(self, pod: RawObject, *, namespace: str, policies: PolicySet) -> str | None: ...
+    def __call__(
+        self,
+        pod: RawObject,
+        *,
+        namespace: str,
+        policies: PolicySet,
+        namespace_labels: Mapping[str, str] | None = None,
+    ) -> str | None: ...
 
 
-def guard_refusal(pod: RawObject, *, namespace: str, policies: PolicySet) -> str | None:
+def guard_refusal(
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    namespace_labels: Mapping[str, str] | None = None,
+) -> str | None:
     """``guard_pod`` at CREATE: its denial, without our prefix, or None (admitted, also with an
     audit-mode warning: that changes nothing for the Pod)."""
-    verdict = guard_pod(pod, namespace=namespace, policies=policies)
+    verdict = guard_pod(pod, namespace=namespace, policies=policies, namespace_labels=namespace_labels)
     return None if verdict.allowed else (verdict.message or "").removeprefix(WARNING_PREFIX)
 
 
@@ -312,7 +325,7 @@ def audit_pod(
     )
     policy = review.policy if status != "stale" else str(placed_by)
     if status != "denied" and guard is not None:  # a denied Pod never reaches /validate
-        refusal = guard(review.pod, namespace=namespace, policies=policies)
+        refusal = guard(review.pod, namespace=namespace, policies=policies, namespace_labels=namespace_labels)
         if refusal is not None:
             status, message = "refused", refusal
     changes = tuple(review.plan.describe()) if status == "patched" and review.plan else ()
@@ -382,7 +395,8 @@ def _audit_or_skip(
         own = labels if namespace in known else None
         return audit_pod(pod, namespace=namespace, policies=policies, namespace_labels=own, guard=guard), ""
     if reason == OBJECT_SELECTOR and guard is not None:
-        refusal = guard(creation_form(pod), namespace=namespace, policies=policies)
+        own = labels if namespace in known else None
+        refusal = guard(creation_form(pod), namespace=namespace, policies=policies, namespace_labels=own)
         if refusal is not None:
             return _refused(pod, namespace, refusal), ""
     return None, reason

@@ -11,6 +11,7 @@ on any problem.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,10 +69,13 @@ def simulate_subject(
     nodes: list[RawObject],
     policies: PolicySet,
     extended_resource_toleration: bool = False,
+    namespace_labels: Mapping[str, str] | None = None,
 ) -> Simulation:
-    """Review the Pod as the webhook would, then filter and score every node for both Pods."""
+    """Review the Pod as the webhook would, then filter and score every node for both Pods;
+    ``namespace_labels`` are its namespace's, for namespaceSelector (None: unknown)."""
     pod = add_extended_resource_tolerations(subject.pod) if extended_resource_toleration else subject.pod
-    review = review_pod(pod, namespace=subject.namespace, policies=policies)
+    labels = namespace_labels
+    review = review_pod(pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
     before = fit_nodes(pod, nodes)
     if not review.allowed:
         return Simulation(subject, review, before, None, [f"denied: {review.denial}"])

@@ -108,3 +108,12 @@ containers:
     capabilities: {drop: [ALL]}
     seccompProfile: {type: RuntimeDefault}
 {{- end -}}
+
+{{/* inline policies that use namespaceSelector need the server's Namespace RBAC: refuse the
+     combination instead of a server whose every such Pod gets no answer */}}
+{{- define "pw.checkNamespaceSelector" -}}
+{{- $policies := .Values.policies | default (.Files.Get "files/policies.yaml") -}}
+{{- if and (not .Values.existingPoliciesConfigMap) (not .Values.namespaceSelector.enabled) (regexMatch "(?m)^[^#]*\\bnamespaceSelector:" $policies) -}}
+{{- fail "the policies use match.namespaceSelector: set namespaceSelector.enabled=true (the server then reads Namespaces)" -}}
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,251 @@
+"""The labels of every Namespace, kept current by a list + watch, for ``match.namespaceSelector``.
+
+The AdmissionReview carries the Pod but not its Namespace's labels, so the server keeps them here,
+as an informer would: one LIST (which gives a ``resourceVersion``), then a WATCH from that version,
+each event applied in order; a watch the server ends (its ``timeoutSeconds``) is resumed from the
+last version seen (bookmarks keep it fresh); ``410 Gone`` (the version was compacted away) means a
+new LIST; any other failure a retry after an exponential backoff (0.5 s doubling to 30 s). Every
+``relist_interval`` the state is listed again from scratch, so a missed event cannot live forever.
+
+Two parts: ``NamespaceState`` is the pure state machine (events in, labels out, no I/O, unit-tested
+event by event); ``NamespaceCache`` drives it from a daemon thread through the ``kubernetes``
+client. Reads come from the event loop while the thread writes, so both take one lock; a read is
+a dict lookup. A namespace not in the state (created a moment ago, or the first LIST not done
+yet) is fetched directly with a short timeout by ``fetch``. What the server makes of a namespace
+whose labels stay unknown is the engine's rule (``NamespaceLabelsUnknownError``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from webhook.kube.objects import RawObject, as_dict, string_labels
+
+log = logging.getLogger("placement_webhook")  # the server's logger (webhook.server.logs.LOGGER)
+
+LOOKUP_TIMEOUT = 2.0  # seconds for the direct GET of a namespace the cache does not have
+LIST_TIMEOUT = 30.0
+WATCH_SECONDS = 240  # the API server ends each watch after this; it is then resumed
+RELIST_INTERVAL = 600.0
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+
+
+class GoneError(Exception):
+    """The watch's resourceVersion is too old (410 Gone, as an ERROR event or a status): LIST again."""
+
+
+# --- the pure state machine -------------------------------------------------------------------------
+
+
+def _name(obj: RawObject) -> str | None:
+    name = as_dict(obj.get("metadata")).get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _resource_version(obj: RawObject) -> str | None:
+    version = as_dict(obj.get("metadata")).get("resourceVersion")
+    return version if isinstance(version, str) and version else None
+
+
+@dataclass
+class NamespaceState:
+    """Namespace name -> labels, and the resourceVersion to watch from. Thread-safe.
+
+    ``replace`` installs a LIST; ``apply`` one watch event and returns nothing but raises
+    ``GoneError`` for a 410; ``labels`` reads. Label maps are replaced whole, never edited, so a
+    reader holds a consistent map."""
+
+    labels_by_name: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    resource_version: str | None = None
+    listed: bool = False  # a LIST has completed at least once
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def replace(self, items: list[RawObject], *, resource_version: str) -> None:
+        fresh: dict[str, Mapping[str, str]] = {}
+        for item in items:
+            name = _name(item)
+            if name is not None:
+                fresh[name] = string_labels(item)
+        with self._lock:
+            self.labels_by_name, self.resource_version, self.listed = fresh, resource_version, True
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        kind, obj = event.get("type"), as_dict(event.get("object"))
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise GoneError(str(obj.get("message", "resourceVersion too old")))
+            raise RuntimeError(f"watch error: {obj.get('code')} {obj.get('message')}")
+        version, name = _resource_version(obj), _name(obj)
+        with self._lock:
+            if kind in ("ADDED", "MODIFIED") and name is not None:
+                self.labels_by_name[name] = string_labels(obj)
+            elif kind == "DELETED" and name is not None:
+                self.labels_by_name.pop(name, None)
+            if version is not None and kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                self.resource_version = version
+
+    def remember(self, obj: RawObject) -> None:
+        """A namespace read by a direct GET, kept until the watch reports it (not the version:
+        the watch's own position must not move)."""
+        name = _name(obj)
+        if name is not None:
+            with self._lock:
+                self.labels_by_name.setdefault(name, string_labels(obj))
+
+    def labels(self, name: str) -> Mapping[str, str] | None:
+        with self._lock:
+            return self.labels_by_name.get(name)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.labels_by_name)
+
+
+def next_backoff(previous: float | None) -> float:
+    """0.5 s, then doubling up to 30 s (jitter is added where it is slept)."""
+    return BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
+
+
+# --- the thread that feeds it -------------------------------------------------------------------------
+
+
+@dataclass
+class CacheStats:
+    """What ``/metrics`` shows: watch restarts (every reconnect or relist after a failure) and
+    lookups that missed the cache, by result (``found``, ``not_found``, ``error``)."""
+
+    restarts: int = 0
+    misses: dict[str, int] = field(default_factory=dict)
+    last_error: str | None = None
+
+    def missed(self, result: str) -> None:
+        self.misses[result] = self.misses.get(result, 0) + 1
+
+
+class NamespaceCache:
+    """List + watch of Namespaces in a daemon thread; ``labels`` and ``fetch`` for the server."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        lookup_timeout: float = LOOKUP_TIMEOUT,
+        relist_interval: float = RELIST_INTERVAL,
+        watch_seconds: int = WATCH_SECONDS,
+        sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.core = client.CoreV1Api(api)
+        self.state = NamespaceState()
+        self.stats = CacheStats()
+        self.lookup_timeout = lookup_timeout
+        self.relist_interval = relist_interval
+        self.watch_seconds = watch_seconds
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ready(self) -> bool:
+        """The first LIST has completed (``/readyz`` waits for it)."""
+        return self.state.listed
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="namespace-cache", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def labels(self, name: str) -> Mapping[str, str] | None:
+        return self.state.labels(name)
+
+    def fetch(self, name: str) -> Mapping[str, str] | None:
+        """GET one namespace the cache does not have (blocking, ``lookup_timeout``); None when it
+        does not exist or cannot be read in time."""
+        try:
+            response: Any = self.core.read_namespace(
+                name, _preload_content=False, _request_timeout=self.lookup_timeout
+            )
+            namespace: RawObject = json.loads(response.data)
+        except ApiException as exc:
+            self.stats.missed("not_found" if exc.status == 404 else "error")
+            return None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            self.stats.missed("error")
+            log.warning(
+                "namespace lookup failed", extra={"fields": {"namespace": name, "error": str(exc)[:200]}}
+            )
+            return None
+        self.stats.missed("found")
+        self.state.remember(namespace)
+        return string_labels(namespace)
+
+    # the loop -----------------------------------------------------------------------------------------
+
+    def _list(self) -> None:
+        response: Any = self.core.list_namespace(_preload_content=False, _request_timeout=LIST_TIMEOUT)
+        listed: RawObject = json.loads(response.data)
+        items = [i for i in listed.get("items") or [] if isinstance(i, dict)]
+        version = _resource_version(listed) or ""
+        self.state.replace(items, resource_version=version)
+        fields = {"namespaces": len(items), "resourceVersion": version}
+        log.info("namespaces listed", extra={"fields": fields})
+
+    def _events(self) -> Iterator[dict[str, Any]]:
+        response: Any = self.core.list_namespace(  # raw: a urllib3 response, read line by line
+            watch=True,
+            resource_version=self.state.resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self.watch_seconds,
+            _preload_content=False,
+            _request_timeout=(LIST_TIMEOUT, self.watch_seconds + 30),  # (connect, read)
+        )
+        try:
+            for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                if line:
+                    yield json.loads(line)
+        finally:
+            response.release_conn()
+
+    def _run(self) -> None:
+        backoff: float | None = None
+        # a state already listed (handed over) is watched from its version; a new one is listed first
+        relist_at = time.monotonic() + self.relist_interval if self.state.listed else 0.0
+        while not self._stop.is_set():
+            try:
+                if not self.state.listed or time.monotonic() >= relist_at:
+                    self._list()
+                    relist_at = time.monotonic() + self.relist_interval
+                for event in self._events():
+                    self.state.apply(event)
+                    if self._stop.is_set():
+                        return
+                backoff, self.stats.last_error = None, None  # a watch the server ended on time
+            except GoneError:
+                self.stats.restarts += 1
+                relist_at = 0.0  # list again at once: the version is gone
+            except Exception as exc:  # network, API errors, bad JSON: back off and retry
+                if isinstance(exc, ApiException) and exc.status == 410:
+                    relist_at = 0.0
+                self.stats.restarts += 1
+                self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                backoff = next_backoff(backoff)
+                log.warning(
+                    "namespace watch failed; retrying",
+                    extra={"fields": {"error": self.stats.last_error, "retry_in_s": backoff}},
+                )
+                if self._sleep(backoff * random.uniform(0.8, 1.2)):
+                    return

@@ -1,0 +1,72 @@
+"""The server's side of the namespace cache: started only when the policies need it, async lookups.
+
+``serve`` starts nothing for policies without ``namespaceSelector`` (and then needs no cluster
+credentials, as before). When the policies at start-up or after a reload use one, the cache is
+started once and kept. ``labels`` answers from the cache, else by a direct GET in a worker thread
+(the event loop never blocks on the API server), else None: unknown, and the engine's rule decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from webhook.errors import PlacementWebhookError
+from webhook.server.logs import LOGGER
+
+log = logging.getLogger(LOGGER)
+
+
+class LabelSource(Protocol):
+    """What the server needs of a namespace cache (``webhook.cluster.namespaces.NamespaceCache``)."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    def labels(self, name: str) -> Mapping[str, str] | None: ...
+
+    def fetch(self, name: str) -> Mapping[str, str] | None: ...
+
+
+class NamespaceLookup:
+    """Starts the cache on first need (``ensure_started``) and looks labels up for the endpoint."""
+
+    def __init__(self, make_source: Callable[[], LabelSource]) -> None:
+        self._make_source = make_source
+        self.source: LabelSource | None = None
+        self.problem: str | None = None  # why the cache could not be started (no credentials)
+
+    def ensure_started(self) -> None:
+        if self.source is not None:
+            return
+        try:
+            source = self._make_source()
+        except PlacementWebhookError as exc:
+            if self.problem is None:
+                log.error("namespace cache cannot start", extra={"fields": {"error": str(exc)}})
+            self.problem = f"namespace cache cannot start: {exc}"
+            return
+        source.start()
+        self.source, self.problem = source, None
+        log.info("namespace cache started", extra={"fields": {}})
+
+    def readiness_problem(self) -> str | None:
+        """Why ``/readyz`` must say not ready while the policies need namespace labels, or None."""
+        if self.source is None:
+            return self.problem or "namespace cache not started"
+        if not self.source.ready:
+            return "namespace cache: first list of namespaces not complete"
+        return None
+
+    async def labels(self, name: str) -> Mapping[str, str] | None:
+        source = self.source
+        if source is None or not name:
+            return None
+        cached = source.labels(name)
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(source.fetch, name)
