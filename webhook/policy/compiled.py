@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from webhook.kube.selectors import Requirement
 from webhook.policy.criteria import Criterion, compile_match
 from webhook.policy.model import Policy
 
+#: Entries kept per memo below before it starts afresh: a cluster has far fewer namespace and
+#: server names, or Pod placement shapes, than this; a flood of distinct ones only costs misses.
+MEMO_ENTRIES = 4096
+
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """A validated policy, precompiled for the hot path: globs as regexes, placement as raw dicts."""
+    """A validated policy, precompiled for the hot path: globs as regexes, placement as raw dicts.
+
+    ``placements`` is the engine's memo of what this policy does to a Pod, keyed by the Pod's
+    placement fields (``webhook.engine.admission``); it is not part of the policy's identity."""
 
     index: int
     policy: Policy
@@ -22,10 +30,21 @@ class CompiledPolicy:
     required: tuple[dict[str, Any], ...]
     preferred: tuple[dict[str, Any], ...]
     requirements_by_key: dict[str, list[Requirement]] = field(default_factory=dict)
+    placements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return self.policy.name
+
+    def may_match(self, namespace: str, server_name: str | None) -> bool:
+        """False when the namespace or server criteria alone already rule the Pod out; True
+        says nothing (the other criteria decide)."""
+        match = self.policy.match
+        if match.namespaces and not any(fnmatchcase(namespace, p) for p in match.namespaces):
+            return False
+        if match.needs_seldon_server and server_name is None:
+            return False
+        return not match.servers or any(fnmatchcase(server_name or "", p) for p in match.servers)
 
 
 def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
@@ -48,6 +67,22 @@ class PolicySet:
 
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
+    _candidates: dict[tuple[str, str | None], PolicySet] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.policies)
+
+    def candidates(self, namespace: str, server_name: str | None) -> PolicySet:
+        """The policies, in order, that a Pod in ``namespace`` with this ``seldon-server-name``
+        (None: unlabelled) may match, by namespace and server name alone; remembered per pair,
+        as a cluster has few of them and most policies are for other teams' servers."""
+        key = (namespace, server_name)
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= MEMO_ENTRIES:
+                self._candidates.clear()
+            kept = tuple(p for p in self.policies if p.may_match(namespace, server_name))
+            found = self._candidates[key] = PolicySet(kept, self.source)
+        return found
