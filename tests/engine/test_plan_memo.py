@@ -23,7 +23,7 @@ from webhook.engine.matching import matching_policies
 from webhook.engine.placement import placement_key
 from webhook.errors import PolicyError
 from webhook.kube.objects import read_pod_facts
-from webhook.policy.compiled import PolicySet
+from webhook.policy.compiled import MEMO_KEY_BYTES, PolicySet
 from webhook.policy.loading import load_policies_text
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,10 +86,11 @@ def test_the_fast_path_reviews_like_the_long_way(
     for _ in range(2):  # the first round fills the memo, the second answers from it
         for pod in subjects:
             assert_same_review(pod, policies, pod_first=order)
-    for pod in subjects:  # and the memo was used: every policy that reviewed a keyed Pod has entries
-        if placement_key(pod) is not None:
+    for pod in subjects:  # and the memo was used: every policy that reviewed a keyed Pod has its entry
+        key = placement_key(pod)
+        if key is not None:
             matched = matching_policies(policies, read_pod_facts(pod, namespace=NAMESPACE))
-            assert all(p.placements for p in matched)
+            assert all((p.index, key) in policies.placements for p in matched)
 
 
 @SETTINGS
@@ -240,3 +241,17 @@ def test_candidates_drop_policies_for_other_namespaces_and_servers(
     policy = {"name": "p", "match": match, "placement": {"nodeSelector": {"pool": "a"}}}
     policies = load_policies_text(orjson.dumps({"version": 1, "policies": [policy]}).decode())
     assert policies.candidates(namespace, server).policies == (policies.policies if kept else ())
+
+
+def test_a_long_placement_key_is_not_remembered() -> None:
+    """Keys over ``MEMO_KEY_BYTES`` take the long way every time: the memo's size stays bounded."""
+    policies = load_policies_text(POLICY)
+    many = [{"key": f"k{i}", "operator": "Exists"} for i in range(200)]
+    pod = minimal_pod(tolerations=many)
+    key = placement_key(pod)
+    assert key is not None and len(key) > MEMO_KEY_BYTES
+    for _ in range(2):
+        assert_same_review(pod, policies)
+    assert policies.placements == {}
+    assert_same_review(minimal_pod(tolerations=many[:3]), policies)
+    assert len(policies.placements) == 1

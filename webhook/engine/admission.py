@@ -21,7 +21,7 @@ from webhook.engine.placement import PlacementPlan, apply_plan, placement_key, p
 from webhook.errors import InputError, PodShapeError
 from webhook.kube.objects import RawObject, as_dict, read_pod_facts
 from webhook.kube.patches import PatchOp, RecordedAdds, apply_recorded
-from webhook.policy.compiled import MEMO_ENTRIES, CompiledPolicy, PolicySet
+from webhook.policy.compiled import MEMO_ENTRIES, MEMO_KEY_BYTES, CompiledPolicy, PolicySet
 
 API_VERSION = "admission.k8s.io/v1"
 WARNING_PREFIX = "placement-webhook: "
@@ -213,14 +213,16 @@ class _Remembered:
         return Review.recorded(self.outcome, pod, name, self.adds, self.encoded, self.plan)
 
 
-def _remembered_review(pod: RawObject, key: bytes | None, policy: CompiledPolicy) -> Review:
-    """``_policy_review``, answered from the policy's memo when a Pod with the same placement key
-    was reviewed before. The results are equal (a property test compares them over generated
-    Pods): the plan and the ops depend on nothing but the fields in the key."""
-    if key is None:
+def _remembered_review(
+    pod: RawObject, key: bytes | None, policy: CompiledPolicy, memo: dict[Any, Any]
+) -> Review:
+    """``_policy_review``, answered from ``memo`` (the policy file's) when a Pod with the same
+    placement key was reviewed by this policy before. The results are equal (a property test
+    compares them over generated Pods): the plan and the ops depend on nothing but the fields in
+    the key. Keys over ``MEMO_KEY_BYTES`` are not remembered, so the memo's size stays bounded."""
+    if key is None or len(key) > MEMO_KEY_BYTES:
         return _policy_review(pod, policy)
-    memo = policy.placements
-    remembered: _Remembered | None = memo.get(key)
+    remembered: _Remembered | None = memo.get((policy.index, key))
     if remembered is not None:
         return remembered.review(pod, policy.name)
     review = _policy_review(pod, policy)
@@ -228,9 +230,10 @@ def _remembered_review(pod: RawObject, key: bytes | None, policy: CompiledPolicy
         memo.clear()
     if review.patch:
         adds, encoded = RecordedAdds.of(review.patch, review.pod), encode_patch(review.patch)
-        memo[key] = _Remembered(review.outcome, (), review.denial, review.plan, adds, encoded)
+        remembered = _Remembered(review.outcome, (), review.denial, review.plan, adds, encoded)
     else:
-        memo[key] = _Remembered(review.outcome, tuple(review.warnings), review.denial, review.plan, None)
+        remembered = _Remembered(review.outcome, tuple(review.warnings), review.denial, review.plan, None)
+    memo[(policy.index, key)] = remembered
     return review
 
 
@@ -242,7 +245,8 @@ def review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review
     facts = read_pod_facts(pod, namespace=namespace)
     matched = matching_policies(policies.candidates(namespace, facts.server_name), facts)
     key = placement_key(pod) if matched else None
-    return _combine(pod, [(p, _remembered_review(pod, key, p)) for p in matched])
+    memo = policies.placements
+    return _combine(pod, [(p, _remembered_review(pod, key, p, memo)) for p in matched])
 
 
 def reference_review_pod(pod: RawObject, *, namespace: str, policies: PolicySet) -> Review:

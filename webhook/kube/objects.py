@@ -155,6 +155,8 @@ class PodFacts:
             key: bytes | None = marshal.dumps(resources)
         except ValueError:  # a type marshal lacks (a subclass, a date from YAML): not remembered
             key = None
+        if key is not None and len(key) > _REQUESTED_KEY_BYTES:
+            key = None  # an odd Pod's long list: not remembered, so the memo's size stays bounded
         found = _REQUESTED.get(key) if key is not None else None
         if found is None:
             found = requested_resources(resources)
@@ -169,6 +171,7 @@ class PodFacts:
 #: distinct Pods would otherwise grow it (then it starts afresh).
 _REQUESTED: dict[bytes, frozenset[str]] = {}
 _REQUESTED_ENTRIES = 4096
+_REQUESTED_KEY_BYTES = 2048  # real containers' resources are a few hundred bytes
 
 
 def requested_resources(resources: list[Any]) -> frozenset[str]:

@@ -13,14 +13,14 @@ from webhook.policy.model import Policy
 #: Entries kept per memo below before it starts afresh: a cluster has far fewer namespace and
 #: server names, or Pod placement shapes, than this; a flood of distinct ones only costs misses.
 MEMO_ENTRIES = 4096
+#: The longest placement key the engine remembers (``webhook.engine.admission``): real placements
+#: are a few hundred bytes; with this bound the plan memo stays under ~20 MB whatever Pods come.
+MEMO_KEY_BYTES = 2048
 
 
 @dataclass(frozen=True)
 class CompiledPolicy:
-    """A validated policy, precompiled for the hot path: globs as regexes, placement as raw dicts.
-
-    ``placements`` is the engine's memo of what this policy does to a Pod, keyed by the Pod's
-    placement fields (``webhook.engine.admission``); it is not part of the policy's identity."""
+    """A validated policy, precompiled for the hot path: globs as regexes, placement as raw dicts."""
 
     index: int
     policy: Policy
@@ -30,7 +30,6 @@ class CompiledPolicy:
     required: tuple[dict[str, Any], ...]
     preferred: tuple[dict[str, Any], ...]
     requirements_by_key: dict[str, list[Requirement]] = field(default_factory=dict)
-    placements: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -63,13 +62,19 @@ def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
 
 @dataclass(frozen=True)
 class PolicySet:
-    """What the engine runs on: the ordered compiled policies and where they came from."""
+    """What the engine runs on: the ordered compiled policies and where they came from.
+
+    ``placements`` is the engine's memo of what a policy did to a Pod, keyed by the policy's index
+    and the Pod's placement key (``webhook.engine.admission``), one for the file and shared by
+    every ``candidates`` subset of it, so that one bound holds for all policies together; it is
+    not part of the set's identity."""
 
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
     _candidates: dict[tuple[str, str | None], PolicySet] = field(
         default_factory=dict, compare=False, repr=False
     )
+    placements: dict[tuple[int, bytes], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -84,5 +89,5 @@ class PolicySet:
             if len(self._candidates) >= MEMO_ENTRIES:
                 self._candidates.clear()
             kept = tuple(p for p in self.policies if p.may_match(namespace, server_name))
-            found = self._candidates[key] = PolicySet(kept, self.source)
+            found = self._candidates[key] = PolicySet(kept, self.source, placements=self.placements)
         return found
