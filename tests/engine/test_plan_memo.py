@@ -255,3 +255,13 @@ def test_a_long_placement_key_is_not_remembered() -> None:
     assert policies.placements == {}
     assert_same_review(minimal_pod(tolerations=many[:3]), policies)
     assert len(policies.placements) == 1
+
+
+def test_setting_the_patch_of_a_remembered_review_keeps_its_pod() -> None:
+    policies = load_policies_text(POLICY)
+    review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
+    remembered = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
+    wanted = reference_review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
+    remembered.patch = []
+    assert (remembered.patch, remembered.encoded_patch(), remembered.patch_ops) == ([], None, 0)
+    assert remembered.pod == wanted.pod

@@ -96,6 +96,9 @@ class Review:
 
     @patch.setter
     def patch(self, ops: list[PatchOp]) -> None:
+        """Replace the ops; a pending mutated Pod is built from the recorded ones first."""
+        if self._pending is not None:
+            self._pod, self._pending = apply_recorded(self._pod, self._pending, self.patch), None
         self._patch, self._encoded = ops, None
 
     @property
