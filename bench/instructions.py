@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 NUMBER = 200
 CASES = ("review_pod gpu 3", "review_pod gpu 50", "review_pod cpu 3", "review_pod cpu 50",
-         "parse_json gpu", "orjson.loads gpu", "decide gpu 3", "answer gpu 3")  # fmt: skip
+         "parse_json gpu", "orjson.loads gpu", "decide gpu 3", "answer gpu 3", "asgi gpu 3",
+         "asgi floor gpu")  # fmt: skip
 
 
 def _cases() -> dict[str, Any]:
@@ -51,7 +52,25 @@ def _cases() -> dict[str, Any]:
             )
         calls[f"parse_json {kind}"] = lambda b=body: parse_json(b)
         calls[f"orjson.loads {kind}"] = lambda b=body: orjson.loads(b)
+    calls.update(_asgi_cases(bodies["gpu"]))
     return calls
+
+
+def _asgi_cases(body: bytes) -> dict[str, Any]:
+    """One admission through the real ``/mutate`` ASGI app in-process (``bench/asgi.py``: a task
+    per request on an event loop, no network), and the same through the parsing floor's app; the
+    loop's own turn is in both."""
+    import asyncio
+
+    from asgi import call_loop, make_app
+    from reference_apps import floor
+
+    loop = asyncio.new_event_loop()
+    app, _ = make_app()
+    return {
+        "asgi gpu 3": lambda: loop.run_until_complete(call_loop(app, body, 1)),
+        "asgi floor gpu": lambda: loop.run_until_complete(call_loop(floor, body, 1)),
+    }
 
 
 def _run(cases: list[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from webhook.engine.matching import matching_policies
-from webhook.engine.placement import PlacementPlan, apply_plan, plan_placement
+from webhook.engine.placement import PlacementPlan, apply_plan, placement_key, plan_placement
 from webhook.errors import InputError, PodShapeError
 from webhook.kube.objects import RawObject, as_dict, read_pod_facts
-from webhook.kube.patches import PatchOp
-from webhook.policy.compiled import CompiledPolicy, PolicySet
+from webhook.kube.patches import PatchOp, RecordedAdds, apply_recorded
+from webhook.policy.compiled import MEMO_ENTRIES, MEMO_KEY_BYTES, CompiledPolicy, PolicySet
 
 API_VERSION = "admission.k8s.io/v1"
 WARNING_PREFIX = "placement-webhook: "
@@ -41,25 +41,112 @@ Outcome = Literal["patched", "unchanged", "audit", "conflict", "denied", "skippe
 # --- the engine's answer for one Pod ---------------------------------------------------------------
 
 
-@dataclass(slots=True)  # not frozen: frozen dataclasses cost 3x to build, and this is built per review
 class Review:
     """What the engine decided for one Pod, before any wire encoding; read-only by convention.
 
     ``policy`` is the enforce policy that applied or, when none did, the first audit policy that
-    had something to say; ``audits`` names every matching audit policy (they only warn)."""
+    had something to say; ``audits`` names every matching audit policy (they only warn).
 
-    outcome: Outcome
-    pod: RawObject
-    policy: str | None = None
-    patch: list[PatchOp] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    denial: str | None = None
-    plan: PlacementPlan | None = None
-    audits: tuple[str, ...] = ()
+    A review answered from the plan memo builds its ``patch`` and its mutated ``pod`` when they
+    are first read, from the recorded ops and the Pod it was given: the admission server reads
+    neither (it sends the memo's encoded patch), the CLI both. Do not modify the given Pod before
+    reading ``pod``. A plain slotted class rather than a dataclass for those lazy fields;
+    equality and repr are a dataclass's."""
+
+    __slots__ = ("_encoded", "_patch", "_pending", "_pod", "audits", "denial", "outcome", "plan", "policy",
+                 "warnings")  # fmt: skip
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        pod: RawObject,
+        policy: str | None = None,
+        patch: list[PatchOp] | None = None,
+        warnings: list[str] | None = None,
+        denial: str | None = None,
+        plan: PlacementPlan | None = None,
+        audits: tuple[str, ...] = (),
+    ) -> None:
+        self.outcome = outcome
+        self._pod = pod
+        self._patch: list[PatchOp] | None = [] if patch is None else patch
+        # from the memo: the ops not yet built (``_patch`` None) or not yet applied to ``_pod``
+        self._pending: RecordedAdds | None = None
+        self._encoded: str | None = None  # from the memo: ``_patch`` as the wire's base64 JSON
+        self.policy = policy
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.denial = denial
+        self.plan = plan
+        self.audits = audits
+
+    @classmethod
+    def recorded(cls, outcome: Outcome, pod: RawObject, policy: str, adds: RecordedAdds, encoded: str,
+                 plan: PlacementPlan | None) -> Review:  # fmt: skip
+        """A patching review whose ops (``adds``, on the wire ``encoded``) are built when read."""
+        review = cls(outcome, pod, policy, plan=plan)
+        review._patch, review._pending, review._encoded = None, adds, encoded
+        return review
+
+    @property
+    def patch(self) -> list[PatchOp]:
+        """The JSON Patch ops that turn the given Pod into ``pod``."""
+        if self._patch is None:
+            assert self._pending is not None
+            self._patch = self._pending.ops()
+        return self._patch
+
+    @patch.setter
+    def patch(self, ops: list[PatchOp]) -> None:
+        """Replace the ops; a pending mutated Pod is built from the recorded ones first."""
+        if self._pending is not None:
+            self._pod, self._pending = apply_recorded(self._pod, self._pending, self.patch), None
+        self._patch, self._encoded = ops, None
+
+    @property
+    def pod(self) -> RawObject:
+        """The Pod after the review: the one given when nothing changed, else a mutated copy."""
+        if self._pending is not None:
+            self._pod, self._pending = apply_recorded(self._pod, self._pending, self.patch), None
+        return self._pod
+
+    @pod.setter
+    def pod(self, pod: RawObject) -> None:
+        self._pod, self._pending = pod, None
+
+    @property
+    def patch_ops(self) -> int:
+        """How many ops ``patch`` has, without building them."""
+        if self._patch is None and self._pending is not None:
+            return len(self._pending.steps)
+        return len(self.patch)
+
+    def encoded_patch(self) -> str | None:
+        """The patch as the AdmissionReview carries it (base64 of its JSON), None without ops."""
+        if self._encoded is None and self.patch:
+            self._encoded = encode_patch(self.patch)
+        return self._encoded
 
     @property
     def allowed(self) -> bool:
         return self.denial is None
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.outcome, self.pod, self.policy, self.patch, self.warnings, self.denial, self.plan,
+                self.audits)  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if isinstance(other, Review) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __repr__(self) -> str:
+        names = ("outcome", "pod", "policy", "patch", "warnings", "denial", "plan", "audits")
+        return f"Review({', '.join(f'{n}={v!r}' for n, v in zip(names, self._fields(), strict=True))})"
+
+
+def encode_patch(ops: list[PatchOp]) -> str:
+    """JSON Patch ops as an AdmissionReview response carries them: base64 of their JSON."""
+    return base64.b64encode(orjson.dumps(ops)).decode("ascii")
 
 
 def short_warning(text: str) -> str:
@@ -112,6 +199,48 @@ def _policy_review(pod: RawObject, policy: CompiledPolicy) -> Review:
     return Review("patched", mutated, name, patch=ops, plan=plan)
 
 
+@dataclass(slots=True)
+class _Remembered:
+    """What one policy did to a Pod, kept to answer every later Pod with the same placement key
+    (``placement_key``): the review less the Pod, and the ops as steps to replay on the next one."""
+
+    outcome: Outcome
+    warnings: tuple[str, ...]
+    denial: str | None
+    plan: PlacementPlan | None
+    adds: RecordedAdds | None
+    encoded: str = ""  # the ops as the AdmissionReview carries them
+
+    def review(self, pod: RawObject, name: str) -> Review:
+        if self.adds is None:
+            return Review(self.outcome, pod, name, [], list(self.warnings), self.denial, self.plan)
+        return Review.recorded(self.outcome, pod, name, self.adds, self.encoded, self.plan)
+
+
+def _remembered_review(
+    pod: RawObject, key: bytes | None, policy: CompiledPolicy, memo: dict[Any, Any]
+) -> Review:
+    """``_policy_review``, answered from ``memo`` (the policy file's) when a Pod with the same
+    placement key was reviewed by this policy before. The results are equal (a property test
+    compares them over generated Pods): the plan and the ops depend on nothing but the fields in
+    the key. Keys over ``MEMO_KEY_BYTES`` are not remembered, so the memo's size stays bounded."""
+    if key is None or len(key) > MEMO_KEY_BYTES:
+        return _policy_review(pod, policy)
+    remembered: _Remembered | None = memo.get((policy.index, key))
+    if remembered is not None:
+        return remembered.review(pod, policy.name)
+    review = _policy_review(pod, policy)
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    if review.patch:
+        adds, encoded = RecordedAdds.of(review.patch, review.pod), encode_patch(review.patch)
+        remembered = _Remembered(review.outcome, (), review.denial, review.plan, adds, encoded)
+    else:
+        remembered = _Remembered(review.outcome, tuple(review.warnings), review.denial, review.plan, None)
+    memo[(policy.index, key)] = remembered
+    return review
+
+
 def review_pod(
     pod: RawObject,
     *,
@@ -125,21 +254,52 @@ def review_pod(
     order) and never keeps an enforce policy from applying. ``namespace_labels`` are the labels
     of the Pod's Namespace, None when unknown: then an enforce policy whose namespaceSelector
     decides raises ``NamespaceLabelsUnknownError`` (no answer), an audit one is skipped with a warning."""
+    facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
+    unevaluated: list[CompiledPolicy] = []
+    candidates = policies.candidates(namespace, facts.server_name)
+    matched = matching_policies(candidates, facts, unevaluated=unevaluated)
+    key = placement_key(pod) if matched else None
+    memo = policies.placements
+    results = [(p, _remembered_review(pod, key, p, memo)) for p in matched]
+    return _combine(pod, results, unevaluated, namespace=namespace)
+
+
+def reference_review_pod(
+    pod: RawObject,
+    *,
+    namespace: str,
+    policies: PolicySet,
+    namespace_labels: Mapping[str, str] | None = None,
+) -> Review:
+    """``review_pod`` the long way, every policy tried and every plan computed afresh: what the
+    fast path must always equal (tests compare the two)."""
+    facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
+    unevaluated: list[CompiledPolicy] = []
+    matched = matching_policies(policies, facts, unevaluated=unevaluated)
+    return _combine(pod, [(p, _policy_review(pod, p)) for p in matched], unevaluated, namespace=namespace)
+
+
+def _combine(
+    pod: RawObject,
+    results: list[tuple[CompiledPolicy, Review]],
+    unevaluated: list[CompiledPolicy],
+    *,
+    namespace: str,
+) -> Review:
+    """One review from those of the matching policies (in file order, at most one enforce) and
+    the audit policies that could not be evaluated (their warnings join the others in file order)."""
     applied: Review | None = None
     audits: list[Review] = []
     lines: list[str] = []
-    unevaluated: list[CompiledPolicy] = []
-    facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
-    chosen = matching_policies(policies, facts, unevaluated=unevaluated)
-    if unevaluated:  # rare: their warnings join the others in file order
-        chosen = sorted([*chosen, *unevaluated], key=lambda p: p.index)
-    for policy in chosen:
-        if unevaluated and policy in unevaluated:
+    steps: list[tuple[CompiledPolicy, Review | None]] = list(results)
+    if unevaluated:  # rare
+        steps = sorted([*steps, *((p, None) for p in unevaluated)], key=lambda step: step[0].index)
+    for policy, result in steps:
+        if result is None:
             lines.append(
                 f"audit: policy {policy.name} not evaluated: labels of namespace {namespace!r} unknown"
             )
             continue
-        result = _policy_review(pod, policy)
         lines += result.warnings
         if policy.policy.mode == "audit":
             audits.append(result)
@@ -253,7 +413,7 @@ def patched(uid: str, ops: list[PatchOp], *, warnings: list[str] | None = None) 
     response = allowed(uid, warnings=warnings)
     if ops:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(orjson.dumps(ops)).decode("ascii")
+        response["patch"] = encode_patch(ops)
     return response
 
 
@@ -266,7 +426,11 @@ def encode_review(uid: str, review: Review) -> dict[str, Any]:
     if review.denial is not None:
         response = denied(uid, code=403, message=review.denial, warnings=review.warnings)
     else:
-        response = patched(uid, review.patch, warnings=review.warnings)
+        response = allowed(uid, warnings=review.warnings)
+        encoded = review.encoded_patch()
+        if encoded is not None:
+            response["patchType"] = "JSONPatch"
+            response["patch"] = encoded
     if review.policy is not None:
         response["auditAnnotations"] = {"policy": review.policy, "outcome": review.outcome}
         if review.audits:

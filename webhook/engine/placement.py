@@ -16,6 +16,7 @@ Rules (each pinned by tests):
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -354,3 +355,41 @@ def apply_plan(pod: RawObject, plan: PlacementPlan) -> tuple[RawObject, list[Pat
     if builder.get((*ANNOTATIONS, POLICY_ANNOTATION)) != plan.policy.name:
         builder.put(ANNOTATIONS, POLICY_ANNOTATION, plan.policy.name)
     return builder.result, builder.ops
+
+
+def placement_key(pod: RawObject) -> bytes | None:
+    """Everything of ``pod`` that ``plan_placement`` and ``apply_plan`` read, as a hashable key:
+    two Pods with the same key get the same plan and the same ops from any policy. None when the
+    Pod has a shape the key does not cover (then only the full computation answers).
+
+    They read ``spec.tolerations``, ``spec.nodeSelector`` and ``spec.affinity.nodeAffinity``
+    whole; of ``spec.affinity`` and ``metadata.annotations`` only whether they are objects (an
+    op adds into them or creates them) and of the annotations only our policy annotation. A
+    ``spec`` or ``metadata`` that is missing or not an object is left to the full computation.
+
+    The key is those values in ``marshal`` format (version 2, which has no back-references, so
+    the bytes do not depend on how the objects are shared): one C call, and exact, as marshal
+    writes the type of every value (``1``, ``1.0``, ``True``, a tuple and a list all differ, and
+    ``-0.0`` is not ``0.0``) and refuses subclasses and every type of its own that it lacks (an
+    enum, a date from YAML): such a Pod gets None."""
+    spec, metadata = pod.get("spec"), pod.get("metadata")
+    if type(spec) is not dict or type(metadata) is not dict:
+        return None
+    affinity, annotations = spec.get("affinity"), metadata.get("annotations")
+    if affinity is not None and type(affinity) is not dict:
+        return None
+    if annotations is not None and type(annotations) is not dict:
+        return None
+    shape = (affinity is None) + 2 * (annotations is None)
+    try:
+        return marshal.dumps(
+            (
+                shape,
+                spec.get("tolerations"),
+                spec.get("nodeSelector"),
+                None if affinity is None else affinity.get("nodeAffinity"),
+                None if annotations is None else annotations.get(POLICY_ANNOTATION),
+            )
+        )
+    except ValueError:  # a type marshal lacks, or nested too deep
+        return None

@@ -7,6 +7,7 @@ and leaves everything else untouched.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar, overload
@@ -148,19 +149,49 @@ class PodFacts:
 
     @_cached
     def requested_resources(self) -> frozenset[str]:
-        """Resource names some container requests or limits in a non-zero quantity."""
-        requested: set[str] = set()
-        for container in self._containers:
-            resources = container.get("resources")
-            if not isinstance(resources, dict):
-                continue
-            for kind in ("requests", "limits"):
-                quantities = resources.get(kind)
-                if isinstance(quantities, dict):
-                    for name, quantity in quantities.items():
-                        if name not in requested and isinstance(name, str) and is_nonzero_quantity(quantity):
-                            requested.add(name)
-        return frozenset(requested)
+        """Resource names some container requests or limits in a non-zero quantity.
+
+        Remembered by the containers' ``resources`` (in ``marshal`` format: exact, types
+        included): the Pods of one server all ask for the same, and reading the quantities costs
+        more than writing them out in C."""
+        resources = [c.get("resources") for c in self._containers]
+        try:
+            key: bytes | None = marshal.dumps(resources)
+        except ValueError:  # a type marshal lacks (a subclass, a date from YAML): not remembered
+            key = None
+        if key is not None and len(key) > _REQUESTED_KEY_BYTES:
+            key = None  # an odd Pod's long list: not remembered, so the memo's size stays bounded
+        found = _REQUESTED.get(key) if key is not None else None
+        if found is None:
+            found = requested_resources(resources)
+            if key is not None:
+                if len(_REQUESTED) >= _REQUESTED_ENTRIES:
+                    _REQUESTED.clear()
+                _REQUESTED[key] = found
+        return found
+
+
+#: ``requested_resources`` by the ``marshal`` of the containers' resources; bounded, as a flood of
+#: distinct Pods would otherwise grow it (then it starts afresh).
+_REQUESTED: dict[bytes, frozenset[str]] = {}
+_REQUESTED_ENTRIES = 4096
+_REQUESTED_KEY_BYTES = 2048  # real containers' resources are a few hundred bytes
+
+
+def requested_resources(resources: list[Any]) -> frozenset[str]:
+    """Resource names that some of the containers' ``resources`` requests or limits in a
+    non-zero quantity."""
+    requested: set[str] = set()
+    for each in resources:
+        if not isinstance(each, dict):
+            continue
+        for kind in ("requests", "limits"):
+            quantities = each.get(kind)
+            if isinstance(quantities, dict):
+                for name, quantity in quantities.items():
+                    if name not in requested and isinstance(name, str) and is_nonzero_quantity(quantity):
+                        requested.add(name)
+    return frozenset(requested)
 
 
 def read_pod_facts(

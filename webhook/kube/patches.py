@@ -12,8 +12,11 @@ read-only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from webhook.kube.objects import RawObject, escape_pointer
 
@@ -132,3 +135,66 @@ class PatchBuilder:
         target = self._writable(path)
         target[key] = added
         self._record(target, (*path, key), added)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedAdds:
+    """``add`` ops a ``PatchBuilder`` made, kept to be replayed on other objects of the same shape.
+
+    Each step is an op's pointer, the path of the container it adds to (keys and list indexes)
+    and the key it sets there (None: it appends to a list); ``values`` holds the ops' values as
+    JSON, so that a replay gets fresh copies in one ``orjson.loads`` (never ones it shares with
+    an earlier result)."""
+
+    steps: tuple[tuple[str, JsonPath, str | None], ...]
+    values: bytes
+
+    @classmethod
+    def of(cls, ops: list[PatchOp], result: RawObject) -> RecordedAdds:
+        """The record of ``ops``, read against ``result`` (the object they produced)."""
+        steps = []
+        for op in ops:
+            tokens = [t.replace("~1", "/").replace("~0", "~") for t in op["path"].split("/")[1:]]
+            node: Any = result
+            path: list[str | int] = []
+            for token in tokens[:-1]:
+                part: str | int = int(token) if isinstance(node, list) else token
+                path.append(part)
+                node = node[part]
+            if isinstance(node, list) and tokens[-1] != "-":
+                raise ValueError(f"{op['path']}: only appends to lists are replayed")
+            steps.append((op["path"], tuple(path), None if isinstance(node, list) else tokens[-1]))
+        return cls(tuple(steps), orjson.dumps([op["value"] for op in ops]))
+
+    def ops(self) -> list[PatchOp]:
+        """The recorded ops, their values fresh copies."""
+        values = orjson.loads(self.values)
+        return [
+            {"op": "add", "path": pointer, "value": value}
+            for (pointer, _, _), value in zip(self.steps, values, strict=True)
+        ]
+
+
+def apply_recorded(original: RawObject, recorded: RecordedAdds, ops: list[PatchOp]) -> RawObject:
+    """``original`` with ``ops`` (made by ``recorded.ops()``) applied, as a structurally shared
+    copy: only the containers on the ops' paths are copied, once each; the ops' values are
+    placed themselves, as ``PatchBuilder`` does.
+
+    ``recorded`` must come from an object whose containers along those paths have the same shape
+    as ``original``'s (the engine's plan memo guarantees it: its key holds those containers)."""
+    result = dict(original)
+    copied = {id(result)}
+    for (_, path, key), op in zip(recorded.steps, ops, strict=True):
+        node: Any = result
+        for part in path:
+            child = node[part]
+            if id(child) not in copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                node[part] = child
+                copied.add(id(child))
+            node = child
+        if key is None:
+            node.append(op["value"])
+        else:
+            node[key] = op["value"]
+    return result

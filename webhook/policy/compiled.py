@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from webhook.kube.selectors import Requirement
 from webhook.policy.criteria import Criterion, compile_match
 from webhook.policy.model import Policy
 from webhook.policy.reservations import CompiledReservation
+
+#: Entries kept per memo below before it starts afresh: a cluster has far fewer namespace and
+#: server names, or Pod placement shapes, than this; a flood of distinct ones only costs misses.
+MEMO_ENTRIES = 4096
+#: The longest placement key the engine remembers (``webhook.engine.admission``): real placements
+#: are a few hundred bytes; with this bound the plan memo stays under ~20 MB whatever Pods come.
+MEMO_KEY_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,16 @@ class CompiledPolicy:
     def name(self) -> str:
         return self.policy.name
 
+    def may_match(self, namespace: str, server_name: str | None) -> bool:
+        """False when the namespace or server criteria alone already rule the Pod out; True
+        says nothing (the other criteria decide)."""
+        match = self.policy.match
+        if match.namespaces and not any(fnmatchcase(namespace, p) for p in match.namespaces):
+            return False
+        if match.needs_seldon_server and server_name is None:
+            return False
+        return not match.servers or any(fnmatchcase(server_name or "", p) for p in match.servers)
+
 
 def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
     match, placement = policy.match, policy.placement
@@ -46,13 +64,22 @@ def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
 @dataclass(frozen=True)
 class PolicySet:
     """What the engine runs on: the ordered compiled policies, the reserved taints the guard
-    keeps for them, and where they came from."""
+    keeps for them, and where they came from.
+
+    ``placements`` is the engine's memo of what a policy did to a Pod, keyed by the policy's index
+    and the Pod's placement key (``webhook.engine.admission``), one for the file and shared by
+    every ``candidates`` subset of it, so that one bound holds for all policies together; it is
+    not part of the set's identity."""
 
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
     reservations: tuple[CompiledReservation, ...] = ()
     #: some policy matches on namespaceSelector: the server needs the namespace cache (computed once)
     uses_namespace_selector: bool = field(init=False)
+    _candidates: dict[tuple[str, str | None], PolicySet] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    placements: dict[tuple[int, bytes], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         uses = any(p.policy.match.namespace_selector is not None for p in self.policies)
@@ -60,3 +87,18 @@ class PolicySet:
 
     def __len__(self) -> int:
         return len(self.policies)
+
+    def candidates(self, namespace: str, server_name: str | None) -> PolicySet:
+        """The policies, in order, that a Pod in ``namespace`` with this ``seldon-server-name``
+        (None: unlabelled) may match, by namespace and server name alone; remembered per pair,
+        as a cluster has few of them and most policies are for other teams' servers."""
+        key = (namespace, server_name)
+        found = self._candidates.get(key)
+        if found is None:
+            if len(self._candidates) >= MEMO_ENTRIES:
+                self._candidates.clear()
+            kept = tuple(p for p in self.policies if p.may_match(namespace, server_name))
+            found = self._candidates[key] = PolicySet(
+                kept, self.source, self.reservations, placements=self.placements
+            )
+        return found

@@ -134,7 +134,7 @@ def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
         "pod": metadata.get("name") or request.name or metadata.get("generateName"),
         "policy": review.policy if review else None,
         "outcome": decision.outcome,
-        "patch_ops": len(review.patch) if review else 0,
+        "patch_ops": review.patch_ops if review else 0,
         "dry_run": request.dry_run,
         "duration_ms": round(seconds * 1000, 3),
     }
