@@ -17,13 +17,12 @@ import ssl
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 from prometheus_client import start_http_server
 
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
-from webhook.cluster.client import load_api_client
-from webhook.cluster.namespaces import NamespaceCache
 from webhook.errors import PolicyError
 from webhook.server.app import AppState, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
@@ -32,6 +31,9 @@ from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, create_server_context
 from webhook.server.settings import ServerSettings
+
+if TYPE_CHECKING:  # the kubernetes client takes ~0.2 s to import: only when a policy needs the cache
+    from webhook.cluster.namespaces import NamespaceCache
 
 log = logging.getLogger(LOGGER)
 
@@ -100,6 +102,9 @@ def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLo
     """The lookup, whose cache is made (cluster credentials read) only when first needed."""
 
     def make_cache() -> NamespaceCache:
+        from webhook.cluster.client import load_api_client
+        from webhook.cluster.namespaces import NamespaceCache
+
         cache = NamespaceCache(
             load_api_client(),
             lookup_timeout=settings.namespace_lookup_timeout,
