@@ -72,7 +72,7 @@ def test_review_of_updates_and_of_an_untouched_pod(
         "  guard: malformed request (400: request.oldObject: a Pod UPDATE must carry the old Pod object)",
         "  guard: untouched (tolerates no reserved taint)",
     ]
-    assert "placement-webhook: Pod team-a/batch-1 the update adds a toleration of the reserved taint" in out
+    assert "placement-webhook: Pod team-a/batch-1 is updated to tolerate the reserved taint" in out
 
 
 def test_without_reservations_review_says_nothing_of_the_guard(capsys: pytest.CaptureFixture[str]) -> None:

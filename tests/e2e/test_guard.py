@@ -260,7 +260,7 @@ def test_an_update_adding_the_toleration_to_a_running_pod_is_refused(guarded: Cl
     result = guarded.plane.kubectl("patch", "pod", "web", "-n", NS, "--type=json", "-p", patch, check=False)
     assert result.returncode == 1
     assert result.stderr == (
-        f"Error from server: {GUARD}placement-webhook: Pod {NS}/web the update adds a toleration of the"
+        f"Error from server: {GUARD}placement-webhook: Pod {NS}/web is updated to tolerate the"
         f" reserved taint seldon-gpu-srv:NoSchedule (toleration seldon-gpu-srv:NoSchedule), {WHY}; {ACCESS}\n"
     )
     assert GPU_EXISTS not in api.get(f"/api/v1/namespaces/{NS}/pods/web")["spec"]["tolerations"]
@@ -287,6 +287,4 @@ def test_a_pod_admitted_before_the_reservation_keeps_its_updates(guarded: Cluste
             [{"op": "add", "path": "/spec/tolerations/-", "value": {"operator": "Exists"}}],
             content_type="application/json-patch+json",
         )
-    assert refused.value.code == 403 and "the update adds a toleration of the reserved taint" in str(
-        refused.value
-    )
+    assert refused.value.code == 403 and "is updated to tolerate the reserved taint" in str(refused.value)

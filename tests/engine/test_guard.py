@@ -308,7 +308,7 @@ def test_an_update_adding_a_reserved_toleration_is_denied() -> None:
     new["spec"]["tolerations"].append({"key": "seldon-gpu-srv", "operator": "Exists"})
     verdict = guard_pod(new, namespace="team-a", policies=GUARDED, operation="UPDATE", old_pod=old)
     assert verdict.message == refusal(
-        "team-a/web-1", "seldon-gpu-srv:NoSchedule", "seldon-gpu-srv", verb="the update adds a toleration of"
+        "team-a/web-1", "seldon-gpu-srv:NoSchedule", "seldon-gpu-srv", verb="is updated to tolerate"
     )
 
 
@@ -397,7 +397,7 @@ def test_validate_judges_an_update_against_its_old_object() -> None:
     decision = decide_validation(admission_review(new, operation="UPDATE", oldObject=old), policies=GUARDED)
     assert decision.outcome == "denied"
     assert decision.answer["response"]["status"]["message"].startswith(
-        "placement-webhook: Pod seldon-mesh/web-1 the update adds a toleration of the reserved taint"
+        "placement-webhook: Pod seldon-mesh/web-1 is updated to tolerate the reserved taint"
     )
     same = decide_validation(admission_review(new, operation="UPDATE", oldObject=new), policies=GUARDED)
     assert same.outcome == "allowed"

@@ -79,7 +79,7 @@ def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(conn
     added = validate(conn, admission_review(new, operation="UPDATE", oldObject=old, namespace="team-a"))
     assert added["allowed"] is False
     assert added["status"]["message"].startswith(
-        "placement-webhook: Pod team-a/web-1 the update adds a toleration of the reserved taint"
+        "placement-webhook: Pod team-a/web-1 is updated to tolerate the reserved taint"
     )
     same = validate(conn, admission_review(new, operation="UPDATE", oldObject=new, namespace="team-a"))
     assert same["allowed"] is True

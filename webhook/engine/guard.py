@@ -142,7 +142,7 @@ def _refusal(judgements: list[TaintJudgement], *, who: str, update: bool) -> str
         for j in judgements
     )
     taints = "taint" if len(judgements) == 1 else "taints"
-    verb = "the update adds a toleration of the reserved" if update else "tolerates the reserved"
+    verb = "is updated to tolerate the reserved" if update else "tolerates the reserved"
     why = "but no enforce policy places it there and no allow rule admits it"
     return f"Pod {who} {verb} {taints} {what}, {why}"
 
