@@ -11,6 +11,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
+from tests.engine.test_guard import NLP_GPU
 from tests.engine.test_properties import load
 from tests.helpers import BUNDLED_POLICIES, ROOT, bundled_policies, fixture, minimal_pod, policies
 from tests.strategies import pods, policy_documents
@@ -526,20 +527,9 @@ def test_a_stale_server_that_tolerates_a_reserved_taint_is_refused() -> None:
 def test_the_guard_gets_the_namespace_labels_the_policies_need() -> None:
     """namespaceSelector and reservations together: the guard decides on the same labels as the
     policies (no 'labels unknown' error for a namespace whose labels were given)."""
-    nlp_gpu = reserving(
-        "- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n",
-        policy_file="""\
-version: 1
-policies:
-- name: nlp-gpu
-  match: {namespaceSelector: {matchLabels: {team: nlp}}}
-  placement:
-    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
-""",
-    )
     gpu = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
     pods = [plain("web-1", gpu, namespace="team-a"), plain("web-2", gpu, namespace="team-b")]
     labels = {"team-a": {"team": "nlp"}, "team-b": {"team": "cv"}}
-    report = audit_pods(pods, policies=nlp_gpu, namespaces=labels)
+    report = audit_pods(pods, policies=NLP_GPU, namespaces=labels)
     # web-1 is admitted by the guard (nlp-gpu grants it) and not sent to /mutate: not audited
     assert [(p.name, p.status) for p in report.audited] == [("web-2", "refused")]
