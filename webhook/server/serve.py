@@ -213,23 +213,29 @@ async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]
         watcher.cancel()
 
 
+def _close(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
+
+
 def run_server(settings: ServerSettings) -> int:
     configure_logging(settings.log_level)
+    address = listen_address(settings.host, settings.port)
+    try:  # first: a taken port is the likeliest failure, and nothing should be made before it
+        sockets = bind_sockets(settings.host, settings.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     try:
         webhook = build_server(settings)
     except PolicyError as exc:
+        _close(sockets)
         for line in exc.problems:
             print(f"error: {line}", file=sys.stderr)
         return 1
     except (OSError, ssl.SSLError, ValueError) as exc:  # unreadable or mismatched tls.crt/tls.key/CA
+        _close(sockets)
         print(f"error: cannot load the certificates in {settings.cert_dir}: {exc}", file=sys.stderr)
-        return 1
-    address = listen_address(settings.host, settings.port)
-    try:
-        sockets = bind_sockets(settings.host, settings.port)
-    except OSError as exc:
-        webhook.admission_log.close()
-        print(f"error: cannot listen on {address}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     stop_metrics = None
     if settings.metrics_port is not None:
@@ -237,8 +243,7 @@ def run_server(settings: ServerSettings) -> int:
         try:
             stop_metrics = start_metrics_listener(webhook.metrics, settings.host, settings.metrics_port)
         except OSError as exc:
-            for sock in sockets:
-                sock.close()
+            _close(sockets)
             webhook.admission_log.close()
             print(f"error: cannot listen on {metrics_address}: {exc.strerror or exc}", file=sys.stderr)
             return 1
@@ -262,8 +267,7 @@ def run_server(settings: ServerSettings) -> int:
     finally:
         if stop_metrics is not None:
             stop_metrics()
-        for sock in sockets:
-            sock.close()
+        _close(sockets)
         webhook.admission_log.close()
         flush_logging()
     return 0 if server.started else 1
