@@ -342,10 +342,11 @@ class AdmissionRequest(_Envelope):
     def targets_pod_creation(self) -> bool:
         return self.skip_reason() is None
 
-    def skip_reason(self) -> str | None:
-        """Why the webhook leaves this request alone (it only mutates Pod CREATE), or None."""
+    def skip_reason(self, operations: tuple[str, ...] = ("CREATE",)) -> str | None:
+        """Why a webhook that judges ``operations`` of Pods leaves this request alone, or None
+        (``/mutate`` only mutates Pod CREATE; the guard judges CREATE and UPDATE)."""
         kind = self.kind
-        if self.operation != "CREATE":
+        if self.operation not in operations:
             return f"operation {self.operation}"
         if (kind.group, kind.version, kind.kind) != ("", "v1", "Pod"):
             return f"kind {'/'.join(filter(None, (kind.group, kind.version)))} {kind.kind}"

@@ -243,16 +243,8 @@ class GuardDecision:
         return self.verdict.outcome if self.verdict else "skipped"
 
 
-def guard_skip_reason(request: AdmissionRequest) -> str | None:
-    """Why the guard allows this request without a look (it judges Pod CREATE and UPDATE), or None."""
-    kind = request.kind
-    if request.operation not in ("CREATE", "UPDATE"):
-        return f"operation {request.operation}"
-    if (kind.group, kind.version, kind.kind) != ("", "v1", "Pod"):
-        return f"kind {'/'.join(filter(None, (kind.group, kind.version)))} {kind.kind}"
-    if request.sub_resource:
-        return f"subresource {request.sub_resource}"
-    return None
+#: what the guard judges: tolerations can be added to a running Pod, so UPDATE as well as CREATE
+GUARDED_OPERATIONS = ("CREATE", "UPDATE")
 
 
 def encode_verdict(uid: str, verdict: GuardVerdict) -> dict[str, Any]:
@@ -281,7 +273,7 @@ def validate_request(
 ) -> GuardDecision:
     """``decide_validation`` on a request already parsed: the server reads its namespace first, to
     look up the namespace's labels (which policy grants a toleration may depend on them)."""
-    if guard_skip_reason(request) is not None:
+    if request.skip_reason(GUARDED_OPERATIONS) is not None:
         return GuardDecision(request, None, review_response(allowed(request.uid)))
     if not isinstance(request.object, dict):
         raise InputError(f"request.object: a Pod {request.operation} must carry the Pod object")

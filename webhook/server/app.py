@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.engine.admission import AdmissionRequest, Decision, decide_request, parse_admission_review
-from webhook.engine.guard import GuardDecision, guard_skip_reason, validate_request
+from webhook.engine.guard import GUARDED_OPERATIONS, GuardDecision, validate_request
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
 from webhook.policy.compiled import PolicySet
@@ -288,7 +288,7 @@ class ValidateEndpoint(MutateEndpoint):
     """``POST /validate``: the reservation guard behind the same handler as ``/mutate``."""
 
     def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
-        return bool(policies.reservations) and guard_skip_reason(request) is None
+        return bool(policies.reservations) and request.skip_reason(GUARDED_OPERATIONS) is None
 
     def judge(
         self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
