@@ -124,3 +124,22 @@ def test_validate_nodes_warns_about_the_reservations(
         "  warning: reservation seldon-gpu:NoSchedule: no node carries this taint, so it reserves nothing (check its key, value and effect)"
         in out.splitlines()
     )
+
+
+def test_review_names_why_the_guard_skips_a_request(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The guard's own reason (it judges Pod CREATE and UPDATE), not /mutate's (CREATE only)."""
+    pod = yaml.safe_load(Path(STOWAWAY).read_text())
+    reviews = [
+        admission_review(pod, operation="UPDATE", oldObject=pod, namespace="team-a", subResource="status"),
+        admission_review(None, operation="DELETE", oldObject=pod, namespace="team-a"),
+    ]
+    path = tmp_path / "reviews.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": reviews}))
+    code, out, _ = run(capsys, "review", str(path), "--policies", RESERVED)
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("  guard")] == [
+        "  guard: skipped (not a Pod CREATE or UPDATE: subresource status)",
+        "  guard: skipped (not a Pod CREATE or UPDATE: operation DELETE)",
+    ]

@@ -32,7 +32,7 @@ from webhook.cli.namespacelabels import (
 )
 from webhook.engine.admission import Decision, Review, decide
 from webhook.engine.documents import Subject, read_inputs
-from webhook.engine.guard import GuardDecision, decide_validation
+from webhook.engine.guard import GUARDED_OPERATIONS, GuardDecision, decide_validation
 from webhook.engine.matching import explain_selection
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
@@ -110,7 +110,9 @@ def guard_lines(guard: GuardDecision | str | None) -> list[str]:
         return [f"  guard: malformed request (400: {guard})"]
     verdict = guard.verdict
     if verdict is None:
-        return [f"  guard: skipped (not a Pod CREATE or UPDATE: {guard.request.skip_reason()})"]
+        return [
+            f"  guard: skipped (not a Pod CREATE or UPDATE: {guard.request.skip_reason(GUARDED_OPERATIONS)})"
+        ]
     if not verdict.judgements:
         return ["  guard: untouched (tolerates no reserved taint)"]
     lines = [f"  guard: {verdict.outcome}"]
