@@ -123,15 +123,20 @@ def parse_json(body: bytes) -> Any:
     return data
 
 
+def _pod_name(request: AdmissionRequest) -> Any:
+    """The Pod's name for a log line; a Pod created from a template has only its generateName."""
+    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
+    return metadata.get("name") or request.name or metadata.get("generateName")
+
+
 def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
     """The log line of one admission: identifiers and outcome only, never Pod contents."""
     request, review = decision.request, decision.review
-    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
     return {
         "msg": "admission",
         "uid": request.uid,
         "namespace": request.namespace,
-        "pod": metadata.get("name") or request.name or metadata.get("generateName"),
+        "pod": _pod_name(request),
         "policy": review.policy if review else None,
         "outcome": decision.outcome,
         "patch_ops": review.patch_ops if review else 0,
@@ -143,12 +148,11 @@ def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
 def validation_fields(decision: GuardDecision, seconds: float) -> dict[str, Any]:
     """The log line of one guard decision: identifiers, the reserved taints and the outcome."""
     request, verdict = decision.request, decision.verdict
-    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
     return {
         "msg": "validation",
         "uid": request.uid,
         "namespace": request.namespace,
-        "pod": metadata.get("name") or request.name or metadata.get("generateName"),
+        "pod": _pod_name(request),
         "operation": request.operation,
         "outcome": decision.outcome,
         "taints": list(verdict.taints) if verdict else [],
