@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, fixture
+from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_pod
 from webhook.server.app import AppState, create_app
 from webhook.server.metrics import Metrics
+from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.reloading import PolicyStore
 
 
@@ -81,3 +84,59 @@ def test_any_exception_while_reloading_keeps_the_last_good_policies(
     assert record.getMessage() == "policy reload rejected; the last good policies keep serving"
     assert record.fields["problems"] == [f"{path}: {problem}"]  # type: ignore[attr-defined]
     assert (record.exc_info is not None) is traceback
+
+
+class RecordingLabels:
+    """A namespace label source (``LabelSource``) that knows team-a and records every lookup."""
+
+    ready = True
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def labels(self, name: str) -> Mapping[str, str] | None:
+        self.asked.append(name)
+        return {"team": "nlp"} if name == "team-a" else None
+
+    def fetch(self, name: str) -> Mapping[str, str] | None:
+        self.asked.append(f"GET {name}")
+        return None
+
+
+GUARDED_BY_NAMESPACE = """
+version: 1
+policies:
+- name: nlp
+  match: {namespaceSelector: {matchLabels: {team: nlp}}}
+  placement:
+    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+reservations:
+- taint: {key: seldon-gpu-srv, effect: NoSchedule}
+"""
+
+
+def test_the_guard_looks_labels_up_only_for_pods_that_tolerate_a_reserved_taint(tmp_path: Path) -> None:
+    """A Pod tolerating nothing reserved is judged without its namespace's labels: a namespace not
+    yet in the cache costs it no direct GET."""
+    path = tmp_path / "policies.yaml"
+    path.write_text(GUARDED_BY_NAMESPACE)
+    metrics, source = Metrics(), RecordingLabels()
+    lookup = NamespaceLookup(lambda: source)
+    lookup.ensure_started()
+    app = create_app(AppState(PolicyStore(path, metrics), None, metrics, 1 << 20, 5.0, namespaces=lookup))
+    tolerating, other = minimal_pod(), minimal_pod()
+    tolerating["spec"]["tolerations"] = [{"key": "seldon-gpu-srv", "operator": "Exists"}]
+    other["spec"]["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
+
+    async def validate(pod: dict[str, Any], namespace: str) -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as client:
+            response = await client.post("/validate", json=admission_review(pod, namespace=namespace))
+            return response.json()["response"]
+
+    assert asyncio.run(validate(tolerating, "team-a"))["allowed"] is True  # policy nlp grants it
+    assert asyncio.run(validate(other, "team-new"))["allowed"] is True
+    assert source.asked == ["team-a"]

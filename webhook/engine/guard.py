@@ -100,6 +100,13 @@ def _tolerating(
     return [t for t in tolerations if tolerates_reserved(t, key=key, value=value, effect=effect)]
 
 
+def tolerates_a_reserved_taint(pod: RawObject, policies: PolicySet) -> bool:
+    """Whether the guard has anything to judge in ``pod``: only then can which policy places it
+    matter, and so the namespace's labels (the server looks them up only then)."""
+    tolerations = _tolerations(pod)
+    return bool(tolerations) and any(_tolerating(tolerations, r) for r in policies.reservations)
+
+
 def _without_seconds(toleration: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in toleration.items() if k != "tolerationSeconds"}
 

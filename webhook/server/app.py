@@ -27,7 +27,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from webhook.engine.admission import AdmissionRequest, Decision, decide_request, parse_admission_review
-from webhook.engine.guard import GUARDED_OPERATIONS, GuardDecision, validate_request
+from webhook.engine.guard import (
+    GUARDED_OPERATIONS,
+    GuardDecision,
+    tolerates_a_reserved_taint,
+    validate_request,
+)
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import as_dict
 from webhook.policy.compiled import PolicySet
@@ -292,7 +297,14 @@ class ValidateEndpoint(MutateEndpoint):
     """``POST /validate``: the reservation guard behind the same handler as ``/mutate``."""
 
     def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
-        return bool(policies.reservations) and request.skip_reason(GUARDED_OPERATIONS) is None
+        """Only a Pod that tolerates a reserved taint: for the others the labels cannot matter,
+        and a namespace missing from the cache would cost a direct GET for nothing."""
+        pod = request.object
+        return (
+            request.skip_reason(GUARDED_OPERATIONS) is None
+            and isinstance(pod, dict)
+            and tolerates_a_reserved_taint(pod, policies)
+        )
 
     def judge(
         self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
