@@ -21,6 +21,14 @@ a 413, an expired keep-alive, an idle one at shutdown) waits up to 30 s for the 
 a connection (and delays a graceful shutdown). A client that never answers would hold its slot
 that long, so a connection being closed leaves the count at once and is cut (``abort``) after
 ``CLOSE_GRACE_SECONDS``, ample to flush a short answer.
+
+A lost connection lets go of everything at once. uvicorn (0.54) cancels its keep-alive timer in
+``connection_lost`` only for a clean close; a connection reset by the client (RST, a TLS peer
+that leaves without ``close_notify``) keeps its timer, and the timer's bound method keeps the
+protocol, its TLS transport with OpenSSL's buffers, the request cycle and the ASGI scope alive for
+the whole keep-alive timeout (120 s): some 80 KB per connection, so a client that connects and
+resets at 100 connections a second would hold about 1 GB. This protocol cancels that timer, and
+its own, on every loss.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _head_size: int = 0  # exact: target, header names and values, as httptools reports them
     _refused: bool = False
     _lost: bool = False
+    _abort_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -64,6 +73,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._lost = True
         self._cancel_head_timer()
         super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:  # uvicorn cancels it only when exc is None
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -84,9 +99,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _release(self) -> None:
         """A connection being closed stops counting against the limit and is cut after a grace period."""
         self.connections.discard(self)
-        self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort)
+        if self._abort_timer is None:
+            self._abort_timer = self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort)
 
     def _abort(self) -> None:
+        self._abort_timer = None
         if not self._lost:
             self.transport.abort()
 
