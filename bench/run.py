@@ -5,8 +5,11 @@ POSTs of AdmissionReview v1 bodies) runs pinned to CPU 1, so the load generator 
 the server for its core. All servers are started first (one after the other, each timed until it
 answers) and stay up idle; the runs then alternate between them (ours, floor, ours, floor...) in
 ``BENCH_ROUNDS`` rounds, so a change in the machine's load between runs hits every server alike and
-the ratios come from runs minutes apart at most. Prints a table, writes bench/out/results.json and
-one latency plot per concurrency, and checks the targets of the performance issue.
+the ratios come from runs minutes apart at most. A run during which the hypervisor took more than
+``BENCH_STEAL_LIMIT`` (1 %) of either CPU (steal time, ``/proc/stat``) is measured again, up to
+``BENCH_RETRIES`` (2) times: on a shared VM that is what turns a p99 of 0.7 ms into 2.5 ms, for the
+floors as for us. Prints a table, writes bench/out/results.json and one latency plot per
+concurrency, and checks the targets of the performance issue.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ OUT = BENCH / "out"
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 CONCURRENCY = (1, 8, 64)
+STEAL_LIMIT = float(os.environ.get("BENCH_STEAL_LIMIT", "0.01"))  # of one CPU, during a run
+RETRIES = int(os.environ.get("BENCH_RETRIES", "2"))
 SERVER_CPU, LOAD_CPU = "0", "1"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -154,9 +159,35 @@ def wrk(port: int, body: Path, connections: int, seconds: int) -> dict[str, Any]
     return stats
 
 
+def steal_ticks() -> dict[str, int]:
+    """Per CPU, the time the hypervisor ran something else while this VM wanted the CPU
+    (``/proc/stat``'s eighth field, in clock ticks)."""
+    ticks = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name in (f"cpu{SERVER_CPU}", f"cpu{LOAD_CPU}"):
+            ticks[name] = int(fields[7])
+    return ticks
+
+
 def measure(server: Server, body: Path, pod: str, connections: int, round_: int) -> dict[str, Any]:
-    cpu_before = server.cpu_seconds()
+    """One run, measured again (up to ``BENCH_RETRIES`` times) while the hypervisor took more than
+    ``STEAL_LIMIT`` of either CPU during it: a stolen run's latencies say nothing about the server.
+    The rejected attempts stay in the row (``stolen_attempts``)."""
+    rejected: list[dict[str, Any]] = []
+    while True:
+        row = _measure_once(server, body, pod, connections, round_)
+        if row["steal_percent"] <= STEAL_LIMIT * 100 or len(rejected) == RETRIES:
+            row["stolen_attempts"] = rejected
+            return row
+        print(f"  (stolen: {row['steal_percent']}% of a CPU; measured again)", flush=True)
+        rejected.append(row)
+
+
+def _measure_once(server: Server, body: Path, pod: str, connections: int, round_: int) -> dict[str, Any]:
+    cpu_before, steal_before = server.cpu_seconds(), steal_ticks()
     stats = wrk(server.port, body, connections, DURATION)
+    steal_after = steal_ticks()
     seconds = stats["duration_us"] / 1e6
     row = {
         "server": server.name,
@@ -177,6 +208,9 @@ def measure(server: Server, body: Path, pod: str, connections: int, round_: int)
         "load_cpu_percent": stats["load_cpu_percent"],
         "peak_rss_mb": round(server.proc("VmHWM") / 1024, 1),
         "load_average": round(os.getloadavg()[0], 2),
+        "steal_percent": round(
+            max(steal_after[cpu] - steal_before[cpu] for cpu in steal_after) / TICKS / seconds * 100, 1
+        ),
     }
     print(f"  {row}", flush=True)
     return row
@@ -220,7 +254,8 @@ def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for runs in grouped.values():
         merged = dict(runs[-1])
         merged["rps"] = round(sum(r["rps"] for r in runs) / len(runs), 1)
-        for key in ("p50_ms", "p99_ms", "max_ms", "peak_rss_mb", "server_cpu_percent", "load_cpu_percent"):
+        for key in ("p50_ms", "p99_ms", "max_ms", "peak_rss_mb", "server_cpu_percent", "load_cpu_percent",
+                    "steal_percent"):  # fmt: skip
             merged[key] = (
                 max(r[key] for r in runs) if key != "p50_ms" else sorted(r[key] for r in runs)[len(runs) // 2]
             )
@@ -322,6 +357,15 @@ def ratio_table(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
+def _stolen_note(rows: list[dict[str, Any]], concurrency: int) -> str:
+    """Which of these runs the hypervisor still took CPU from after every retry, if any."""
+    stolen = [r for r in rows if r["concurrency"] == concurrency and r["steal_percent"] > STEAL_LIMIT * 100]
+    if not stolen:
+        return ""
+    names = ", ".join(f"{r['server']} {r['pod']} ({r['steal_percent']}% stolen)" for r in stolen)
+    return f"; stolen from after {RETRIES} retries: {names}"
+
+
 def check_targets(
     rows: list[dict[str, Any]], ratios: list[dict[str, Any]], engine: list[dict[str, Any]]
 ) -> list[tuple[str, bool, str]]:
@@ -345,7 +389,7 @@ def check_targets(
             ours8["rps"] >= 2 * naive8["rps"],
             f"{ours8['rps'] / naive8['rps']:.2f}× naive",
         ),
-        ("p99 at c=1 < 1 ms", worst_p99_1 < 1.0, f"worst {worst_p99_1:.3f} ms"),
+        ("p99 at c=1 < 1 ms", worst_p99_1 < 1.0, f"worst {worst_p99_1:.3f} ms{_stolen_note(ours, 1)}"),
         ("p99 at c=64 < 20 ms", worst_p99_64 < 20.0, f"worst {worst_p99_64:.3f} ms"),
         (
             "zero non-2xx or socket errors",
@@ -381,12 +425,12 @@ def print_tables(
     engine: list[dict[str, Any]],
     targets: list[tuple[str, bool, str]],
 ) -> None:
-    header = f"{'server':10} {'pod':9} {'c':>3} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'err':>4} {'cpu%':>6} {'wrk%':>5} {'peakMB':>7}"
+    header = f"{'server':10} {'pod':9} {'c':>3} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'err':>4} {'cpu%':>6} {'wrk%':>5} {'peakMB':>7} {'steal%':>6}"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         print(
             f"{r['server']:10} {r['pod']:9} {r['concurrency']:>3} {r['rps']:>8.0f} {r['p50_ms']:>7.3f} {r['p99_ms']:>7.3f} "
-            f"{r['max_ms']:>7.2f} {r['errors']:>4} {r['server_cpu_percent']:>6.1f} {r['load_cpu_percent']:>5.1f} {r['peak_rss_mb']:>7.1f}"
+            f"{r['max_ms']:>7.2f} {r['errors']:>4} {r['server_cpu_percent']:>6.1f} {r['load_cpu_percent']:>5.1f} {r['peak_rss_mb']:>7.1f} {r['steal_percent']:>6.1f}"
         )
     print("\nratios (GPU Pod; mean of the per-round ratios, each round's in brackets):")
     for r in ratios:
