@@ -56,15 +56,24 @@ def webhook(tmp_path: Path) -> Iterator[Webhook]:
         served.admission_log.close()
 
 
+def _connections(served: Webhook) -> list[object]:
+    """The server's open connections, read from this thread while the server's may change them."""
+    while True:
+        try:
+            return list(served.server.server_state.connections)
+        except RuntimeError:  # the set changed size during the copy
+            continue
+
+
 def _admitted_connection(served: Webhook, ca: Path) -> tuple[TlsConnection, list[weakref.ref[object]]]:
     """A kept-alive connection that has had one admission answered, and weak references to the
     server's protocol objects for it."""
-    before = set(map(id, served.server.server_state.connections))
+    before = weakref.WeakSet(_connections(served))  # by identity, and without keeping them alive
     conn = TlsConnection(served.server.config.port, client_context(ca))
     review = admission_review(fixture("triton-gpu-0"))
     status, body = conn.call("POST", "/mutate?timeout=10s", json.dumps(review).encode())
     assert status == 200 and json.loads(body)["response"]["allowed"], body
-    protocols = [p for p in served.server.server_state.connections if id(p) not in before]
+    protocols = [p for p in _connections(served) if p not in before]
     assert len(protocols) == 1
     return conn, [weakref.ref(protocols[0])]
 
