@@ -8,7 +8,9 @@ answers) and stay up idle; the runs then alternate between them (ours, floor, ou
 machine's load between runs hits every server alike and the ratios come from runs minutes apart at
 most. A run during which the hypervisor took more than ``BENCH_STEAL_LIMIT`` (1 %) of either CPU
 (steal time, ``/proc/stat``) is measured again, up to ``BENCH_RETRIES`` (2) times: on a shared VM
-that is what turns a p99 of 0.7 ms into 2.5 ms, for the floors as for us. Prints a table, writes
+that is what turns a p99 of 0.7 ms into 2.5 ms, for the floors as for us. Last come the paired
+runs: ours and the parsing floor served at the same time on CPU 0, each by its own wrk, so that
+the machine's moods hit both alike; the throughput target is judged on them. Prints a table, writes
 bench/out/results.json and one latency plot per concurrency, and checks the targets of the
 performance issue.
 """
@@ -23,6 +25,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -167,6 +170,16 @@ def wrk(port: int, body: Path, connections: int, seconds: int) -> dict[str, Any]
     return stats
 
 
+def _errors(stats: dict[str, Any]) -> int:
+    return int(
+        stats["non2xx"]
+        + stats["connect_errors"]
+        + stats["read_errors"]
+        + stats["write_errors"]
+        + stats["timeouts"]
+    )
+
+
 def steal_ticks() -> dict[str, int]:
     """Per CPU, the time the hypervisor ran something else while this VM wanted the CPU
     (``/proc/stat``'s eighth field, in clock ticks)."""
@@ -206,11 +219,7 @@ def _measure_once(server: Server, body: Path, pod: str, connections: int, round_
         "p50_ms": stats["p50_us"] / 1000,
         "p99_ms": stats["p99_us"] / 1000,
         "max_ms": stats["max_us"] / 1000,
-        "errors": stats["non2xx"]
-        + stats["connect_errors"]
-        + stats["read_errors"]
-        + stats["write_errors"]
-        + stats["timeouts"],
+        "errors": _errors(stats),
         "server_cpu_percent": round(100 * (server.cpu_seconds() - cpu_before) / seconds, 1),
         "requests_per_cpu_second": round(stats["requests"] / max(server.cpu_seconds() - cpu_before, 1e-9)),
         "load_cpu_percent": stats["load_cpu_percent"],
@@ -224,11 +233,45 @@ def _measure_once(server: Server, body: Path, pod: str, connections: int, round_
     return row
 
 
+PAIRED = (("ours", "floor"), ("ours-50", "floor"))
+
+
+def paired_run(a: Server, b: Server, body: Path, connections: int, round_: int) -> dict[str, Any]:
+    """``a`` and ``b`` served at the same time, both on CPU 0, each driven by its own wrk (both on
+    CPU 1): whatever the machine does during the run (steal, a noisy neighbour's cache, the clock)
+    it does to both at once, which alternating runs cannot promise. Compared by requests per
+    CPU-second of each server (each gets about half of the core)."""
+    results: dict[str, dict[str, Any]] = {}
+    cpu_before = {server.name: server.cpu_seconds() for server in (a, b)}
+
+    def drive(server: Server) -> None:
+        results[server.name] = wrk(server.port, body, connections, DURATION)
+
+    threads = [threading.Thread(target=drive, args=(server,)) for server in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rates = {
+        server.name: results[server.name]["requests"]
+        / max(server.cpu_seconds() - cpu_before[server.name], 1e-9)
+        for server in (a, b)
+    }
+    row = {"server": a.name, "reference": b.name, "concurrency": connections, "round": round_,
+           "requests_per_cpu_second": {name: round(rate) for name, rate in rates.items()},
+           "errors": sum(_errors(results[name]) for name in results),
+           "ratio": round(rates[a.name] / rates[b.name], 3)}  # fmt: skip
+    print(f"  paired {a.name} / {b.name} c={connections}: {row['ratio']}", flush=True)
+    return row
+
+
 def run_all(
     chosen: list[tuple[Server, list[str]]], bodies: dict[str, Path], context: ssl.SSLContext
-) -> list[dict[str, Any]]:
-    """Start every server, then alternate the runs between them, round after round."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Start every server, then alternate the runs between them, round after round; then the
+    paired runs (``paired_run``) of ours against the parsing floor."""
     rows: list[dict[str, Any]] = []
+    paired: list[dict[str, Any]] = []
     try:
         for index, (server, kinds) in enumerate(chosen):
             start(server, 18443 + index, context)
@@ -241,6 +284,10 @@ def run_all(
                         continue
                     for kind in kinds:
                         rows.append(measure(server, bodies[kind], kind, connections, round_))
+        by_name = {server.name: server for server, _ in chosen}
+        for round_ in range(ROUNDS):
+            for a, b in PAIRED:
+                paired.append(paired_run(by_name[a], by_name[b], bodies["gpu"], 8, round_))
         for server, _ in chosen:
             rss = round(server.proc("VmRSS") / 1024, 1)
             for row in rows:
@@ -250,7 +297,7 @@ def run_all(
     finally:
         for server, _ in chosen:
             stop(server)
-    return rows
+    return rows, paired
 
 
 def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -404,7 +451,17 @@ def check_targets(
     rows: list[dict[str, Any]],
     ratios: list[dict[str, Any]],
     engine: list[dict[str, Any]],
+    paired: list[dict[str, Any]],
 ) -> list[tuple[str, bool, str]]:
+    """The issue's targets. Throughput is judged on the paired runs (``paired_run``: ours and the
+    floor at the same time), the alternating runs' ratio is printed beside it: on this shared VM
+    the rate of one server moves by up to 2x between two runs a minute apart, and the paired
+    ratio's rounds agree within a few percent."""
+    pairs = {
+        server: [r["ratio"] for r in paired if r["server"] == server and r["reference"] == "floor"]
+        for server in ("ours", "ours-50")
+    }
+    pair_mean = {server: sum(r) / len(r) for server, r in pairs.items()}
     ours8, naive8 = (find(rows, s, "gpu", 8) for s in ("ours", "naive"))
     engine_us = {(e["pod"], e["policies"]): e["engine_us"] for e in engine}
     ours = [r for r in rows if r["server"] in ("ours", "ours-50")]  # granian rows are a comparison only
@@ -416,8 +473,10 @@ def check_targets(
         *(
             (
                 f"throughput c=8 GPU, {label}, ≥ 0.5× parsing floor",
-                at8[server]["ratio"] >= 0.5,
-                f"{at8[server]['ratio']:.2f}× (rounds {at8[server]['rounds']}; per server CPU-second {at8[server]['cpu_ratio']:.2f}×)",
+                pair_mean[server] >= 0.5,
+                f"paired {pair_mean[server]:.2f}× (rounds {pairs[server]}); alternating runs"
+                f" {at8[server]['ratio']:.2f}× (rounds {at8[server]['rounds']}; per server CPU-second"
+                f" {at8[server]['cpu_ratio']:.2f}×)",
             )
             for server, label in (("ours", "bundled policies"), ("ours-50", "50 policies"))
         ),
@@ -434,8 +493,8 @@ def check_targets(
         ),
         (
             "zero non-2xx or socket errors",
-            all(r["errors"] == 0 for r in rows),
-            f"{sum(r['errors'] for r in rows)} errors",
+            all(r["errors"] == 0 for r in [*rows, *paired]),
+            f"{sum(r['errors'] for r in [*rows, *paired])} errors",
         ),
         (
             "review_pod ≤ 15 µs, GPU Pod, bundled policies",
@@ -563,12 +622,12 @@ def main() -> int:
         f"machine: {machine()}\nbodies: " + ", ".join(f"{k} {p.stat().st_size} B" for k, p in bodies.items())
     )
     print(f"load average before: {os.getloadavg()}", flush=True)
-    raw = run_all(servers(sys.executable, cert_dir, fifty), bodies, context)
+    raw, paired = run_all(servers(sys.executable, cert_dir, fifty), bodies, context)
     rows = summary(raw)
     ratios = ratio_table(raw)
     print("engine micro-benchmark...", flush=True)
     engine = micro.measure()
-    targets = check_targets(raw, rows, ratios, engine)
+    targets = check_targets(raw, rows, ratios, engine, paired)
     print_tables(rows, ratios, engine, targets)
     plots = plot(rows)
     results = {
@@ -578,6 +637,7 @@ def main() -> int:
         "latency_rounds": LATENCY_ROUNDS,
         "load_average_after": os.getloadavg(),
         "runs": raw,
+        "paired": paired,
         "summary": rows,
         "ratios": ratios,
         "engine": engine,
