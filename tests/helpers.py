@@ -26,6 +26,34 @@ SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
 BUNDLED_POLICIES = ROOT / "policies.yaml"
 KUBERNETES_VERSION = "1.31"
 
+#: what the API server's DefaultTolerationSeconds plugin adds to every Pod (the fixtures have them)
+DEFAULT_TOLERATIONS = [
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+]
+
+#: policy nlp grants the reserved seldon-gpu-srv taint only to namespaces labelled team=nlp
+GUARDED_BY_NAMESPACE = """
+version: 1
+policies:
+- name: nlp
+  match: {namespaceSelector: {matchLabels: {team: nlp}}}
+  placement:
+    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+reservations:
+- taint: {key: seldon-gpu-srv, effect: NoSchedule}
+"""
+
 
 def fixture(name: str) -> dict[str, Any]:
     """A fresh copy of a fixture document (tests may mutate it)."""

@@ -8,14 +8,20 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_pod, policies
+from tests.helpers import (
+    BUNDLED_POLICIES,
+    DEFAULT_TOLERATIONS,
+    admission_review,
+    fixture,
+    minimal_pod,
+    policies,
+)
 from webhook.engine.admission import decide
 from webhook.engine.guard import DEFAULT_ACCESS, decide_validation, guard_pod
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.policy.compiled import PolicySet
 
 GPU_TOLERATION = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
-DEFAULT_TOLERATIONS = fixture("triton-gpu-0")["spec"]["tolerations"]  # not-ready, unreachable
 
 
 def reserving(reservations: str, *, policy_file: str | None = None) -> PolicySet:

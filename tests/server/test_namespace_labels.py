@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import admission_review, minimal_pod
+from tests.helpers import GUARDED_BY_NAMESPACE, admission_review, minimal_pod
 from tests.server_helpers import ConfigMapDir, running_server
 
 pytestmark = pytest.mark.slow
@@ -64,22 +64,10 @@ def test_without_credentials_the_server_is_not_ready_and_does_not_guess(tmp_path
         assert len(errors) == 1  # retried at every reload check, logged once
 
 
-GUARDED_SELECTOR = """
-version: 1
-policies:
-- name: nlp
-  match: {namespaceSelector: {matchLabels: {team: nlp}}}
-  placement:
-    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
-reservations:
-- taint: {key: seldon-gpu-srv, effect: NoSchedule}
-"""
-
-
 def test_the_guard_does_not_guess_either(tmp_path: Path) -> None:
     """Whether policy nlp grants the toleration depends on the labels: /validate gives no answer
     (502, its failurePolicy decides); a Pod tolerating nothing reserved is answered as always."""
-    configmap = ConfigMapDir(tmp_path / "policies", GUARDED_SELECTOR)
+    configmap = ConfigMapDir(tmp_path / "policies", GUARDED_BY_NAMESPACE)
     tolerating = minimal_pod()
     tolerating["spec"]["tolerations"] = [{"key": "seldon-gpu-srv", "operator": "Exists"}]
     other = minimal_pod()

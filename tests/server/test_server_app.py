@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_pod
+from tests.helpers import BUNDLED_POLICIES, GUARDED_BY_NAMESPACE, admission_review, fixture, minimal_pod
 from webhook.server.app import AppState, create_app
 from webhook.server.metrics import Metrics
 from webhook.server.namespace_lookup import NamespaceLookup
@@ -104,18 +104,6 @@ class RecordingLabels:
     def fetch(self, name: str) -> Mapping[str, str] | None:
         self.asked.append(f"GET {name}")
         return None
-
-
-GUARDED_BY_NAMESPACE = """
-version: 1
-policies:
-- name: nlp
-  match: {namespaceSelector: {matchLabels: {team: nlp}}}
-  placement:
-    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
-reservations:
-- taint: {key: seldon-gpu-srv, effect: NoSchedule}
-"""
 
 
 def test_the_guard_looks_labels_up_only_for_pods_that_tolerate_a_reserved_taint(tmp_path: Path) -> None:

@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.engine.test_guard import NLP_GPU
 from tests.engine.test_properties import load
-from tests.helpers import BUNDLED_POLICIES, ROOT, bundled_policies, fixture, minimal_pod, policies
+from tests.helpers import (
+    BUNDLED_POLICIES,
+    DEFAULT_TOLERATIONS,
+    ROOT,
+    bundled_policies,
+    fixture,
+    minimal_pod,
+    policies,
+)
 from tests.strategies import pods, policy_documents
 from webhook.engine.admission import review_pod
 from webhook.engine.guard import DEFAULT_ACCESS
@@ -77,20 +85,7 @@ def test_creation_form_drops_only_what_is_set_after_admission() -> None:
     pod = add_default_tolerations(fixture("triton-gpu-0"))
     created = creation_form(running(pod))
     assert created == pod  # the DefaultTolerationSeconds tolerations were there at CREATE: they stay
-    assert created["spec"]["tolerations"][:2] == [
-        {
-            "key": "node.kubernetes.io/not-ready",
-            "operator": "Exists",
-            "effect": "NoExecute",
-            "tolerationSeconds": 300,
-        },
-        {
-            "key": "node.kubernetes.io/unreachable",
-            "operator": "Exists",
-            "effect": "NoExecute",
-            "tolerationSeconds": 300,
-        },
-    ]
+    assert created["spec"]["tolerations"][:2] == DEFAULT_TOLERATIONS
 
 
 def test_creation_form_leaves_its_input_alone() -> None:

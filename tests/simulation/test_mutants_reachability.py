@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-from tests.helpers import one_policy
+from tests.helpers import DEFAULT_TOLERATIONS, one_policy
 from webhook.simulation.reachability import Finding, probe_pod, render_findings
-
-DEFAULT_TOLERATIONS = [
-    {
-        "key": "node.kubernetes.io/not-ready",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-    {
-        "key": "node.kubernetes.io/unreachable",
-        "operator": "Exists",
-        "effect": "NoExecute",
-        "tolerationSeconds": 300,
-    },
-]
 
 
 def test_the_probe_pod_requests_the_literal_extended_resources_only() -> None:
