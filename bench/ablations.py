@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SETUP = "GPU Pod, bundled policies, c=8 each, both on CPU 0 at once"
 
 
 def _first_answer(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,7 +91,7 @@ def main() -> None:
     body = write_bodies(OUT)["gpu"]
     serve = ["serve", "--host", "127.0.0.1", "--cert-dir", str(cert_dir), "--no-dev-certs",
              "--policies", str(ROOT / "policies.yaml")]  # fmt: skip
-    lines = [f"ours with one piece replaced by a free stand-in, paired with ours whole ({ROOTS_NOTE})", ""]
+    lines = [f"ours with one piece replaced by a free stand-in, paired with ours whole ({SETUP})", ""]
     for index, piece in enumerate(PIECES):
         whole = Server("ours", [sys.executable, "-m", "webhook", *serve])
         without = Server("without", [sys.executable, __file__, "--serve", piece, *serve])
@@ -110,8 +111,6 @@ def main() -> None:
     (OUT / "ablations.txt").write_text("\n".join(lines) + "\n")
     print(f"wrote {OUT / 'ablations.txt'}")
 
-
-ROOTS_NOTE = "GPU Pod, bundled policies, c=8 each, both on CPU 0 at once"
 
 if __name__ == "__main__":
     main()
