@@ -40,7 +40,7 @@ def _first_answer(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _ablate(piece: str) -> None:
     """Replace ``piece`` in this process before the server starts."""
-    import webhook.engine.admission as admission
+    import webhook.engine.handlers as handlers
     import webhook.server.app as app
     import webhook.server.logs as logs
     import webhook.server.serve as serve
@@ -48,10 +48,10 @@ def _ablate(piece: str) -> None:
     stand_ins: dict[str, tuple[Any, str, Any]] = {
         "duplicate-key check": (app, "key_problem", lambda body, data: None),
         "AdmissionReview envelope (pydantic)": (
-            app, "parse_admission_review", _first_answer(admission.parse_admission_review)
+            app, "parse_admission_review", _first_answer(app.parse_admission_review)
         ),
-        "engine (review_pod)": (admission, "review_pod", _first_answer(admission.review_pod)),
-        "answer (encode_review)": (admission, "encode_review", _first_answer(admission.encode_review)),
+        "engine (review_pod)": (handlers, "review_pod", _first_answer(handlers.review_pod)),
+        "answer (Mutator.respond)": (handlers.Mutator, "respond", _first_answer(handlers.Mutator.respond)),
         "admission log line": (logs.AdmissionLog, "write", lambda self, fields: None),
         "protocol guard (head deadline, size limit)": (serve, "guarded_protocol", lambda **_: "httptools"),
     }  # fmt: skip
@@ -67,7 +67,7 @@ PIECES = (
     "duplicate-key check",
     "AdmissionReview envelope (pydantic)",
     "engine (review_pod)",
-    "answer (encode_review)",
+    "answer (Mutator.respond)",
     "admission log line",
     "protocol guard (head deadline, size limit)",
 )

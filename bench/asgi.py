@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import ROOT, admission_review, bench_pods
 
-from webhook.engine.admission import decide
-from webhook.server.app import AppState, admission_fields, create_app, parse_json
+from webhook.admission.request import parse_admission_review
+from webhook.engine.handlers import Mutator
+from webhook.server.app import AppState, create_app, log_fields, parse_json
 from webhook.server.logs import AdmissionLog
 from webhook.server.metrics import Metrics
 from webhook.server.reloading import PolicyStore
@@ -110,19 +111,21 @@ def main() -> None:
         profile.runcall(loop.run_until_complete, call_loop(app, body, 20000))
         pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         return
-    policies = state.policies.policies
+    loaded, mutator = state.policies.loaded, Mutator()
     parsed = parse_json(body)
-    decision = decide(parsed, policies=policies)
+    request = parse_admission_review(parsed)
+    response = mutator.handle(request, loaded, None)
     assert state.admission_log is not None
     log = state.admission_log
     parts = {
         "ASGI call, whole": lambda n: loop.run_until_complete(call_loop(app, body, n)),
         "orjson.loads": repeated(lambda: orjson.loads(body)),
         "parse_json (loads + duplicate-key check)": repeated(lambda: parse_json(body)),
-        "decide": repeated(lambda: decide(parsed, policies=policies)),
-        "orjson.dumps(answer)": repeated(lambda: orjson.dumps(decision.answer)),
-        "admission_fields + log write": repeated(lambda: log.write(admission_fields(decision, 0.001))),
-        "count_admission": repeated(lambda: state.metrics.count_admission("gpu-servers", "patched", 0.001)),
+        "parse_admission_review": repeated(lambda: parse_admission_review(parsed)),
+        "Mutator.handle": repeated(lambda: mutator.handle(request, loaded, None)),
+        "orjson.dumps(answer)": repeated(lambda: orjson.dumps(response.review(request.uid))),
+        "log_fields + log write": repeated(lambda: log.write(log_fields(mutator, request, response, 0.001))),
+        "metrics.count": repeated(lambda: state.metrics.count(mutator, response, 0.001)),
     }
     for name, run in parts.items():
         print(f"{best(run):8.1f} µs  {name}", flush=True)

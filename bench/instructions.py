@@ -31,11 +31,18 @@ def _cases() -> dict[str, Any]:
     import orjson
     from workload import ROOT, admission_review, bench_pods, fifty_policies
 
-    from webhook.engine.admission import decide, review_pod
+    from webhook.admission.handler import answer_review
+    from webhook.engine.handlers import Mutator
+    from webhook.engine.memo import LoadedPolicies
+    from webhook.engine.mutation import review_pod
     from webhook.policy.loading import load_policies, load_policies_text
     from webhook.server.app import parse_json
 
-    policies = {"3": load_policies(ROOT / "policies.yaml"), "50": load_policies_text(fifty_policies())}
+    policies = {
+        "3": LoadedPolicies(load_policies(ROOT / "policies.yaml")),
+        "50": LoadedPolicies(load_policies_text(fifty_policies())),
+    }
+    mutator = Mutator()
     pods = bench_pods()
     bodies = {k: orjson.dumps(admission_review(p)) for k, p in pods.items()}
     parsed = {k: orjson.loads(b) for k, b in bodies.items()}
@@ -44,11 +51,11 @@ def _cases() -> dict[str, Any]:
         ns, body = pod["metadata"]["namespace"], bodies[kind]
         for size, pset in policies.items():
             calls[f"review_pod {kind} {size}"] = lambda p=pod, n=ns, s=pset: review_pod(
-                p, namespace=n, policies=s
+                p, namespace=n, policies=s.policies, memo=s.memo
             )
-            calls[f"decide {kind} {size}"] = lambda d=parsed[kind], s=pset: decide(d, policies=s)
+            calls[f"decide {kind} {size}"] = lambda d=parsed[kind], s=pset: answer_review(mutator, d, s)
             calls[f"answer {kind} {size}"] = lambda b=body, s=pset: orjson.dumps(
-                decide(parse_json(b), policies=s).answer
+                answer_review(mutator, parse_json(b), s)
             )
         calls[f"parse_json {kind}"] = lambda b=body: parse_json(b)
         calls[f"orjson.loads {kind}"] = lambda b=body: orjson.loads(b)

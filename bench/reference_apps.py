@@ -20,7 +20,7 @@ import orjson
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 from webhook.policy.loading import load_policies
 
 FIXED_ANSWER = (

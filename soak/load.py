@@ -19,7 +19,9 @@ from typing import Any
 
 from tests.helpers import admission_review, fixture
 from tests.server_helpers import TlsConnection
-from webhook.engine.admission import decide
+from webhook.admission.handler import answer_review
+from webhook.engine.handlers import Mutator
+from webhook.engine.memo import LoadedPolicies
 from webhook.policy.compiled import PolicySet
 
 RECONNECT_EVERY = 50  # new TLS handshakes throughout, as after API server connection churn
@@ -211,7 +213,9 @@ def verify(records: list[Record], timeline: Timeline, reviews: list[dict[str, An
         for version in candidates:
             key = (record.body, version)
             if key not in expected:
-                expected[key] = decide(reviews[record.body], policies=timeline.versions[version]).answer
+                expected[key] = answer_review(
+                    Mutator(), reviews[record.body], LoadedPolicies(timeline.versions[version])
+                )
                 expected[key]["response"]["uid"] = UID
         if not any(answer == expected[(record.body, v)] for v in candidates):
             verdict.wrong += 1

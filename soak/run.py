@@ -36,8 +36,10 @@ import yaml
 from soak.load import Endpoints, Load, Timeline, Verdict, request_mix, verify
 from tests.helpers import BUNDLED_POLICIES, yaml_bomb
 from tests.server_helpers import ConfigMapDir, RunningServer, TlsConnection, rss_kib, running_server
+from webhook.admission.handler import answer_review
 from webhook.cluster.certs import KeyPair, build_ca, build_serving_certificate, service_hostnames
-from webhook.engine.admission import decide
+from webhook.engine.handlers import Mutator
+from webhook.engine.memo import LoadedPolicies
 from webhook.policy.loading import load_policies_text
 
 INVALID = [
@@ -175,7 +177,7 @@ class Soak:
         return [self.a, self.b] if "B" in self.endpoints.ports else [self.a]
 
     def _answers(self, server: RunningServer, version: int) -> bool:
-        expected = decide(self.probe, policies=self.timeline.versions[version]).answer
+        expected = answer_review(Mutator(), self.probe, LoadedPolicies(self.timeline.versions[version]))
         with TlsConnection(server.port, self.context) as conn:
             return conn.review(self.probe) == expected
 

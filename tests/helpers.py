@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,18 @@ import kubernetes_validate
 import yaml
 
 from webhook import POLICY_ANNOTATION
+from webhook.admission.request import AdmissionRequest, parse_admission_review
+from webhook.admission.response import Response
+from webhook.cli.files import read_sourced_documents
+from webhook.engine.documents import Subject
+from webhook.engine.guard import GuardVerdict
+from webhook.engine.handlers import Guard, Mutator
+from webhook.engine.memo import LoadedPolicies
 from webhook.engine.placement import TERMS
+from webhook.engine.review import Review
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies, load_policies_text
+from webhook.simulation.seldon import read_manifests
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -173,3 +184,41 @@ def assert_only_placement_added(pod: dict[str, Any], mutated: dict[str, Any]) ->
                 new.get("matchExpressions") or new.get("matchFields")
             ), "an empty term must stay empty"
     assert _without_placement(mutated) == _without_placement(pod)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One admission request answered by a handler, as the server answers it, with the handler's
+    judgement beside the wire answer (``review`` for the mutator, ``verdict`` for the guard)."""
+
+    request: AdmissionRequest
+    response: Response
+    review: Review | None = None
+    verdict: GuardVerdict | None = None
+
+    @property
+    def answer(self) -> dict[str, Any]:
+        return self.response.review(self.request.uid)
+
+    @property
+    def outcome(self) -> str:
+        return self.response.outcome
+
+
+def mutate(data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None) -> Handled:
+    """``POST /mutate`` without HTTP: parse, ``Mutator.decide``, ``Mutator.respond``."""
+    request, mutator = parse_admission_review(data), Mutator()
+    review = mutator.decide(request, LoadedPolicies(policies), namespace_labels)
+    return Handled(request, mutator.respond(review), review=review)
+
+
+def validate(data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None) -> Handled:
+    """``POST /validate`` without HTTP: parse, ``Guard.decide``, ``Guard.respond``."""
+    request, guard = parse_admission_review(data), Guard()
+    verdict = guard.decide(request, LoadedPolicies(policies), namespace_labels)
+    return Handled(request, guard.respond(request, verdict), verdict=verdict)
+
+
+def read_manifest_files(paths: list[str], *, namespace: str | None) -> list[Subject]:
+    """The Subjects (Pods, and the Pods of Seldon Servers) of manifest files, as ``simulate`` reads them."""
+    return read_manifests(read_sourced_documents(paths), namespace=namespace)

@@ -67,10 +67,10 @@ def test_review_request_output_is_what_the_server_answers(capsys: pytest.Capture
     request = json.loads(request_out)
     assert request["kind"] == "AdmissionReview" and request["request"]["operation"] == "CREATE"
     assert request["request"]["object"] == fixture("triton-gpu-0")
-    from webhook.engine.admission import decide
+    from tests.helpers import mutate
     from webhook.policy.loading import load_policies
 
-    assert decide(request, policies=load_policies(BUNDLED_POLICIES)).answer == json.loads(review_out)
+    assert mutate(request, policies=load_policies(BUNDLED_POLICIES)).answer == json.loads(review_out)
 
 
 def test_review_of_an_admission_review_echoes_its_uid(

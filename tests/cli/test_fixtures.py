@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import CASES, FIXTURES, SHARED_FIXTURES, bundled_policies, fixture, validate_pod
 from webhook.cli.policytests import find_cases, run_case
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 
 GPU_TOLERATION = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import minimal_pod, policies
 from webhook.cluster.namespaces import GoneError, NamespaceState, next_backoff
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 
 
 def namespace(name: str, version: str, **labels: str) -> dict[str, Any]:

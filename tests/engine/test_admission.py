@@ -9,8 +9,8 @@ from typing import Any
 import jsonpatch
 import pytest
 
-from tests.helpers import admission_review, bundled_policies, fixture, one_policy
-from webhook.engine.admission import decide, parse_admission_review
+from tests.helpers import admission_review, bundled_policies, fixture, mutate, one_policy
+from webhook.admission.request import parse_admission_review
 from webhook.errors import InputError
 
 
@@ -20,7 +20,7 @@ def decoded_patch(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_gpu_pod_create_is_patched() -> None:
     pod = fixture("triton-gpu-0")
-    decision = decide(admission_review(pod), policies=bundled_policies())
+    decision = mutate(admission_review(pod), policies=bundled_policies())
     answer = decision.answer
     assert answer["apiVersion"] == "admission.k8s.io/v1" and answer["kind"] == "AdmissionReview"
     response = answer["response"]
@@ -32,14 +32,14 @@ def test_gpu_pod_create_is_patched() -> None:
 
 
 def test_no_patch_means_no_patch_fields() -> None:
-    answer = decide(admission_review(fixture("mlserver-0")), policies=bundled_policies()).answer
+    answer = mutate(admission_review(fixture("mlserver-0")), policies=bundled_policies()).answer
     assert answer["response"] == {"uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "allowed": True}
 
 
 def test_dry_run_gets_exactly_the_same_answer() -> None:
     pod = fixture("triton-gpu-0")
-    wet = decide(admission_review(pod), policies=bundled_policies()).answer
-    dry = decide(admission_review(pod, dryRun=True), policies=bundled_policies()).answer
+    wet = mutate(admission_review(pod), policies=bundled_policies()).answer
+    dry = mutate(admission_review(pod, dryRun=True), policies=bundled_policies()).answer
     assert dry == wet
 
 
@@ -47,15 +47,15 @@ def test_request_namespace_is_authoritative() -> None:
     pod = fixture("triton-gpu-0")
     del pod["metadata"]["namespace"], pod["metadata"]["name"]  # a Deployment-made Pod
     policy = one_policy("{nodeSelector: {pool: x}}", match="{namespaces: [prod]}")
-    assert decide(admission_review(pod, namespace="prod"), policies=policy).outcome == "patched"
+    assert mutate(admission_review(pod, namespace="prod"), policies=policy).outcome == "patched"
     pod["metadata"]["namespace"] = "prod"
-    assert decide(admission_review(pod, namespace="dev"), policies=policy).outcome == "unchanged"
+    assert mutate(admission_review(pod, namespace="dev"), policies=policy).outcome == "unchanged"
 
 
 def test_denial_has_status_code_and_message() -> None:
     pod = fixture("triton-gpu-0")
     pod["spec"]["nodeSelector"] = {"pool": "cpu"}
-    answer = decide(
+    answer = mutate(
         admission_review(pod), policies=one_policy("{nodeSelector: {pool: gpu}}", extra="onConflict: deny")
     ).answer
     response = answer["response"]
@@ -70,7 +70,7 @@ def test_denial_has_status_code_and_message() -> None:
 def test_conflict_warning_is_carried() -> None:
     pod = fixture("triton-gpu-0")
     pod["spec"]["nodeSelector"] = {"pool": "cpu"}
-    response = decide(admission_review(pod), policies=one_policy("{nodeSelector: {pool: gpu}}")).answer[
+    response = mutate(admission_review(pod), policies=one_policy("{nodeSelector: {pool: gpu}}")).answer[
         "response"
     ]
     assert response["allowed"] is True and response["warnings"][0].startswith(
@@ -89,7 +89,7 @@ def test_conflict_warning_is_carried() -> None:
     ],
 )
 def test_anything_but_pod_create_is_allowed_without_patch(request_override: dict[str, Any]) -> None:
-    decision = decide(
+    decision = mutate(
         admission_review(fixture("triton-gpu-0"), **request_override), policies=bundled_policies()
     )
     assert decision.outcome == "skipped"

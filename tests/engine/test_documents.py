@@ -13,10 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, bundled_policies, fixture
+from tests.helpers import BUNDLED_POLICIES, admission_review, bundled_policies, fixture, mutate
+from webhook.cli.files import read_subjects
 from webhook.cli.main import main
-from webhook.engine.admission import decide
-from webhook.engine.documents import read_subjects
 
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
 
@@ -59,7 +58,7 @@ def test_review_answers_a_request_that_is_not_a_pod_create_as_the_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], request_override: dict[str, Any], why: str
 ) -> None:
     path, body = review_file(tmp_path, request_override)
-    server = decide(body, policies=bundled_policies()).answer
+    server = mutate(body, policies=bundled_policies()).answer
     assert server["response"] == {"uid": UID, "allowed": True}
 
     code, out = run(capsys, "review", str(path), "-o", "review")
@@ -81,7 +80,7 @@ def test_review_of_a_pod_create_review_is_the_servers_answer(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, body = review_file(tmp_path, {"uid": "abc", "userInfo": {"username": "someone"}})
-    server = decide(body, policies=bundled_policies()).answer
+    server = mutate(body, policies=bundled_policies()).answer
     code, out = run(capsys, "review", str(path), "-o", "review")
     assert code == 0 and out == orjson.dumps(server, option=orjson.OPT_INDENT_2).decode() + "\n"
     assert server["response"]["uid"] == "abc" and server["response"]["patchType"] == "JSONPatch"

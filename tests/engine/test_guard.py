@@ -14,10 +14,11 @@ from tests.helpers import (
     admission_review,
     fixture,
     minimal_pod,
+    mutate,
     policies,
+    validate,
 )
-from webhook.engine.admission import decide
-from webhook.engine.guard import DEFAULT_ACCESS, decide_validation, guard_pod
+from webhook.engine.guard import DEFAULT_ACCESS, guard_pod
 from webhook.errors import InputError, NamespaceLabelsUnknownError
 from webhook.policy.compiled import PolicySet
 
@@ -46,7 +47,7 @@ def plain_pod(*tolerations: dict[str, Any], namespace: str = "team-a", **metadat
 
 def placed(pod: dict[str, Any], policy_set: PolicySet = GUARDED) -> dict[str, Any]:
     """The Pod as ``/validate`` receives it: after our own mutation."""
-    review = decide(admission_review(pod), policies=policy_set).review
+    review = mutate(admission_review(pod), policies=policy_set).review
     assert review is not None
     return review.pod
 
@@ -368,7 +369,7 @@ def test_an_update_of_a_placed_pod_or_an_allowed_one_is_allowed_on_its_own_merit
 
 
 def test_validate_denies_with_403_the_message_and_audit_annotations() -> None:
-    answer = decide_validation(
+    answer = validate(
         admission_review(plain_pod({"operator": "Exists"}), namespace="team-a"), policies=GUARDED
     ).answer
     assert answer == {
@@ -384,15 +385,13 @@ def test_validate_denies_with_403_the_message_and_audit_annotations() -> None:
 
 
 def test_validate_allows_a_placed_server_and_an_untouched_pod_without_annotations() -> None:
-    placed_answer = decide_validation(
-        admission_review(placed(fixture("triton-gpu-0"))), policies=GUARDED
-    ).answer
+    placed_answer = validate(admission_review(placed(fixture("triton-gpu-0"))), policies=GUARDED).answer
     assert placed_answer["response"] == {
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
         "allowed": True,
         "auditAnnotations": {"guard": "allowed", "taints": "seldon-gpu-srv:NoSchedule"},
     }
-    untouched = decide_validation(admission_review(fixture("mlserver-0")), policies=GUARDED)
+    untouched = validate(admission_review(fixture("mlserver-0")), policies=GUARDED)
     assert untouched.outcome == "untouched"
     assert untouched.answer["response"] == {"uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "allowed": True}
 
@@ -400,12 +399,12 @@ def test_validate_allows_a_placed_server_and_an_untouched_pod_without_annotation
 def test_validate_judges_an_update_against_its_old_object() -> None:
     old = plain_pod()
     new = plain_pod({"operator": "Exists"})
-    decision = decide_validation(admission_review(new, operation="UPDATE", oldObject=old), policies=GUARDED)
+    decision = validate(admission_review(new, operation="UPDATE", oldObject=old), policies=GUARDED)
     assert decision.outcome == "denied"
     assert decision.answer["response"]["status"]["message"].startswith(
         "placement-webhook: Pod seldon-mesh/web-1 is updated to tolerate the reserved taint"
     )
-    same = decide_validation(admission_review(new, operation="UPDATE", oldObject=new), policies=GUARDED)
+    same = validate(admission_review(new, operation="UPDATE", oldObject=new), policies=GUARDED)
     assert same.outcome == "allowed"
 
 
@@ -420,7 +419,7 @@ def test_validate_judges_an_update_against_its_old_object() -> None:
     ],
 )
 def test_validate_allows_everything_but_pod_create_and_update_unseen(request_fields: dict[str, Any]) -> None:
-    decision = decide_validation(
+    decision = validate(
         admission_review(plain_pod({"operator": "Exists"}), **request_fields), policies=GUARDED
     )
     assert decision.outcome == "skipped" and decision.verdict is None
@@ -440,7 +439,7 @@ def test_validate_allows_everything_but_pod_create_and_update_unseen(request_fie
 )
 def test_validate_refuses_a_malformed_request(request_fields: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError) as raised:
-        decide_validation(admission_review(plain_pod(), **request_fields), policies=GUARDED)
+        validate(admission_review(plain_pod(), **request_fields), policies=GUARDED)
     assert str(raised.value) == message
 
 
@@ -475,7 +474,7 @@ def test_unknown_namespace_labels_that_would_decide_give_no_guard_answer() -> No
 
 def test_decide_validation_passes_the_labels_to_the_guard() -> None:
     review = admission_review(plain_pod(GPU_TOLERATION, namespace="team-a"), namespace="team-a")
-    decision = decide_validation(review, policies=NLP_GPU, namespace_labels={"team": "nlp"})
+    decision = validate(review, policies=NLP_GPU, namespace_labels={"team": "nlp"})
     assert decision.outcome == "allowed"
-    decision = decide_validation(review, policies=NLP_GPU, namespace_labels={"team": "cv"})
+    decision = validate(review, policies=NLP_GPU, namespace_labels={"team": "cv"})
     assert decision.outcome == "denied"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import pods, policy_documents
-from webhook.engine.admission import review_pod
 from webhook.engine.guard import guard_pod
+from webhook.engine.mutation import review_pod
 from webhook.errors import PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies_text

@@ -9,7 +9,7 @@ import pytest
 
 from tests.engine.test_placement import affinity, review
 from tests.helpers import minimal_pod, one_policy
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 
 POOL = {"key": "pool", "operator": "In", "values": ["a", "b"]}
 REQUIRE_POOL = "{nodeAffinity: {required: [{key: pool, operator: In, values: [a, b]}]}}"

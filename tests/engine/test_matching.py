@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import fixture, minimal_pod, policies
-from webhook.engine.admission import encode_review, review_pod
+from webhook.engine.handlers import Mutator
 from webhook.engine.matching import explain_selection, matching_policies, mismatch_reason, select_policy
+from webhook.engine.mutation import review_pod
 from webhook.kube.objects import is_nonzero_quantity, read_pod_facts
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.reachability import check_policies
@@ -191,7 +192,7 @@ def test_every_matching_audit_policy_warns_and_the_enforce_policy_applies() -> N
         "placement-webhook: audit: policy later would add toleration t",
         "placement-webhook: audit: policy later would add nodeSelector pool=later",
     ]
-    answer = encode_review("u", result)["response"]
+    answer = Mutator().respond(result).review("u")["response"]
     assert answer["auditAnnotations"] == {"policy": "gpu", "outcome": "patched", "audit": "next,later"}
     assert answer["warnings"] == result.warnings
 

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import admission_review, minimal_pod
-from webhook.engine.admission import Review, encode_review, parse_admission_review
-from webhook.engine.documents import Subject, read_subjects, read_text, subject_from_document
+from webhook.admission.request import parse_admission_review
+from webhook.cli.files import read_subjects, read_text
+from webhook.engine.documents import Subject, subject_from_document
+from webhook.engine.handlers import Mutator
+from webhook.engine.review import Review
 from webhook.errors import InputError
 
 
@@ -150,7 +153,7 @@ def test_request_errors_name_the_field(override: dict[str, Any], message: str) -
 
 def test_audit_annotations_list_every_audit_policy() -> None:
     review = Review(outcome="patched", pod={}, policy="p", audits=("a", "b"))
-    assert encode_review("u", review) == {
+    assert Mutator().respond(review).review("u") == {
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
         "response": {
@@ -159,7 +162,7 @@ def test_audit_annotations_list_every_audit_policy() -> None:
             "auditAnnotations": {"policy": "p", "outcome": "patched", "audit": "a,b"},
         },
     }
-    no_policy = encode_review("u", Review(outcome="unchanged", pod={}))
+    no_policy = Mutator().respond(Review(outcome="unchanged", pod={})).review("u")
     assert no_policy["response"] == {"uid": "u", "allowed": True}
 
 

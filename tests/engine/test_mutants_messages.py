@@ -5,18 +5,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-import pytest
-from pydantic import ValidationError
-
 from tests.helpers import minimal_pod, one_policy, policies
-from webhook.engine.admission import (
-    AdmissionReviewRequest,
-    _describe_validation_error,
-    denied,
-    patched,
-    review_pod,
-)
 from webhook.engine.matching import explain_selection
+from webhook.engine.mutation import review_pod
 from webhook.kube.objects import read_pod_facts
 
 TWO_TERMS = {
@@ -62,34 +53,6 @@ def test_a_yaml_date_where_an_object_belongs_is_named_by_its_type() -> None:
     assert result.warnings == [
         "placement-webhook: Pod not placed by p: spec.nodeSelector is date, expected an object"
     ]
-
-
-def test_denied_and_patched_answers_carry_uid_and_warnings() -> None:
-    assert denied("u-1", code=403, message="m", warnings=["w"]) == {
-        "uid": "u-1",
-        "allowed": False,
-        "status": {"code": 403, "message": "m"},
-        "warnings": ["w"],
-    }
-    assert denied("u-1", code=400, message="m") == {
-        "uid": "u-1",
-        "allowed": False,
-        "status": {"code": 400, "message": "m"},
-    }
-    ops = [{"op": "add", "path": "/a", "value": 1}]
-    assert patched("u-2", ops) == {
-        "uid": "u-2",
-        "allowed": True,
-        "patchType": "JSONPatch",
-        "patch": "W3sib3AiOiJhZGQiLCJwYXRoIjoiL2EiLCJ2YWx1ZSI6MX1d",
-    }
-    assert patched("u-2", [], warnings=["w"]) == {"uid": "u-2", "allowed": True, "warnings": ["w"]}
-
-
-def test_a_validation_error_without_location_is_its_message() -> None:
-    with pytest.raises(ValidationError) as caught:
-        AdmissionReviewRequest.model_validate(5)
-    assert _describe_validation_error(caught.value).startswith("Input should be a valid dictionary")
 
 
 def test_explain_selection_lists_audit_policies_after_the_enforce_policy_that_applies() -> None:

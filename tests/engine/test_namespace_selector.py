@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import admission_review, minimal_pod, policies
-from webhook.engine.admission import decide, review_pod
+from tests.helpers import admission_review, minimal_pod, mutate, policies
 from webhook.engine.matching import explain_selection
+from webhook.engine.mutation import review_pod
 from webhook.errors import NamespaceLabelsUnknownError
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
@@ -117,12 +117,12 @@ def test_an_audit_policy_with_known_labels_warns_as_usual() -> None:
 
 def test_decide_passes_the_labels_to_the_engine() -> None:
     review = admission_review(labelled_pod(app="srv"), namespace="team-a")
-    assert decide(review, policies=TEAMS, namespace_labels={"team": "nlp"}).review.policy == "nlp"  # type: ignore[union-attr]
+    assert mutate(review, policies=TEAMS, namespace_labels={"team": "nlp"}).review.policy == "nlp"  # type: ignore[union-attr]
     with pytest.raises(NamespaceLabelsUnknownError):
-        decide(review, policies=TEAMS)
+        mutate(review, policies=TEAMS)
     # not a Pod CREATE: nothing is decided, so unknown labels do not matter
     update = admission_review(labelled_pod(app="srv"), namespace="team-a", operation="UPDATE")
-    assert decide(update, policies=TEAMS).outcome == "skipped"
+    assert mutate(update, policies=TEAMS).outcome == "skipped"
 
 
 def test_policy_sets_say_whether_they_need_namespace_labels() -> None:

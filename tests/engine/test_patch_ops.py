@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from tests.engine.test_properties import load
 from tests.helpers import minimal_pod, one_policy
 from tests.strategies import hostile_pods, policy_documents
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 
 
 def concrete_paths(original: dict[str, Any], ops: list[dict[str, Any]]) -> list[tuple[str, ...]]:

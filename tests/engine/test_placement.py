@@ -10,7 +10,8 @@ import pytest
 
 from tests.helpers import minimal_pod, one_policy, validate_pod
 from webhook import POLICY_ANNOTATION
-from webhook.engine.admission import Review, review_pod
+from webhook.engine.mutation import review_pod
+from webhook.engine.review import Review
 from webhook.policy.compiled import PolicySet
 
 GPU_TOL = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}

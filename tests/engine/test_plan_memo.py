@@ -19,16 +19,32 @@ from hypothesis import strategies as st
 from tests.helpers import minimal_pod
 from tests.strategies import hostile_pods, pods, policy_documents
 from webhook import POLICY_ANNOTATION
-from webhook.engine.admission import Review, encode_patch, reference_review_pod, review_pod
+from webhook.admission.response import encode_patch
 from webhook.engine.matching import matching_policies
-from webhook.engine.placement import placement_key
-from webhook.errors import NamespaceLabelsUnknownError, PolicyError
+from webhook.engine.memo import PLAN_KEY_BYTES, PlanMemo
+from webhook.engine.mutation import reference_review_pod, review_pod
+from webhook.engine.placement import plan_placement
+from webhook.engine.placement_fields import placement_key, read_placement_fields
+from webhook.engine.review import Review
+from webhook.errors import NamespaceLabelsUnknownError, PodShapeError, PolicyError
 from webhook.kube.objects import read_pod_facts
-from webhook.policy.compiled import MEMO_KEY_BYTES, PolicySet
+from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies_text
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMESPACE = "seldon-mesh"
+
+
+_MEMOS: dict[int, tuple[PolicySet, PlanMemo]] = {}
+
+
+def memo_of(policies: PolicySet) -> PlanMemo:
+    """The plan memo of ``policies`` in these tests: one per policy set, as the server keeps one
+    per generation of the policy file (``LoadedPolicies``)."""
+    kept = _MEMOS.get(id(policies))
+    if kept is None or kept[0] is not policies:
+        kept = _MEMOS[id(policies)] = (policies, PlanMemo())
+    return kept[1]
 
 
 def load(document: str) -> PolicySet:
@@ -48,7 +64,9 @@ def assert_same_review(
     """``review_pod`` equals ``reference_review_pod`` in every field and in JSON bytes (key order
     included), leaves ``pod`` alone, and its patch turns ``pod`` into its Pod."""
     original = copy.deepcopy(pod)
-    fast = review_pod(pod, namespace=NAMESPACE, policies=policies, namespace_labels=namespace_labels)
+    fast = review_pod(
+        pod, namespace=NAMESPACE, policies=policies, memo=memo_of(policies), namespace_labels=namespace_labels
+    )
     reference = reference_review_pod(
         pod, namespace=NAMESPACE, policies=policies, namespace_labels=namespace_labels
     )
@@ -99,7 +117,7 @@ def test_the_fast_path_reviews_like_the_long_way(
         key = placement_key(pod)
         if key is not None:
             matched = matching_policies(policies, read_pod_facts(pod, namespace=NAMESPACE))
-            assert all((p.index, key) in policies.placements for p in matched)
+            assert all((p.index, key) in memo_of(policies) for p in matched)
 
 
 @SETTINGS
@@ -138,7 +156,13 @@ def test_the_fast_path_reviews_namespace_selectors_like_the_long_way(
     except NamespaceLabelsUnknownError as expected:
         for _ in range(2):
             with pytest.raises(NamespaceLabelsUnknownError) as raised:
-                review_pod(pod, namespace=NAMESPACE, policies=policies, namespace_labels=labels)
+                review_pod(
+                    pod,
+                    namespace=NAMESPACE,
+                    policies=policies,
+                    memo=memo_of(policies),
+                    namespace_labels=labels,
+                )
             assert str(raised.value) == str(expected)
         return
     for _ in range(2):
@@ -220,8 +244,8 @@ def test_a_pod_whose_placement_marshal_cannot_write_takes_the_long_way() -> None
 
 def test_a_remembered_review_builds_fresh_values_for_each_pod() -> None:
     policies = load_policies_text(POLICY)
-    first = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
-    second = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
+    first = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies, memo=memo_of(policies))
+    second = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies, memo=memo_of(policies))
     first.pod["spec"]["tolerations"].append({"key": "changed"})
     first.patch[0]["value"].append({"key": "changed"})
     assert second.pod["spec"]["tolerations"] == [
@@ -288,24 +312,63 @@ def test_candidates_drop_policies_for_other_namespaces_and_servers(
 
 
 def test_a_long_placement_key_is_not_remembered() -> None:
-    """Keys over ``MEMO_KEY_BYTES`` take the long way every time: the memo's size stays bounded."""
+    """Keys over ``PLAN_KEY_BYTES`` take the long way every time: the memo's size stays bounded."""
     policies = load_policies_text(POLICY)
     many = [{"key": f"k{i}", "operator": "Exists"} for i in range(200)]
     pod = minimal_pod(tolerations=many)
     key = placement_key(pod)
-    assert key is not None and len(key) > MEMO_KEY_BYTES
+    assert key is not None and len(key) > PLAN_KEY_BYTES
     for _ in range(2):
         assert_same_review(pod, policies)
-    assert policies.placements == {}
+    assert len(memo_of(policies)) == 0
     assert_same_review(minimal_pod(tolerations=many[:3]), policies)
-    assert len(policies.placements) == 1
+    assert len(memo_of(policies)) == 1
 
 
 def test_setting_the_patch_of_a_remembered_review_keeps_its_pod() -> None:
     policies = load_policies_text(POLICY)
-    review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
-    remembered = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
+    review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies, memo=memo_of(policies))
+    remembered = review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies, memo=memo_of(policies))
     wanted = reference_review_pod(minimal_pod(), namespace=NAMESPACE, policies=policies)
     remembered.patch = []
     assert (remembered.patch, remembered.encoded_patch(), remembered.patch_ops) == ([], None, 0)
     assert remembered.pod == wanted.pod
+
+
+def only_placement_fields(pod: dict[str, Any]) -> dict[str, Any]:
+    """A Pod rebuilt from ``read_placement_fields`` alone (plus what ``apply_plan`` creates into:
+    whether ``spec`` and ``metadata`` exist): every other field of ``pod`` dropped."""
+    fields = read_placement_fields(pod)
+    spec: dict[str, Any] = {}
+    for name, value in (("tolerations", fields.tolerations), ("nodeSelector", fields.node_selector)):
+        if value is not None or (isinstance(pod.get("spec"), dict) and name in pod["spec"]):
+            spec[name] = value
+    if fields.affinity is not None:
+        spec["affinity"] = fields.affinity
+    rebuilt: dict[str, Any] = {"spec": spec, "metadata": {}}
+    if fields.annotations is not None:
+        rebuilt["metadata"]["annotations"] = fields.annotations
+    return rebuilt
+
+
+@SETTINGS
+@given(pod=st.one_of(pods(), hostile_pods()), document=policy_documents())
+def test_the_planner_reads_the_pod_only_through_its_placement_fields(
+    pod: dict[str, Any], document: str
+) -> None:
+    """``placement_key`` is made of ``read_placement_fields``; that is sound only if the plan of a
+    Pod and the plan of a Pod rebuilt from those fields alone are always the same."""
+    if not isinstance(pod.get("spec"), dict) or not isinstance(pod.get("metadata"), dict):
+        reject()
+    policies = load(document)
+    rebuilt = only_placement_fields(pod)
+    assert placement_key(rebuilt) == placement_key(pod)
+    for policy in policies.policies:
+        try:
+            plan = plan_placement(pod, policy)
+        except PodShapeError as exc:
+            with pytest.raises(PodShapeError) as again:
+                plan_placement(rebuilt, policy)
+            assert str(again.value) == str(exc)
+            continue
+        assert plan_placement(rebuilt, policy) == plan

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from tests.helpers import assert_only_placement_added, get_path, validate_pod
 from tests.strategies import pods, policy_documents
 from webhook import POLICY_ANNOTATION
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 from webhook.engine.placement import TERMS
 from webhook.errors import PolicyError
 from webhook.kube.tolerations import tolerates_superset

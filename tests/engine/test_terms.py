@@ -15,7 +15,7 @@ import pytest
 
 from tests.engine.test_placement import affinity, review
 from tests.helpers import minimal_pod, one_policy
-from webhook.engine.admission import review_pod
+from webhook.engine.mutation import review_pod
 from webhook.simulation.scheduling import fit_nodes
 
 POOL_CPU = {"key": "pool", "operator": "In", "values": ["cpu"]}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import minimal_pod, policies
-from webhook.engine.admission import MAX_WARNING_CHARS, MAX_WARNINGS, _warnings, review_pod, short_warning
+from webhook.admission.response import MAX_WARNING_CHARS, MAX_WARNINGS, short_warning, short_warnings
+from webhook.engine.mutation import review_pod
 from webhook.policy.compiled import PolicySet
 
 NAME = "p" * 63  # the longest policy name
@@ -62,7 +63,10 @@ def test_short_warning(text: str, expected: str) -> None:
 
 def test_at_most_ten_warnings_the_last_says_how_many_more() -> None:
     lines = [f"w{i}" for i in range(13)]
-    assert _warnings(lines) == [f"placement-webhook: w{i}" for i in range(9)] + [
+    assert short_warnings(lines) == [f"placement-webhook: w{i}" for i in range(9)] + [
         "placement-webhook: 4 more warnings not shown"
     ]
-    assert len(_warnings(lines[:MAX_WARNINGS])) == 10 and _warnings(lines[:10])[-1] == "placement-webhook: w9"
+    assert (
+        len(short_warnings(lines[:MAX_WARNINGS])) == 10
+        and short_warnings(lines[:10])[-1] == "placement-webhook: w9"
+    )

@@ -20,9 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import admission_review, minimal_pod
+from tests.helpers import admission_review, minimal_pod, mutate
 from tests.strategies import pods
-from webhook.engine.admission import decide
 from webhook.errors import PolicyError
 from webhook.policy.loading import load_policies_text
 
@@ -178,7 +177,7 @@ def test_an_accepted_policy_emits_only_what_the_api_server_accepts(
         assert _is_label_key(key) and _is_label_value(value), (key, value)
     for term in compiled.preferred:
         assert 1 <= term["weight"] <= 100 and type(term["weight"]) is int
-    decision = decide(admission_review(pod), policies=load_policies_text(document))
+    decision = mutate(admission_review(pod), policies=load_policies_text(document))
     orjson.dumps(decision.answer)  # no policy value may turn into a 500
 
 
@@ -211,6 +210,6 @@ def test_int64_extremes_load_and_encode(seconds: int) -> None:
     document = yaml.safe_dump(
         {"version": 1, "policies": [{"name": "p", "placement": {"tolerations": [toleration]}}]}
     )
-    decision = decide(admission_review(minimal_pod()), policies=load_policies_text(document))
+    decision = mutate(admission_review(minimal_pod()), policies=load_policies_text(document))
     assert decision.review is not None and decision.review.pod["spec"]["tolerations"] == [toleration]
     assert orjson.loads(orjson.dumps(decision.answer)) == decision.answer

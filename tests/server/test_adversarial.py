@@ -17,10 +17,15 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, assert_only_placement_added, validate_pod
+from tests.helpers import (
+    BUNDLED_POLICIES,
+    admission_review,
+    assert_only_placement_added,
+    mutate,
+    validate_pod,
+)
 from tests.server_helpers import ConfigMapDir, RunningServer, TlsConnection, running_server
 from tests.strategies import hostile_pods, policy_documents
-from webhook.engine.admission import decide
 from webhook.errors import PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies_text
@@ -69,7 +74,7 @@ def check_review(
     """One Pod through the server, checked against every invariant."""
     review = admission_review(copy.deepcopy(pod), namespace=namespace)
     answer = conn.review(review)  # asserts 200
-    assert answer == decide(review, policies=policies).answer
+    assert answer == mutate(review, policies=policies).answer
     response = answer["response"]
     assert response["uid"] == review["request"]["uid"]
     event(f"outcome: {response.get('auditAnnotations', {}).get('outcome', 'no policy')}")

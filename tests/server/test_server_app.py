@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers import BUNDLED_POLICIES, GUARDED_BY_NAMESPACE, admission_review, fixture, minimal_pod
+from webhook.engine.memo import LoadedPolicies
 from webhook.server.app import AppState, create_app
 from webhook.server.metrics import Metrics
 from webhook.server.namespace_lookup import NamespaceLookup
@@ -21,7 +22,7 @@ from webhook.server.reloading import PolicyStore
 def test_internal_error_is_a_500_with_traceback_and_uid_logged(caplog: pytest.LogCaptureFixture) -> None:
     metrics = Metrics()
     store = PolicyStore(BUNDLED_POLICIES, metrics)
-    store.policies = "corrupt"  # type: ignore[assignment]  # every decision now fails unexpectedly
+    store.loaded = LoadedPolicies("corrupt")  # type: ignore[arg-type]  # every decision now fails unexpectedly
     app = create_app(AppState(store, None, metrics, 1 << 20, 5.0))
 
     async def call() -> httpx.Response:

@@ -8,8 +8,7 @@ import pytest
 
 from soak.load import Record, Timeline, verify
 from soak.run import fault_schedule, run_soak
-from tests.helpers import admission_review, fixture, policies
-from webhook.engine.admission import decide
+from tests.helpers import admission_review, fixture, mutate, policies
 
 
 @pytest.mark.slow
@@ -40,7 +39,7 @@ def test_checker_counts_an_answer_from_a_version_not_in_force() -> None:
     timeline.add(new, swapped=10.0)
     timeline.confirm(11.0)
     review = admission_review(fixture("triton-gpu-0"))
-    old_answer, new_answer = decide(review, policies=old).answer, decide(review, policies=new).answer
+    old_answer, new_answer = mutate(review, policies=old).answer, mutate(review, policies=new).answer
 
     def record(sent: float, answer: dict[str, object]) -> Record:
         return Record(sent, sent + 0.01, 0, "A", 200, answer)

@@ -23,22 +23,14 @@ from tests.helpers import (
     policies,
 )
 from tests.strategies import pods, policy_documents
-from webhook.engine.admission import review_pod
 from webhook.engine.guard import DEFAULT_ACCESS
+from webhook.engine.mutation import review_pod
 from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_default_tolerations
-from webhook.simulation.audit import (
-    DEFAULT_SCOPE,
-    Owner,
-    audit_pod,
-    audit_pods,
-    creation_form,
-    owner_of,
-    replicasets_to_resolve,
-    scope_from_configuration,
-    skip_reason,
-)
+from webhook.simulation.audit import audit_pod, audit_pods, creation_form, replicasets_to_resolve
+from webhook.simulation.owners import Owner, owner_of
+from webhook.simulation.scope import DEFAULT_SCOPE, scope_from_configuration, skip_reason
 
 GPU_TOLERATION = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
 POOL = {"key": "pool", "operator": "In", "values": ["infer-srv"]}

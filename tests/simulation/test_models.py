@@ -10,13 +10,13 @@ import pytest
 import yaml
 
 from tests.helpers import NODES, ROOT, SELDON, bundled_policies, policies
+from webhook.cli.files import read_nodes, read_sourced_documents
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
 from webhook.simulation.models import ModelCheck, check_models, model_json, render_model
-from webhook.simulation.nodes import read_nodes
-from webhook.simulation.seldon import Manifests, read_manifest_documents, read_seldon_manifests
+from webhook.simulation.seldon import Manifests, read_seldon_manifests
 from webhook.simulation.simulate import simulate_subject
 
 FILES = [
@@ -55,7 +55,7 @@ def run_checks(
     nodes: list[RawObject] = GPU_POOLS,
     operator_namespace: str | None = None,
 ) -> tuple[list[ModelCheck], list[str]]:
-    documents = read_manifest_documents([str(f) for f in files]) + [(d, "test") for d in docs]
+    documents = read_sourced_documents([str(f) for f in files]) + [(d, "test") for d in docs]
     manifests = read_seldon_manifests(documents, namespace=None, operator_namespace=operator_namespace)
     chosen = policy_set if policy_set is not None else load_example()
     sims = [simulate_subject(s, nodes=nodes, policies=chosen) for s in manifests.subjects]
@@ -154,7 +154,7 @@ def test_server_configs_come_from_the_operator_namespace() -> None:
         read_seldon_manifests(documents, namespace=None, operator_namespace="seldon-mesh")
     manifests = read_seldon_manifests(documents, namespace=None, operator_namespace="team-a")
     assert [(s.name, s.namespace) for s in manifests.servers] == [("s", "team-a")]
-    configs = read_manifest_documents([str(SELDON / "serverconfigs.yaml")])  # in seldon-mesh
+    configs = read_sourced_documents([str(SELDON / "serverconfigs.yaml")])  # in seldon-mesh
     manifests = read_seldon_manifests(
         [*configs, (server("s", namespace="team-a"), "s.yaml")],
         namespace=None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.helpers import minimal_pod
-from webhook.engine.admission import Review
 from webhook.engine.documents import Subject
+from webhook.engine.review import Review
 from webhook.simulation.scheduling import NodeFit
 from webhook.simulation.simulate import Simulation, render_simulation, simulation_json
 

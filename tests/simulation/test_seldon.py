@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SELDON, bundled_policies, validate_pod
-from webhook.engine.admission import review_pod
+from tests.helpers import SELDON, bundled_policies, read_manifest_files, validate_pod
+from webhook.engine.mutation import review_pod
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
-from webhook.simulation.seldon import merge_containers, merge_overrides, read_manifest_files
+from webhook.simulation.seldon import merge_containers, merge_overrides
 
 CONFIGS = str(SELDON / "serverconfigs.yaml")
 

@@ -7,13 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIXTURES, NODES, SELDON, bundled_policies, minimal_pod, one_policy, policies
+from tests.helpers import (
+    FIXTURES,
+    NODES,
+    SELDON,
+    bundled_policies,
+    minimal_pod,
+    one_policy,
+    policies,
+    read_manifest_files,
+)
+from webhook.cli.files import read_nodes
 from webhook.engine.documents import Subject
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
-from webhook.simulation.nodes import read_nodes
 from webhook.simulation.reachability import check_policies, shadows
-from webhook.simulation.seldon import read_manifest_files
 from webhook.simulation.simulate import simulate_subject, simulation_json
 
 SHARED_NODES = FIXTURES / "nodes.yaml"

@@ -25,19 +25,18 @@ from webhook.cli.common import (
     policies_line,
     print_object,
 )
+from webhook.cli.files import read_documents
 from webhook.cli.helptext import add_verb
-from webhook.engine.documents import Subject, read_documents
+from webhook.engine.documents import Subject
 from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError
 from webhook.kube.objects import RawObject, as_dict, string_labels
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.audit import (
-    DEFAULT_SCOPE,
     AuditReport,
-    WebhookScope,
     audit_pods,
     replicasets_to_resolve,
-    scope_from_configuration,
 )
+from webhook.simulation.scope import DEFAULT_SCOPE, WebhookScope, scope_from_configuration
 
 DEFAULT_CONFIGURATION = "placement-webhook"  # the MutatingWebhookConfiguration the chart installs
 

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import yaml
 
+from webhook.cli.files import read_nodes
 from webhook.engine.documents import Subject
 from webhook.errors import ClusterError, InputError, PolicyError
 from webhook.kube.objects import RawObject, as_dict
@@ -34,7 +35,7 @@ from webhook.policy.loading import (
     load_policies,
     load_policies_text,
 )
-from webhook.simulation.nodes import check_nodes, read_nodes
+from webhook.simulation.nodes import check_nodes
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 STDIN = "-"

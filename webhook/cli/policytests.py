@@ -33,13 +33,15 @@ import jsonpatch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from webhook.admission.request import AdmissionRequest
 from webhook.cli.common import check_label_values
+from webhook.cli.files import read_inputs, read_subjects
 from webhook.cli.namespacelabels import NamespaceLabels
-from webhook.engine.admission import review_pod
-from webhook.engine.documents import Subject, read_inputs, read_subjects
-from webhook.engine.guard import guard_pod
+from webhook.engine.documents import Subject
+from webhook.engine.handlers import Guard, Mutator, after_mutation, pod_request
+from webhook.engine.memo import LoadedPolicies
 from webhook.errors import InputError, NamespaceLabelsUnknownError, PolicyError
-from webhook.kube.objects import RawObject, as_dict
+from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
 from webhook.policy.source import load_yaml_documents
@@ -99,6 +101,9 @@ def _load_case(path: Path) -> Case:
         raise InputError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
+MUTATOR, GUARD = Mutator(), Guard()
+
+
 def _diff(expected: Any, actual: Any) -> str:
     ops = jsonpatch.make_patch(expected, actual).patch
     shown = "; ".join(f"{op['op']} {op['path']}" for op in ops[:5])
@@ -109,10 +114,14 @@ def _check_one(
     subject: Subject,
     wanted: RawObject | None,
     case: Case,
-    policies: PolicySet,
+    loaded: LoadedPolicies,
     labels: Mapping[str, str] | None,
 ) -> list[str]:
-    review = review_pod(subject.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
+    request = subject.request or pod_request(subject.pod, namespace=subject.namespace)
+    if not request.targets_pod_creation():  # a test case reviews its Pod whatever the operation
+        request = pod_request(subject.pod, namespace=subject.namespace)
+    review = MUTATOR.decide(request, loaded, labels)
+    assert review is not None  # a Pod CREATE
     expect, failures = case.expect, []
     if expect.outcome is not None and review.outcome != expect.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
@@ -127,33 +136,25 @@ def _check_one(
         failures.append(f"expected a denial containing {expect.denied!r}, got {review.denial!r}")
     if jsonpatch.apply_patch(subject.pod, review.patch) != review.pod:
         failures.append("the patch applied to the input does not give the mutated Pod")
-    again = review_pod(review.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
-    if again.patch:
+    again = MUTATOR.decide(pod_request(review.pod, namespace=subject.namespace), loaded, labels)
+    if again is not None and again.patch:
         failures.append(f"not idempotent: a second review patches {[op['path'] for op in again.patch]}")
-    return failures + _check_guard(subject, review.pod, expect, policies, labels)
+    guarded = after_mutation(subject.request or request, review)
+    return failures + _check_guard(guarded, expect, loaded, labels)
 
 
 def _check_guard(
-    subject: Subject,
-    pod: RawObject,
+    request: AdmissionRequest,
     expect: Expectation,
-    policies: PolicySet,
+    loaded: LoadedPolicies,
     labels: Mapping[str, str] | None,
 ) -> list[str]:
     """The reservation guard on the Pod as mutated (an UPDATE review: against its oldObject)."""
     if expect.guard is None and expect.guard_denied is None:
         return []
-    request = subject.request
-    operation = request.operation if request is not None else "CREATE"
-    old_pod = as_dict(request.old_object) if request is not None and operation == "UPDATE" else None
-    verdict = guard_pod(
-        pod,
-        namespace=subject.namespace,
-        policies=policies,
-        operation=operation,
-        old_pod=old_pod,
-        namespace_labels=labels,
-    )
+    verdict = GUARD.decide(request, loaded, labels)
+    if verdict is None:
+        return [f"guard: the request is not a Pod CREATE or UPDATE ({request.operation})"]
     failures = []
     if expect.guard is not None and verdict.outcome != expect.guard:
         failures.append(f"guard: expected {expect.guard}, got {verdict.outcome} ({verdict.message})")
@@ -179,11 +180,11 @@ def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
             return [
                 f"pod: {case.expect.pod} has {len(wanted)} documents for the {len(subjects)} of {case.input}"
             ]
-    failures = []
+    failures, loaded = [], LoadedPolicies(policies)
     for number, (subject, pod) in enumerate(zip(subjects, wanted, strict=True), start=1):
         prefix = f"document {number} ({subject.display_name}): " if len(subjects) > 1 else ""
         namespace_labels = labels(subject.namespace)
-        failures += [prefix + f for f in _check_one(subject, pod, case, policies, namespace_labels)]
+        failures += [prefix + f for f in _check_one(subject, pod, case, loaded, namespace_labels)]
     return failures
 
 

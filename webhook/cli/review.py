@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from webhook.admission.request import AdmissionRequest, parse_admission_review
 from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -23,6 +25,7 @@ from webhook.cli.common import (
     policies_line,
     print_object,
 )
+from webhook.cli.files import read_inputs
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import (
     add_cluster_labels_option,
@@ -30,10 +33,12 @@ from webhook.cli.namespacelabels import (
     describe_labels,
     namespace_labels_from,
 )
-from webhook.engine.admission import Decision, Review, decide
-from webhook.engine.documents import Subject, read_inputs
-from webhook.engine.guard import GUARDED_OPERATIONS, GuardDecision, decide_validation
+from webhook.engine.documents import Subject
+from webhook.engine.guard import GuardVerdict
+from webhook.engine.handlers import GUARDED_OPERATIONS, Guard, Mutator, after_mutation
 from webhook.engine.matching import explain_selection
+from webhook.engine.memo import LoadedPolicies
+from webhook.engine.review import Review
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
@@ -49,16 +54,30 @@ _FORMATS = {
 }
 
 
+MUTATOR, GUARD = Mutator(), Guard()
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    """What ``/validate`` decided for a request: its verdict, None when it skips the request."""
+
+    request: AdmissionRequest
+    verdict: GuardVerdict | None
+
+
 def _summary(
-    subject: Subject, decision: Decision, policies: PolicySet, labels: Mapping[str, str] | None
+    subject: Subject,
+    request: AdmissionRequest,
+    review: Review | None,
+    policies: PolicySet,
+    labels: Mapping[str, str] | None,
 ) -> list[str]:
     """What the server decided for this review, in words; the same decision as ``-o review``."""
-    review = decision.review
     if review is None:
-        kind = decision.request.kind.kind
+        kind = request.kind.kind
         return [
             f"{kind} {subject.display_name}",
-            f"  outcome: skipped (not a Pod CREATE: {decision.request.skip_reason()};"
+            f"  outcome: skipped (not a Pod CREATE: {request.skip_reason()};"
             " the webhook only mutates Pod CREATE)",
         ]
     facts = read_pod_facts(subject.pod, namespace=subject.namespace, namespace_labels=labels)
@@ -81,23 +100,19 @@ def _summary(
     return lines
 
 
-def guard_request(request: dict[str, Any], decision: Decision) -> dict[str, Any]:
-    """The request ``/validate`` gets for this one: its object is the Pod after our mutation."""
-    review = decision.review
-    if review is None or review.pod is decision.request.object:
-        return request
-    return {**request, "request": {**request["request"], "object": review.pod}}
-
-
 def judge(
-    request: dict[str, Any], decision: Decision, policies: PolicySet, labels: Mapping[str, str] | None
+    parsed: AdmissionRequest,
+    review: Review | None,
+    loaded: LoadedPolicies,
+    labels: Mapping[str, str] | None,
 ) -> GuardDecision | str | None:
     """The guard's decision, the one-line reason the server would answer 400, or None without
     reservations (the guard then allows everything unseen)."""
-    if not policies.reservations:
+    if not loaded.policies.reservations:
         return None
     try:
-        return decide_validation(guard_request(request, decision), policies=policies, namespace_labels=labels)
+        guarded = after_mutation(parsed, review)
+        return GuardDecision(guarded, GUARD.decide(guarded, loaded, labels))
     except InputError as exc:
         return str(exc)
 
@@ -138,15 +153,14 @@ def _plan_lines(review: Review) -> list[str]:
     return [f"  added:  {what}" for what in plan.describe()] if review.outcome == "patched" else []
 
 
-def _output(subject: Subject, request: dict[str, Any], decision: Decision, output: str) -> Any:
+def _output(subject: Subject, request: dict[str, Any], uid: str, review: Review | None, output: str) -> Any:
     """The one value ``-o OUTPUT`` prints for this Pod (``json``/``yaml``: the mutated Pod)."""
-    review = decision.review
     if output == "patch":
         return review.patch if review else []
     if output == "request":
         return request
     if output == "review":
-        return decision.answer
+        return MUTATOR.respond(review).review(uid)
     return review.pod if review else subject.pod
 
 
@@ -160,18 +174,20 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.output == "summary":
         print(policies_line(policies))
     denied, values = False, []
+    loaded = LoadedPolicies(policies)
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
         labels = namespace_labels(subject.namespace)
-        decision = decide(request, policies=policies, namespace_labels=labels)
-        guard = judge(request, decision, policies, labels)
-        denied |= decision.review is not None and not decision.review.allowed
+        parsed = parse_admission_review(request)
+        review = MUTATOR.decide(parsed, loaded, labels)
+        guard = judge(parsed, review, loaded, labels)
+        denied |= review is not None and not review.allowed
         denied |= isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed
         if args.output == "summary":
-            lines = _summary(subject, decision, policies, labels) + guard_lines(guard)
+            lines = _summary(subject, parsed, review, policies, labels) + guard_lines(guard)
             print(("\n" if i else "") + "\n".join(lines))
         else:
-            values.append(_output(subject, request, decision, args.output))
+            values.append(_output(subject, request, parsed.uid, review, args.output))
     if values:  # several Pods are one document, a List, as kubectl prints them
         print_object(values[0] if len(values) == 1 else as_list(values), fmt=_FORMATS[args.output])
     return EXIT_FAILURE if denied else EXIT_OK

@@ -18,13 +18,14 @@ from webhook.cli.common import (
     policies_line,
     print_json,
 )
+from webhook.cli.files import read_sourced_documents
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import add_namespace_labels_option, namespace_labels_from
 from webhook.engine.documents import is_namespace, namespace_labels_of
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
 from webhook.simulation.models import check_models, model_json, render_model
-from webhook.simulation.seldon import Manifests, read_manifest_documents, read_seldon_manifests
+from webhook.simulation.seldon import Manifests, read_seldon_manifests
 from webhook.simulation.simulate import render_simulation, simulate_subject, simulation_json
 
 DEFAULT_OPERATOR_NAMESPACE = "seldon-mesh"  # where the Seldon Core 2 charts install the operator
@@ -65,7 +66,7 @@ def read_inputs(args: argparse.Namespace) -> tuple[Manifests, dict[str, dict[str
     """The files' Pods, Servers, ServerConfigs and Models, and the labels of their Namespace
     manifests; without files, the cluster's Seldon objects."""
     if args.files:
-        documents = read_manifest_documents(expand_inputs(args.files, recursive=args.recursive))
+        documents = read_sourced_documents(expand_inputs(args.files, recursive=args.recursive))
         namespaces = namespace_labels_of(documents)
         documents = [(doc, source) for doc, source in documents if not is_namespace(doc)]
         operator_namespace = args.operator_namespace

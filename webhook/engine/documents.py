@@ -1,4 +1,4 @@
-"""Reading Pods and AdmissionReviews from files for the offline commands (review, test, simulate).
+"""Pods and AdmissionReviews from parsed documents, for the offline commands (review, test, simulate).
 
 A file holds any number of YAML or JSON documents (JSON is YAML); a ``kind: List`` is flattened.
 Each becomes a ``Subject``: a Pod plus the namespace it is admitted into, and the AdmissionReview
@@ -7,20 +7,16 @@ request when that is what the file held, so dry-runs answer exactly as the serve
 
 from __future__ import annotations
 
-import sys
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from webhook.engine.admission import AdmissionRequest, parse_admission_review
+from webhook.admission.request import AdmissionRequest, parse_admission_review
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject, as_dict, pod_display_name, string_labels
 from webhook.policy.source import load_yaml_documents
-
-MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,21 +71,6 @@ class Subject:
         }
 
 
-def read_text(path: str) -> tuple[str, str]:
-    """(text, display name) of a file or ``-`` for stdin; ``InputError`` when unreadable."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
-    try:
-        file = Path(path)
-        if file.stat().st_size > MAX_INPUT_BYTES:
-            raise InputError(f"{path}: larger than {MAX_INPUT_BYTES} bytes")
-        return file.read_text(encoding="utf-8"), path
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text") from exc
-
-
 def _flatten(documents: list[Any]) -> list[Any]:
     """Items of ``kind: List`` and typed lists (``PodList``, ``NodeList``) in place of the list."""
     flat: list[Any] = []
@@ -102,13 +83,12 @@ def _flatten(documents: list[Any]) -> list[Any]:
     return flat
 
 
-def read_documents(path: str) -> tuple[list[Any], str]:
-    """(every document of a file or ``-``, lists flattened, display name); ``InputError`` when empty."""
-    text, source = read_text(path)
+def parse_documents(text: str, *, source: str) -> list[Any]:
+    """Every YAML or JSON document of ``text``, lists flattened; ``InputError`` when there is none."""
     documents = _flatten(load_yaml_documents(text, source=source))
     if not documents:
         raise InputError(f"{source}: no documents")
-    return documents, source
+    return documents
 
 
 def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:
@@ -158,17 +138,11 @@ class Inputs:
     namespaces: dict[str, dict[str, str]]
 
 
-def read_inputs(paths: list[str], *, namespace: str | None = None) -> Inputs:
-    """Every Pod, AdmissionReview and Namespace in the files (``-`` for stdin)."""
-    documents = [(doc, source) for path in paths for docs, source in [read_documents(path)] for doc in docs]
+def inputs_from(documents: list[tuple[Any, str]], *, namespace: str | None = None) -> Inputs:
+    """Every Pod, AdmissionReview and Namespace among ``(document, source)`` pairs."""
     subjects = [
         subject_from_document(doc, source=source, namespace=namespace)
         for doc, source in documents
         if not is_namespace(doc)
     ]
     return Inputs(subjects, namespace_labels_of(documents))
-
-
-def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
-    """Every Pod or AdmissionReview in a file (``-`` for stdin); Namespace manifests are skipped."""
-    return read_inputs([path], namespace=namespace).subjects

@@ -14,7 +14,7 @@ policy file) that one of the Pod's tolerations tolerates (``ToleratesTaint``, se
    label or status updates.
 
 A Pod not entitled is denied (``mode: enforce``) or admitted with a warning (``mode: audit``).
-Nothing here does I/O; ``decide_validation`` is ``decide``'s twin for ``POST /validate``.
+Nothing here does I/O; ``webhook.engine.handlers.Guard`` serves it as ``POST /validate``.
 """
 
 from __future__ import annotations
@@ -23,16 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from webhook.engine.admission import (
-    AdmissionRequest,
-    allowed,
-    denied,
-    parse_admission_review,
-    review_response,
-    short_warning,
-)
+from webhook.admission.response import WARNING_PREFIX, short_warning
 from webhook.engine.matching import select_policy
-from webhook.errors import InputError
 from webhook.kube.objects import RawObject, as_dict, pod_display_name, read_pod_facts
 from webhook.kube.tolerations import describe_toleration, tolerates_reserved, tolerates_superset
 from webhook.policy.compiled import CompiledPolicy, PolicySet
@@ -230,71 +222,5 @@ def _verdict(
     if enforced:
         refused = [by_index[j.reservation] for j in enforced]
         message = _refusal(enforced, who=who, update=update) + _access(refused, default=DEFAULT_ACCESS)
-        return GuardVerdict("denied", "placement-webhook: " + message, warnings, tuple(judgements))
+        return GuardVerdict("denied", WARNING_PREFIX + message, warnings, tuple(judgements))
     return GuardVerdict("audit" if audited else "allowed", None, warnings, tuple(judgements))
-
-
-# --- POST /validate ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class GuardDecision:
-    """One validating admission, decided: the request, the guard's verdict, and the answer to send."""
-
-    request: AdmissionRequest
-    verdict: GuardVerdict | None  # None: not a Pod CREATE or UPDATE, allowed without a look
-    answer: dict[str, Any]
-
-    @property
-    def outcome(self) -> GuardOutcome | Literal["skipped"]:
-        return self.verdict.outcome if self.verdict else "skipped"
-
-
-#: what the guard judges: tolerations can be added to a running Pod, so UPDATE as well as CREATE
-GUARDED_OPERATIONS = ("CREATE", "UPDATE")
-
-
-def encode_verdict(uid: str, verdict: GuardVerdict) -> dict[str, Any]:
-    """The complete AdmissionReview v1 answer for a guard verdict."""
-    if verdict.message is not None:
-        response = denied(uid, code=403, message=verdict.message, warnings=verdict.warnings)
-    else:
-        response = allowed(uid, warnings=verdict.warnings)
-    if verdict.judgements:
-        response["auditAnnotations"] = {"guard": verdict.outcome, "taints": ",".join(verdict.taints)}
-    return review_response(response)
-
-
-def decide_validation(
-    data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None
-) -> GuardDecision:
-    """AdmissionReview in, AdmissionReview out, for ``/validate``: the guard on Pod CREATE and
-    UPDATE, everything else allowed. A malformed request raises ``InputError`` (HTTP 400)."""
-    return validate_request(
-        parse_admission_review(data), policies=policies, namespace_labels=namespace_labels
-    )
-
-
-def validate_request(
-    request: AdmissionRequest, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None
-) -> GuardDecision:
-    """``decide_validation`` on a request already parsed: the server reads its namespace first, to
-    look up the namespace's labels (which policy grants a toleration may depend on them)."""
-    if request.skip_reason(GUARDED_OPERATIONS) is not None:
-        return GuardDecision(request, None, review_response(allowed(request.uid)))
-    if not isinstance(request.object, dict):
-        raise InputError(f"request.object: a Pod {request.operation} must carry the Pod object")
-    old_pod = None
-    if request.operation == "UPDATE":
-        if not isinstance(request.old_object, dict):
-            raise InputError("request.oldObject: a Pod UPDATE must carry the old Pod object")
-        old_pod = request.old_object
-    verdict = guard_pod(
-        request.object,
-        namespace=request.pod_namespace(),
-        policies=policies,
-        operation=request.operation,
-        old_pod=old_pod,
-        namespace_labels=namespace_labels,
-    )
-    return GuardDecision(request, verdict, encode_verdict(request.uid, verdict))

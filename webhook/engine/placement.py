@@ -16,13 +16,20 @@ Rules (each pinned by tests):
 
 from __future__ import annotations
 
-import marshal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from webhook import POLICY_ANNOTATION
-from webhook.errors import PodShapeError
+from webhook.engine.placement_fields import (
+    field_of,
+    pod_node_selector,
+    pod_preferred,
+    pod_terms,
+    pod_tolerations,
+    read_placement_fields,
+    typed,
+)
 from webhook.kube.objects import RawObject
 from webhook.kube.patches import JsonPath, PatchBuilder, PatchOp
 from webhook.kube.selectors import (
@@ -91,71 +98,6 @@ def describe_expression(expr: Mapping[str, Any]) -> str:
     """``key Operator [values]`` for messages, e.g. ``pool In [infer-srv]``."""
     values = expr.get("values")
     return f"{expr['key']} {expr['operator']}" + (f" [{', '.join(values)}]" if values else "")
-
-
-# --- reading the Pod's placement (strictly: these are the fields we merge into) -------------------
-
-
-def _json_type(value: Any) -> str:
-    """The JSON name of a value's type, as people who wrote the manifest know it."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    names: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _field(obj: Any, key: str, *, kind: type, where: str) -> Any:
-    """``obj[key]`` if it has the expected type, None when absent or null; else ``PodShapeError``."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    if value is not None and not isinstance(value, kind):
-        raise PodShapeError(f"{where} is {_json_type(value)}, expected {_json_type(kind())}")
-    return value
-
-
-def _pod_terms(spec: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The Pod's required ``nodeSelectorTerms``; None when it has no required node affinity at all.
-
-    A present ``requiredDuringScheduling...`` with the list missing or null is ``[]``: zero terms,
-    which match no node (``NewLazyErrorNodeSelector`` over no terms)."""
-    affinity = _field(spec, "affinity", kind=dict, where="spec.affinity")
-    node_affinity = _field(affinity, "nodeAffinity", kind=dict, where="spec.affinity.nodeAffinity")
-    required = _field(
-        node_affinity,
-        "requiredDuringSchedulingIgnoredDuringExecution",
-        kind=dict,
-        where="nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
-    )
-    if required is None:
-        return None
-    terms = _field(required, "nodeSelectorTerms", kind=list, where="nodeSelectorTerms") or []
-    for i, term in enumerate(terms):
-        if not isinstance(term, dict):
-            raise PodShapeError(f"nodeSelectorTerms[{i}] is {_json_type(term)}, expected an object")
-        for part in ("matchExpressions", "matchFields"):
-            for expr in _field(term, part, kind=list, where=f"nodeSelectorTerms[{i}].{part}") or []:
-                if not _is_requirement(expr):
-                    raise PodShapeError(f"nodeSelectorTerms[{i}].{part} has a malformed requirement")
-    return terms
-
-
-def _is_requirement(expr: Any) -> bool:
-    """A NodeSelectorRequirement as JSON: string key and operator, ``values`` a list of strings."""
-    if not (isinstance(expr, dict) and isinstance(expr.get("key"), str)):
-        return False
-    values = expr.get("values")
-    return isinstance(expr.get("operator"), str) and (
-        values is None or (isinstance(values, list) and all(isinstance(v, str) for v in values))
-    )
-
-
-def _node_selector(spec: dict[str, Any]) -> dict[str, str]:
-    node_selector = _field(spec, "nodeSelector", kind=dict, where="spec.nodeSelector") or {}
-    for key, value in node_selector.items():
-        if not isinstance(value, str):
-            raise PodShapeError(f"spec.nodeSelector[{key!r}] is {_json_type(value)}, expected a string")
-    return node_selector
 
 
 def _expression_key(expr: dict[str, Any]) -> tuple[Any, ...]:
@@ -252,54 +194,22 @@ def _find_conflicts(
     return []
 
 
-_TOLERATION_STRINGS = ("key", "operator", "value", "effect")
-
-
-def _tolerations(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    tolerations = _field(spec, "tolerations", kind=list, where="spec.tolerations") or []
-    for i, toleration in enumerate(tolerations):  # messages are built only on failure: hot path
-        if not isinstance(toleration, dict):
-            raise PodShapeError(f"spec.tolerations[{i}] is {_json_type(toleration)}, expected an object")
-        for name in _TOLERATION_STRINGS:
-            value = toleration.get(name)
-            if value is not None and not isinstance(value, str):
-                raise PodShapeError(f"spec.tolerations[{i}].{name} is {_json_type(value)}, expected a string")
-        seconds = toleration.get("tolerationSeconds")
-        if seconds is not None and (not isinstance(seconds, int) or isinstance(seconds, bool)):
-            raise PodShapeError(
-                f"spec.tolerations[{i}].tolerationSeconds is {_json_type(seconds)}, expected an integer"
-            )
-    return tolerations
-
-
-def _preferred(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
-    key = "preferredDuringSchedulingIgnoredDuringExecution"
-    where = f"nodeAffinity.{key}"
-    preferred = _field(node_affinity, key, kind=list, where=where)
-    for i, term in enumerate(preferred or []):
-        if not isinstance(term, dict):
-            raise PodShapeError(f"{where}[{i}] is {_json_type(term)}, expected an object")
-        preference = _field(term, "preference", kind=dict, where=f"{where}[{i}].preference")
-        for part in ("matchExpressions", "matchFields"):
-            for expr in _field(preference, part, kind=list, where=f"{where}[{i}].preference.{part}") or []:
-                if not _is_requirement(expr):
-                    raise PodShapeError(f"{where}[{i}].preference.{part} has a malformed requirement")
-    return preferred or []
-
-
 NO_TERMS = "its required node affinity has no nodeSelectorTerms, so it matches no node"
 NO_MATCHING_TERM = "no term of its required node affinity can match a node"
 
 
 def plan_placement(pod: RawObject, policy: CompiledPolicy) -> PlacementPlan:
-    """What ``policy`` would add to ``pod``; raises ``PodShapeError`` on odd placement fields."""
-    spec = _field(pod, "spec", kind=dict, where="spec") or {}
-    tolerations = _tolerations(spec)
-    node_selector = _node_selector(spec)
-    terms = _pod_terms(spec)
-    preferred = _preferred(spec)
-    _field(pod.get("metadata"), "annotations", kind=dict, where="metadata.annotations")
+    """What ``policy`` would add to ``pod``; raises ``PodShapeError`` on odd placement fields.
+
+    It reads the Pod only through ``read_placement_fields``: what ``placement_key`` is made of."""
+    fields = read_placement_fields(pod)
+    tolerations = pod_tolerations(fields)
+    node_selector = pod_node_selector(fields)
+    affinity = typed(fields.affinity, kind=dict, where="spec.affinity")
+    node_affinity = field_of(affinity, "nodeAffinity", kind=dict, where="spec.affinity.nodeAffinity")
+    terms = pod_terms(node_affinity)
+    preferred = pod_preferred(node_affinity)
+    typed(fields.annotations, kind=dict, where="metadata.annotations")
 
     schedulable = [] if terms is None else _schedulable_terms(node_selector, terms)
     if terms is not None and not schedulable:  # never loosen a Pod that matches no node
@@ -355,41 +265,3 @@ def apply_plan(pod: RawObject, plan: PlacementPlan) -> tuple[RawObject, list[Pat
     if builder.get((*ANNOTATIONS, POLICY_ANNOTATION)) != plan.policy.name:
         builder.put(ANNOTATIONS, POLICY_ANNOTATION, plan.policy.name)
     return builder.result, builder.ops
-
-
-def placement_key(pod: RawObject) -> bytes | None:
-    """Everything of ``pod`` that ``plan_placement`` and ``apply_plan`` read, as a hashable key:
-    two Pods with the same key get the same plan and the same ops from any policy. None when the
-    Pod has a shape the key does not cover (then only the full computation answers).
-
-    They read ``spec.tolerations``, ``spec.nodeSelector`` and ``spec.affinity.nodeAffinity``
-    whole; of ``spec.affinity`` and ``metadata.annotations`` only whether they are objects (an
-    op adds into them or creates them) and of the annotations only our policy annotation. A
-    ``spec`` or ``metadata`` that is missing or not an object is left to the full computation.
-
-    The key is those values in ``marshal`` format (version 2, which has no back-references, so
-    the bytes do not depend on how the objects are shared): one C call, and exact, as marshal
-    writes the type of every value (``1``, ``1.0``, ``True``, a tuple and a list all differ, and
-    ``-0.0`` is not ``0.0``) and refuses subclasses and every type of its own that it lacks (an
-    enum, a date from YAML): such a Pod gets None."""
-    spec, metadata = pod.get("spec"), pod.get("metadata")
-    if type(spec) is not dict or type(metadata) is not dict:
-        return None
-    affinity, annotations = spec.get("affinity"), metadata.get("annotations")
-    if affinity is not None and type(affinity) is not dict:
-        return None
-    if annotations is not None and type(annotations) is not dict:
-        return None
-    shape = (affinity is None) + 2 * (annotations is None)
-    try:
-        return marshal.dumps(
-            (
-                shape,
-                spec.get("tolerations"),
-                spec.get("nodeSelector"),
-                None if affinity is None else affinity.get("nodeAffinity"),
-                None if annotations is None else annotations.get(POLICY_ANNOTATION),
-            )
-        )
-    except ValueError:  # a type marshal lacks, or nested too deep
-        return None

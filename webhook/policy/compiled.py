@@ -11,12 +11,9 @@ from webhook.policy.criteria import Criterion, compile_match
 from webhook.policy.model import Policy
 from webhook.policy.reservations import CompiledReservation
 
-#: Entries kept per memo below before it starts afresh: a cluster has far fewer namespace and
-#: server names, or Pod placement shapes, than this; a flood of distinct ones only costs misses.
+#: (namespace, server name) pairs ``candidates`` remembers before it starts afresh: a cluster has
+#: far fewer than this; a flood of distinct ones only costs misses.
 MEMO_ENTRIES = 4096
-#: The longest placement key the engine remembers (``webhook.engine.admission``): real placements
-#: are a few hundred bytes; with this bound the plan memo stays under ~20 MB whatever Pods come.
-MEMO_KEY_BYTES = 2048
 
 
 @dataclass(frozen=True)
@@ -64,12 +61,8 @@ def compile_policy(policy: Policy, *, index: int) -> CompiledPolicy:
 @dataclass(frozen=True)
 class PolicySet:
     """What the engine runs on: the ordered compiled policies, the reserved taints the guard
-    keeps for them, and where they came from.
-
-    ``placements`` is the engine's memo of what a policy did to a Pod, keyed by the policy's index
-    and the Pod's placement key (``webhook.engine.admission``), one for the file and shared by
-    every ``candidates`` subset of it, so that one bound holds for all policies together; it is
-    not part of the set's identity."""
+    keeps for them, and where they came from. (What a policy did to a Pod is remembered by the
+    engine, per generation of the file: ``webhook.engine.memo``.)"""
 
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
@@ -79,7 +72,6 @@ class PolicySet:
     _candidates: dict[tuple[str, str | None], PolicySet] = field(
         default_factory=dict, compare=False, repr=False
     )
-    placements: dict[tuple[int, bytes], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         uses = any(p.policy.match.namespace_selector is not None for p in self.policies)
@@ -98,7 +90,5 @@ class PolicySet:
             if len(self._candidates) >= MEMO_ENTRIES:
                 self._candidates.clear()
             kept = tuple(p for p in self.policies if p.may_match(namespace, server_name))
-            found = self._candidates[key] = PolicySet(
-                kept, self.source, self.reservations, placements=self.placements
-            )
+            found = self._candidates[key] = PolicySet(kept, self.source, self.reservations)
         return found

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
 from webhook.kube.selectors import label_selector_matches
@@ -68,13 +67,6 @@ class CompiledReservation:
     def taint(self) -> str:
         """The reserved taint as kubectl prints taints (``seldon-gpu-srv:NoSchedule``: any value)."""
         return self.reservation.taint.describe()
-
-    def as_taint(self) -> dict[str, Any]:
-        """The reserved taint as a Node taint dict (for the node checks; an open value reads as "")."""
-        taint: dict[str, Any] = {"key": self.key, "effect": self.effect or "NoSchedule"}
-        if self.value:
-            taint["value"] = self.value
-        return taint
 
 
 def _compile_rule(rule: AllowRule, *, index: int) -> CompiledAllowRule:

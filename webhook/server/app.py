@@ -1,11 +1,11 @@
-"""The HTTP edge: decode the request, call the pure ``decide`` (``/mutate``) or
-``decide_validation`` (``/validate``, the reservation guard), encode the answer. Nothing else.
+"""The HTTP edge: decode the request, call the handler of its path (``ROUTES``: ``/mutate`` the
+mutator, ``/validate`` the reservation guard), encode its ``Response``. Nothing else.
 
 Two error planes: a malformed request gets a 4xx with a one-line message (the API server's
 ``failurePolicy`` then decides); a Pod we reject is a normal 200 AdmissionReview with
 ``allowed: false``. An unexpected error is a 500 with the traceback and request uid logged.
 
-``/mutate`` and ``/validate`` are served by one lean ASGI handler (the same protocol guard, limits,
+Every handler is served by one lean ASGI endpoint (the same protocol guard, limits,
 client-certificate rule, error planes, metrics and log line): they sit in the path of Pod creation,
 and a framework's routing, middleware and dependency machinery cost more than the whole decision
 (see bench/RESULTS.md). Everything else (health, readiness, metrics, 404s, 405s) is a small
@@ -18,26 +18,23 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
-from webhook.engine.admission import AdmissionRequest, Decision, decide_request, parse_admission_review
-from webhook.engine.guard import (
-    GUARDED_OPERATIONS,
-    GuardDecision,
-    tolerates_a_reserved_taint,
-    validate_request,
-)
+from webhook.admission.handler import Handler
+from webhook.admission.request import AdmissionRequest, parse_admission_review
+from webhook.admission.response import Response, errored
+from webhook.engine.handlers import Guard, Mutator
+from webhook.engine.memo import LoadedPolicies
 from webhook.errors import InputError, NamespaceLabelsUnknownError
-from webhook.kube.objects import as_dict
-from webhook.policy.compiled import PolicySet
 from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
 from webhook.server.metrics import CONTENT_TYPE, Metrics
@@ -52,8 +49,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MUTATE_PATH = "/mutate"
-VALIDATE_PATH = "/validate"
 JSON_HEADERS = [(b"content-type", b"application/json")]
 TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
@@ -66,7 +61,7 @@ class AppState:
     max_body_bytes: int
     body_timeout: float
     admission_log: AdmissionLog | None = None
-    #: with ``--client-ca``: /mutate answers only TLS clients that presented a verified certificate
+    #: with ``--client-ca``: the webhooks answer only TLS clients that presented a verified certificate
     require_client_certificate: bool = False
     #: the Namespace labels for namespaceSelector; None: policies that need them get no answer
     namespaces: NamespaceLookup | None = None
@@ -130,40 +125,17 @@ def parse_json(body: bytes) -> Any:
     return data
 
 
-def _pod_name(request: AdmissionRequest) -> Any:
-    """The Pod's name for a log line; a Pod created from a template has only its generateName."""
-    metadata = as_dict(request.object.get("metadata")) if isinstance(request.object, dict) else {}
-    return metadata.get("name") or request.name or metadata.get("generateName")
-
-
-def admission_fields(decision: Decision, seconds: float) -> dict[str, Any]:
-    """The log line of one admission: identifiers and outcome only, never Pod contents."""
-    request, review = decision.request, decision.review
+def log_fields(
+    handler: Handler[LoadedPolicies], request: AdmissionRequest, response: Response, seconds: float
+) -> dict[str, Any]:
+    """The log line of one answered request: identifiers, then what the handler says of its
+    answer (``Response.details``: policy and outcome, or the reserved taints), never Pod contents."""
     return {
-        "msg": "admission",
+        "msg": handler.log_message,
         "uid": request.uid,
         "namespace": request.namespace,
-        "pod": _pod_name(request),
-        "policy": review.policy if review else None,
-        "outcome": decision.outcome,
-        "patch_ops": review.patch_ops if review else 0,
-        "dry_run": request.dry_run,
-        "duration_ms": round(seconds * 1000, 3),
-    }
-
-
-def validation_fields(decision: GuardDecision, seconds: float) -> dict[str, Any]:
-    """The log line of one guard decision: identifiers, the reserved taints and the outcome."""
-    request, verdict = decision.request, decision.verdict
-    return {
-        "msg": "validation",
-        "uid": request.uid,
-        "namespace": request.namespace,
-        "pod": _pod_name(request),
-        "operation": request.operation,
-        "outcome": decision.outcome,
-        "taints": list(verdict.taints) if verdict else [],
-        "refused": [j.taint for j in verdict.refused] if verdict else [],
+        "pod": request.pod_name(),
+        **response.details,
         "dry_run": request.dry_run,
         "duration_ms": round(seconds * 1000, 3),
     }
@@ -189,7 +161,7 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
 
 
 def _client_certificate_verified(scope: Scope) -> bool:
-    """Set by ``webhook.protocol`` from the TLS session; absent means no certificate was checked."""
+    """Set by ``webhook.server.protocol`` from the TLS session; absent means no certificate was checked."""
     return bool(scope.get("extensions", {}).get("tls", {}).get("client_certificate_verified"))
 
 
@@ -220,40 +192,32 @@ async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownErr
     state.metrics.undecided.inc()
     fields = {"uid": _request_uid(body), "namespace": exc.namespace, "policy": exc.policy}
     log.warning("namespace labels unknown; no answer", extra={"fields": fields})
-    await _respond(send, 502, f"{exc}; not deciding\n".encode(), TEXT_HEADERS)
+    await _respond_errored(send, errored(502, f"{exc}; not deciding"))
 
 
-class MutateEndpoint:
-    """``POST /mutate`` as a bare ASGI handler: raw body, orjson, no response-model validation."""
+async def _respond_errored(send: Send, response: Response) -> None:
+    """An errored response: its HTTP status and message as text, no AdmissionReview."""
+    await _respond(send, response.code, f"{response.message}\n".encode(), TEXT_HEADERS)
 
-    def __init__(self, state: AppState) -> None:
-        self.state = state
 
-    async def decide(self, data: Any) -> Decision | GuardDecision:
-        """Parse; when a policy matches on namespaceSelector and the request needs a decision, look
-        the namespace's labels up (the cache, else a direct GET); then decide, purely."""
-        policies, namespaces = self.state.policies.policies, self.state.namespaces
+class AdmissionEndpoint:
+    """``POST`` to one handler's path as a bare ASGI handler: raw body, orjson, no response-model
+    validation; the same protocol guard, limits, client-certificate rule, error planes, metrics
+    and log line for every handler."""
+
+    def __init__(self, handler: Handler[LoadedPolicies], state: AppState) -> None:
+        self.handler, self.state = handler, state
+        state.metrics.add_handler(handler)
+
+    async def decide(self, data: Any) -> tuple[AdmissionRequest, Response]:
+        """Parse; when the handler may need the namespace's labels, look them up (the cache, else
+        a direct GET); then let the handler decide, purely, on one generation of the policies."""
+        loaded, namespaces, handler = self.state.policies.loaded, self.state.namespaces, self.handler
         request = parse_admission_review(data)
         labels = None
-        if policies.uses_namespace_selector and namespaces is not None and self.judges(request, policies):
+        if namespaces is not None and handler.wants_namespace_labels(request, loaded):
             labels = await namespaces.labels(request.pod_namespace())
-        return self.judge(request, policies, labels)
-
-    def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
-        """Whether the engine looks at this request's Pod (else it is allowed without a look)."""
-        return request.targets_pod_creation()
-
-    def judge(
-        self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
-    ) -> Decision | GuardDecision:
-        return decide_request(request, policies=policies, namespace_labels=labels)
-
-    def record(self, decision: Any, seconds: float) -> None:
-        """Count and log one answered review (``decision`` is what ``decide`` returned)."""
-        state, review = self.state, decision.review
-        state.metrics.count_admission((review.policy if review else None) or "", decision.outcome, seconds)
-        if state.admission_log is not None:
-            state.admission_log.write(admission_fields(decision, seconds))
+        return request, handler.handle(request, loaded, labels)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -269,7 +233,7 @@ class MutateEndpoint:
         body = b""
         try:
             body = await read_body(scope, receive, limit=state.max_body_bytes, timeout=state.body_timeout)
-            decision = await self.decide(parse_json(body))
+            request, response = await self.decide(parse_json(body))
         except HttpError as exc:
             _count_refusal(state, exc.status, exc.message, body)
             # after a 408 or 413 the rest of the body is junk: close instead of reading it
@@ -278,7 +242,7 @@ class MutateEndpoint:
             return
         except InputError as exc:
             _count_refusal(state, 400, str(exc), body)
-            await _respond(send, 400, f"{exc}\n".encode(), TEXT_HEADERS)
+            await _respond_errored(send, errored(400, str(exc)))
             return
         except NamespaceLabelsUnknownError as exc:
             # not the Pod's fault and not a bug: we cannot decide, so failurePolicy must
@@ -291,33 +255,11 @@ class MutateEndpoint:
             )
             await _respond(send, 500, b"internal error; see the webhook's log\n", TEXT_HEADERS)
             return
-        self.record(decision, time.perf_counter() - started)
-        await _respond(send, 200, orjson.dumps(decision.answer), JSON_HEADERS)
-
-
-class ValidateEndpoint(MutateEndpoint):
-    """``POST /validate``: the reservation guard behind the same handler as ``/mutate``."""
-
-    def judges(self, request: AdmissionRequest, policies: PolicySet) -> bool:
-        """Only a Pod that tolerates a reserved taint: for the others the labels cannot matter,
-        and a namespace missing from the cache would cost a direct GET for nothing."""
-        pod = request.object
-        return (
-            request.skip_reason(GUARDED_OPERATIONS) is None
-            and isinstance(pod, dict)
-            and tolerates_a_reserved_taint(pod, policies)
-        )
-
-    def judge(
-        self, request: AdmissionRequest, policies: PolicySet, labels: Mapping[str, str] | None
-    ) -> GuardDecision:
-        return validate_request(request, policies=policies, namespace_labels=labels)
-
-    def record(self, decision: Any, seconds: float) -> None:
-        state, verdict = self.state, decision.verdict
-        state.metrics.count_guard(verdict, decision.outcome, seconds)
+        seconds = time.perf_counter() - started
+        metrics.count(self.handler, response, seconds)
         if state.admission_log is not None:
-            state.admission_log.write(validation_fields(decision, seconds))
+            state.admission_log.write(log_fields(self.handler, request, response, seconds))
+        await _respond(send, 200, orjson.dumps(response.review(request.uid)), JSON_HEADERS)
 
 
 def _operational_app(state: AppState) -> Starlette:
@@ -325,10 +267,10 @@ def _operational_app(state: AppState) -> Starlette:
     (FastAPI's routing and OpenAPI models cost a quarter of a second at start-up for three GETs)."""
     metrics = state.metrics
 
-    async def healthz(_: Request) -> Response:
+    async def healthz(_: Request) -> HttpResponse:
         return PlainTextResponse("ok\n")
 
-    async def readyz(_: Request) -> Response:
+    async def readyz(_: Request) -> HttpResponse:
         if state.certificates is not None and not state.certificates.info.valid_now():
             return JSONResponse(
                 {"ready": False, "problems": ["serving certificate is not valid now"]}, status_code=503
@@ -348,8 +290,8 @@ def _operational_app(state: AppState) -> Starlette:
             }
         )
 
-    async def prometheus(_: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+    async def prometheus(_: Request) -> HttpResponse:
+        return HttpResponse(metrics.render(), media_type=CONTENT_TYPE)
 
     return Starlette(
         routes=[
@@ -360,16 +302,19 @@ def _operational_app(state: AppState) -> Starlette:
     )
 
 
+#: the webhooks served, by path: a new webhook is a handler (``webhook.admission.handler``) here
+ROUTES: dict[str, Handler[LoadedPolicies]] = {"/mutate": Mutator(), "/validate": Guard()}
+
+
 def create_app(state: AppState) -> ASGIApp:
-    """The ASGI app: ``/mutate`` and ``/validate`` straight to their endpoints, every other path
-    to Starlette."""
-    mutate, validate, operational = MutateEndpoint(state), ValidateEndpoint(state), _operational_app(state)
+    """The ASGI app: each handler's path straight to its endpoint, every other path to Starlette."""
+    endpoints = {path: AdmissionEndpoint(handler, state) for path, handler in ROUTES.items()}
+    operational = _operational_app(state)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == MUTATE_PATH:
-            await mutate(scope, receive, send)
-        elif scope["type"] == "http" and scope["path"] == VALIDATE_PATH:
-            await validate(scope, receive, send)
+        endpoint = endpoints.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
         else:
             await operational(scope, receive, send)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -23,7 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.utils import floatToGoString
 
-from webhook.engine.guard import GuardVerdict
+from webhook.admission.handler import CounterSpec, Handler
+from webhook.admission.response import Response
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series double the output and nobody alerts on them
@@ -31,79 +33,53 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created seri
 LATENCY_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
-class AdmissionCounts:
-    """``placement_webhook_admissions_total{policy,outcome}`` and the latency histogram."""
+class HandlerCounts:
+    """Each handler's own counter (``Handler.counter``: for ``/mutate``
+    ``placement_webhook_admissions_total{policy,outcome}``, for ``/validate``
+    ``placement_webhook_guard_decisions_total{outcome,taint}``) and one latency histogram,
+    ``placement_webhook_admission_duration_seconds{webhook}``."""
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
-        self.total_seconds = 0.0
+        self.specs: dict[str, CounterSpec] = {}  # by counter name
+        self.counts: dict[str, dict[tuple[str, ...], int]] = {}  # by counter name
+        self.buckets: dict[str, list[int]] = {}  # by webhook; the last bucket is +Inf
+        self.total_seconds: dict[str, float] = {}  # by webhook
 
-    def count(self, policy: str, outcome: str, seconds: float) -> None:
-        key = (policy, outcome)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
-        self.total_seconds += seconds
+    def add(self, name: str, counter: CounterSpec) -> None:
+        """Export the handler's counter and its latency (at zero until it answers)."""
+        self.specs.setdefault(counter.name, counter)
+        self.counts.setdefault(counter.name, {})
+        self.buckets.setdefault(name, [0] * (len(LATENCY_BUCKETS) + 1))
+        self.total_seconds.setdefault(name, 0.0)
 
-    def observe(self, seconds: float) -> None:
-        """The latency of a review counted elsewhere (``/validate``)."""
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.total_seconds += seconds
+    def count(self, name: str, counter: str, keys: tuple[tuple[str, ...], ...], seconds: float) -> None:
+        counts = self.counts[counter]
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+        self.buckets[name][bisect_left(LATENCY_BUCKETS, seconds)] += 1  # the first bound >= seconds
+        self.total_seconds[name] += seconds
 
     def describe(self) -> Iterator[Metric]:
         return self.collect()
 
     def collect(self) -> Iterator[Metric]:
-        admissions = CounterMetricFamily(
-            "placement_webhook_admissions",
-            "Admission reviews answered, by policy and outcome.",
-            labels=["policy", "outcome"],
-        )
-        for (policy, outcome), count in list(self.counts.items()):
-            admissions.add_metric([policy, outcome], count)
-        yield admissions
-        cumulative, buckets = 0, []
-        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), list(self.buckets), strict=True):
-            cumulative += count
-            buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+        for spec in list(self.specs.values()):
+            family = CounterMetricFamily(spec.name, spec.documentation, labels=list(spec.labels))
+            for key, count in list(self.counts[spec.name].items()):
+                family.add_metric(list(key), count)
+            yield family
         latency = HistogramMetricFamily(
             "placement_webhook_admission_duration_seconds",
-            "Time to decide one admission review (/mutate and /validate).",
+            "Time to decide one admission review, by webhook (mutate, validate).",
+            labels=["webhook"],
         )
-        latency.add_metric([], buckets, self.total_seconds)
+        for name, counts in list(self.buckets.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*LATENCY_BUCKETS, float("inf")), list(counts), strict=True):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+            latency.add_metric([name], buckets, self.total_seconds[name])
         yield latency
-
-
-class GuardCounts:
-    """``placement_webhook_guard_decisions_total{outcome,taint}``: one per ``/validate`` review and
-    reserved taint it tolerates (its own outcome: allowed, denied or audit); a review tolerating
-    none counts once with ``taint=""`` (untouched, or skipped: not a Pod CREATE or UPDATE)."""
-
-    def __init__(self) -> None:
-        self.counts: dict[tuple[str, str], int] = {}
-
-    def count(self, verdict: GuardVerdict | None, outcome: str) -> None:
-        keys = [(outcome, "")]
-        if verdict is not None and verdict.judgements:
-            keys = [
-                ("allowed" if j.granted else "denied" if j.mode == "enforce" else "audit", j.taint)
-                for j in verdict.judgements
-            ]
-        for key in keys:
-            self.counts[key] = self.counts.get(key, 0) + 1
-
-    def describe(self) -> Iterator[Metric]:
-        return self.collect()
-
-    def collect(self) -> Iterator[Metric]:
-        decisions = CounterMetricFamily(
-            "placement_webhook_guard_decisions",
-            "Reservation guard (/validate) decisions, by outcome and reserved taint.",
-            labels=["outcome", "taint"],
-        )
-        for (outcome, taint), count in list(self.counts.items()):
-            decisions.add_metric([outcome, taint], count)
-        yield decisions
 
 
 @dataclass
@@ -149,10 +125,8 @@ class NamespaceCacheMetrics:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.admission_counts = AdmissionCounts()
-        self.registry.register(self.admission_counts)
-        self.guard_counts = GuardCounts()
-        self.registry.register(self.guard_counts)
+        self.handler_counts = HandlerCounts()
+        self.registry.register(self.handler_counts)
         self.namespace_cache = NamespaceCacheMetrics()
         self.registry.register(self.namespace_cache)
         self.bad_requests = Counter(
@@ -168,7 +142,7 @@ class Metrics:
         )
         self.undecided = Counter(
             "placement_webhook_undecided_total",
-            "Admissions answered 503 because a namespaceSelector needed labels that were unknown.",
+            "Admissions answered 502 because a namespaceSelector needed labels that were unknown.",
             registry=self.registry,
         )
         self.reloads = Counter(
@@ -197,14 +171,13 @@ class Metrics:
             registry=self.registry,
         )
 
-    def count_admission(self, policy: str, outcome: str, seconds: float) -> None:
-        """Count one answered review (on the event loop's thread)."""
-        self.admission_counts.count(policy, outcome, seconds)
+    def add_handler(self, handler: Handler[Any]) -> None:
+        """Export a handler's counter and latency (the app does it for every route)."""
+        self.handler_counts.add(handler.name, handler.counter)
 
-    def count_guard(self, verdict: GuardVerdict | None, outcome: str, seconds: float) -> None:
-        """Count one answered ``/validate`` review; its latency joins the admission histogram."""
-        self.guard_counts.count(verdict, outcome)
-        self.admission_counts.observe(seconds)
+    def count(self, handler: Handler[Any], response: Response, seconds: float) -> None:
+        """Count one answered request (on the event loop's thread)."""
+        self.handler_counts.count(handler.name, handler.counter.name, response.counts, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

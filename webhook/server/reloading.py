@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography import x509
 
 from webhook.cluster.certs import CA_FILE, CERT_FILE, KEY_FILE
+from webhook.engine.memo import LoadedPolicies
 from webhook.errors import PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
@@ -41,17 +42,23 @@ def fingerprint(path: Path) -> Fingerprint:
 
 
 class PolicyStore:
-    """The policies in force; ``reload_if_changed`` swaps in a new, valid file."""
+    """The policies in force, with their plan memo (``LoadedPolicies``: one generation of the
+    file); ``reload_if_changed`` swaps in a new, valid file and a fresh memo at once."""
 
     def __init__(self, path: Path, metrics: Metrics) -> None:
         self.path = path
         self.metrics = metrics
-        self.policies: PolicySet = load_policies(path)  # start-up fails fast on an invalid file
+        self.loaded = LoadedPolicies(load_policies(path))  # start-up fails fast on an invalid file
         self.generation = 1
         self.last_error: str | None = None
         self._seen = fingerprint(path)
         metrics.generation.set(self.generation)
         metrics.policies.set(len(self.policies))
+
+    @property
+    def policies(self) -> PolicySet:
+        """The policies in force."""
+        return self.loaded.policies
 
     def reload_if_changed(self) -> bool:
         """Load the file again if it changed; True when new policies took effect."""
@@ -68,7 +75,7 @@ class PolicyStore:
             detail = str(exc).replace("\r", "\\r").replace("\n", "\\n")
             self._reject([f"{self.path}: cannot load: {type(exc).__name__}: {detail}"], unexpected=exc)
             return False
-        self.policies, self.last_error = policies, None
+        self.loaded, self.last_error = LoadedPolicies(policies), None
         self.generation += 1
         self.metrics.reloads.labels("success").inc()
         self.metrics.generation.set(self.generation)

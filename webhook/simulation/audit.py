@@ -31,31 +31,32 @@ added; admitted unchanged with a warning at CREATE); ``denied`` (``onConflict: d
 (the annotation says a policy placed it, but no enforce policy applies to it today); ``refused``
 (the reservation guard, ``webhook.engine.guard``, would refuse it at CREATE, judged after the
 mutation as ``/validate`` is; also a Pod the mutating webhook is not sent, in a namespace its
-``namespaceSelector`` keeps). ``DIFFERING`` lists all but ``unchanged``.
+``namespaceSelector`` keeps).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from webhook.engine.admission import WARNING_PREFIX, Review, conflict_message, review_pod
-from webhook.engine.guard import guard_pod
-from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
-from webhook.kube.selectors import LABEL_OPERATORS, label_selector_matches
+from webhook import POLICY_ANNOTATION
+from webhook.admission.response import WARNING_PREFIX
+from webhook.engine.handlers import Guard, Mutator, pod_request
+from webhook.engine.memo import LoadedPolicies, PlanMemo
+from webhook.engine.review import Review, conflict_message
+from webhook.kube.objects import RawObject, as_dict
 from webhook.policy.compiled import PolicySet
-
-POLICY_ANNOTATION = "placement-webhook.io/policy"
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-WEBHOOK_NAME = "pods.placement-webhook.io"
-OBJECT_SELECTOR = "not selected by the webhook's objectSelector"
-#: the shipped matchCondition (charts/placement-webhook values.yaml ``webhook.matchConditions``)
-NOT_BOUND_CONDITION = "!has(object.spec.nodeName) || object.spec.nodeName == ''"
+from webhook.simulation.owners import Owner, controller_of, owner_of
+from webhook.simulation.scope import (
+    DEFAULT_SCOPE,
+    OBJECT_SELECTOR,
+    WebhookScope,
+    namespace_labels_of,
+    skip_reason,
+)
 
 Status = Literal["unchanged", "patched", "conflict", "denied", "stale", "refused"]
-DIFFERING: tuple[Status, ...] = ("patched", "conflict", "denied", "stale", "refused")
 
 _SERVER_SET_METADATA = (
     "uid",
@@ -87,6 +88,9 @@ class GuardCheck(Protocol):
     ) -> str | None: ...
 
 
+MUTATOR, GUARD = Mutator(), Guard()
+
+
 def guard_refusal(
     pod: RawObject,
     *,
@@ -96,171 +100,10 @@ def guard_refusal(
 ) -> str | None:
     """``guard_pod`` at CREATE: its denial, without our prefix, or None (admitted, also with an
     audit-mode warning: that changes nothing for the Pod)."""
-    verdict = guard_pod(pod, namespace=namespace, policies=policies, namespace_labels=namespace_labels)
+    request = pod_request(pod, namespace=namespace)
+    verdict = GUARD.decide(request, LoadedPolicies(policies), namespace_labels)
+    assert verdict is not None  # a Pod CREATE
     return None if verdict.allowed else (verdict.message or "").removeprefix(WARNING_PREFIX)
-
-
-# --- which Pods the webhook configuration sends ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WebhookScope:
-    """The selectors of the webhook that calls ``/mutate``, as the API server evaluates them."""
-
-    object_selector: Mapping[str, Any]
-    namespace_selector: Mapping[str, Any]
-    match_conditions: tuple[Mapping[str, Any], ...] = ()
-    source: str = "the shipped webhook configuration"
-
-    @property
-    def unevaluated_conditions(self) -> list[str]:
-        """The names of matchConditions this audit cannot evaluate (any but the shipped one)."""
-        return [
-            str(c.get("name", "?"))
-            for c in self.match_conditions
-            if c.get("expression") != NOT_BOUND_CONDITION
-        ]
-
-    @property
-    def checks_binding(self) -> bool:
-        return any(c.get("expression") == NOT_BOUND_CONDITION for c in self.match_conditions)
-
-
-#: what ``deploy/base`` (the chart's defaults) installs
-DEFAULT_SCOPE = WebhookScope(
-    object_selector={"matchExpressions": [{"key": "seldon-server-name", "operator": "Exists"}]},
-    namespace_selector={
-        "matchExpressions": [
-            {"key": NAMESPACE_NAME_LABEL, "operator": "NotIn", "values": ["kube-system", "placement-webhook"]}
-        ]
-    },
-    match_conditions=({"name": "not-bound-to-a-node", "expression": NOT_BOUND_CONDITION},),
-)
-
-
-def scope_from_configuration(configuration: RawObject, *, source: str) -> WebhookScope:
-    """The scope of a MutatingWebhookConfiguration: its webhook named ``pods.placement-webhook.io``
-    or, when it has only one, that one. ``ValueError`` names what is missing."""
-    hooks = [as_dict(h) for h in as_list(configuration.get("webhooks"))]
-    named = [h for h in hooks if h.get("name") == WEBHOOK_NAME]
-    if not named and len(hooks) == 1:
-        named = hooks
-    if len(named) != 1:
-        raise ValueError(f"{source}: no webhook named {WEBHOOK_NAME} (and not exactly one webhook)")
-    hook = named[0]
-    for field_name in ("objectSelector", "namespaceSelector"):
-        problem = _selector_problem(hook.get(field_name))
-        if problem:
-            raise ValueError(f"{source}: webhooks[{WEBHOOK_NAME}].{field_name}: {problem}")
-    return WebhookScope(
-        object_selector=as_dict(hook.get("objectSelector")),
-        namespace_selector=as_dict(hook.get("namespaceSelector")),
-        match_conditions=tuple(as_dict(c) for c in as_list(hook.get("matchConditions"))),
-        source=source,
-    )
-
-
-def _selector_problem(selector: Any) -> str | None:
-    """Why a LabelSelector from a file cannot be evaluated (the API server would have refused it)."""
-    if selector is None:
-        return None
-    if not isinstance(selector, dict):
-        return "not a LabelSelector"
-    labels = selector.get("matchLabels") or {}
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        return "matchLabels must map keys to strings"
-    for expr in as_list(selector.get("matchExpressions")):
-        if (
-            not isinstance(expr, dict)
-            or expr.get("operator") not in LABEL_OPERATORS
-            or not isinstance(expr.get("key"), str)
-        ):
-            return (
-                f"matchExpressions: {expr!r} is not a key with an operator In, NotIn, Exists or DoesNotExist"
-            )
-    return None
-
-
-def namespace_labels_of(namespace: str, known: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """The namespace's labels; ``kubernetes.io/metadata.name`` is always among them (the API server
-    sets it on every Namespace), so a namespace not given still has that one."""
-    return {**known.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
-
-
-def skip_reason(
-    pod: RawObject, *, namespace: str, scope: WebhookScope, namespace_labels: Mapping[str, str]
-) -> str | None:
-    """Why this Pod is not audited (the webhook is not sent it, or it is going away), or None."""
-    metadata = as_dict(pod.get("metadata"))
-    if metadata.get("deletionTimestamp"):
-        return "terminating"
-    phase = as_dict(pod.get("status")).get("phase")
-    if phase in ("Succeeded", "Failed"):
-        return f"finished ({phase})"
-    if not label_selector_matches(scope.namespace_selector, namespace_labels):
-        return f"namespace {namespace} not selected by the webhook's namespaceSelector"
-    if not label_selector_matches(scope.object_selector, string_labels(pod)):
-        return OBJECT_SELECTOR
-    if scope.checks_binding and MIRROR_ANNOTATION in as_dict(metadata.get("annotations")):
-        return "a mirror Pod (created bound to its node: the matchCondition not-bound-to-a-node excludes it)"
-    return None
-
-
-# --- owners and how to roll them ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Owner:
-    """The controller that recreates a Pod (``kind`` ``Pod`` for a bare one), and how it was found."""
-
-    namespace: str
-    kind: str
-    name: str
-    via: str = field(default="", compare=False)  # e.g. "ReplicaSet triton-7d9f" for a Deployment
-
-    @property
-    def command(self) -> str:
-        """How to have the Pods recreated (and so reviewed again at CREATE)."""
-        ns = self.namespace
-        if self.kind in ("StatefulSet", "Deployment", "DaemonSet"):
-            return f"kubectl rollout restart {self.kind.lower()}/{self.name} -n {ns}"
-        if self.kind == "Pod":
-            return (
-                f"kubectl delete pod {self.name} -n {ns}, then create it again from its own manifest"
-                " (not from kubectl get: that copy is bound to its node and the webhook skips it)"
-            )
-        return f"kubectl delete pod -n {ns} <the Pods below>: the {self.kind} {self.name} creates them again"
-
-
-def _controller(obj: RawObject) -> dict[str, Any] | None:
-    refs = [as_dict(r) for r in as_list(as_dict(obj.get("metadata")).get("ownerReferences"))]
-    return next((r for r in refs if r.get("controller") is True), None)
-
-
-def owner_of(pod: RawObject, *, namespace: str, replicasets: Mapping[tuple[str, str], RawObject]) -> Owner:
-    """The Pod's controller; a ReplicaSet stands for its Deployment. With the ReplicaSet at hand its
-    own controller reference decides; without it (a Pod export alone), a ReplicaSet named
-    ``<deployment>-<pod-template-hash>`` (the Deployment controller's naming) is taken for it."""
-    ref = _controller(pod)
-    name = str(as_dict(as_dict(pod.get("metadata"))).get("name", ""))
-    if ref is None:
-        return Owner(namespace, "Pod", name)
-    kind, owner_name = str(ref.get("kind", "")), str(ref.get("name", ""))
-    if kind != "ReplicaSet":
-        return Owner(namespace, kind, owner_name)
-    via = f"ReplicaSet {owner_name}"
-    replicaset = replicasets.get((namespace, owner_name))
-    if replicaset is not None:
-        parent = _controller(replicaset)
-        if parent is not None and parent.get("kind") == "Deployment":
-            return Owner(namespace, "Deployment", str(parent.get("name", "")), via)
-        return Owner(namespace, "ReplicaSet", owner_name)
-    template_hash = string_labels(pod).get("pod-template-hash")
-    if template_hash and owner_name.endswith(f"-{template_hash}"):
-        return Owner(
-            namespace, "Deployment", owner_name.removesuffix(f"-{template_hash}"), f"{via} (by name)"
-        )
-    return Owner(namespace, "ReplicaSet", owner_name)
 
 
 # --- one Pod -----------------------------------------------------------------------------------------
@@ -313,12 +156,15 @@ def audit_pod(
     policies: PolicySet,
     namespace_labels: Mapping[str, str] | None = None,
     guard: GuardCheck | None = guard_refusal,
+    memo: PlanMemo | None = None,
 ) -> PodAudit:
     """Review the Pod's CREATE form with today's policies (and the guard, after mutation).
     ``namespace_labels``: its Namespace's labels, None when unknown (then a policy whose
     ``namespaceSelector`` decides raises ``NamespaceLabelsUnknownError``, as in ``review_pod``)."""
     created = creation_form(pod)
-    review = review_pod(created, namespace=namespace, policies=policies, namespace_labels=namespace_labels)
+    loaded = LoadedPolicies(policies, memo or PlanMemo())
+    review = MUTATOR.decide(pod_request(created, namespace=namespace), loaded, namespace_labels)
+    assert review is not None  # a Pod CREATE
     placed_by = as_dict(as_dict(pod.get("metadata")).get("annotations")).get(POLICY_ANNOTATION)
     status, message = _status_of(
         review, placed_by=placed_by if isinstance(placed_by, str) else None, enforce=_enforce_names(policies)
@@ -386,6 +232,7 @@ def _audit_or_skip(
     scope: WebhookScope,
     known: Mapping[str, Mapping[str, str]],
     guard: GuardCheck | None,
+    memo: PlanMemo | None = None,
 ) -> tuple[PodAudit | None, str]:
     """The Pod's audit, or None and why it is not audited. The webhook's namespaceSelector can
     always be judged (``namespace_labels_of``); the policies get the labels only when known."""
@@ -393,7 +240,10 @@ def _audit_or_skip(
     reason = skip_reason(pod, namespace=namespace, scope=scope, namespace_labels=labels)
     if reason is None:
         own = labels if namespace in known else None
-        return audit_pod(pod, namespace=namespace, policies=policies, namespace_labels=own, guard=guard), ""
+        audit = audit_pod(
+            pod, namespace=namespace, policies=policies, namespace_labels=own, guard=guard, memo=memo
+        )
+        return audit, ""
     if reason == OBJECT_SELECTOR and guard is not None:
         own = labels if namespace in known else None
         refusal = guard(creation_form(pod), namespace=namespace, policies=policies, namespace_labels=own)
@@ -427,11 +277,12 @@ def audit_pods(
     }
     groups: dict[Owner, OwnerGroup] = {}
     skipped: list[tuple[str, str]] = []
+    memo = PlanMemo()  # the Pods of one server share a template: one plan answers them all
     for pod in pods:
         metadata = as_dict(pod.get("metadata"))
         namespace = str(metadata.get("namespace") or default_namespace)
         result, reason = _audit_or_skip(
-            pod, namespace=namespace, policies=policies, scope=scope, known=known, guard=guard
+            pod, namespace=namespace, policies=policies, scope=scope, known=known, guard=guard, memo=memo
         )
         if result is None:
             skipped.append((f"{namespace}/{metadata.get('name', '')}", reason))
@@ -460,7 +311,7 @@ def replicasets_to_resolve(
     fetching, to name their Deployments."""
     wanted: set[tuple[str, str]] = set()
     for pod in pods:
-        ref = _controller(pod)
+        ref = controller_of(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             continue
         namespace = str(as_dict(pod.get("metadata")).get("namespace") or default_namespace)

@@ -1,4 +1,4 @@
-"""The nodes a simulation runs against, from a YAML/JSON file or a list the cluster returned.
+"""The nodes a simulation runs against, from the documents of a file or a list the cluster returned.
 
 Nodes stay the plain dicts the API server returns (``kubectl get nodes -o yaml`` output works as
 is). Only what identifies a node is checked; odd types in fields the simulation reads count as
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook.engine.documents import read_documents
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject, as_dict
 
@@ -32,9 +31,3 @@ def check_nodes(documents: list[Any], *, source: str) -> list[RawObject]:
     if not nodes:
         raise InputError(f"{source}: no nodes")
     return nodes
-
-
-def read_nodes(path: str) -> tuple[list[RawObject], str]:
-    """(the Nodes of a file or ``-``, where they came from)."""
-    documents, source = read_documents(path)
-    return check_nodes(documents, source=source), source

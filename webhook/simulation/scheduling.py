@@ -10,7 +10,7 @@ Each rule follows the upstream Go code it names, case by case (see ``tests/test_
   ``FindMatchingUntoleratedTaint``; the ``TaintToleration`` plugin filters only on ``NoSchedule``
   and ``NoExecute`` taints and scores ``PreferNoSchedule`` ones (``countIntolerableTaintsPreferNoSchedule``
   over the tolerations with an empty or ``PreferNoSchedule`` effect). This is *not* the superset
-  rule of ``webhook.tolerations``, which compares two tolerations.
+  rule of ``webhook.kube.tolerations``, which compares two tolerations.
 - node affinity: ``component-helpers/scheduling/corev1/nodeaffinity`` ``GetRequiredNodeAffinity``
   and ``RequiredNodeAffinity.Match`` (``nodeSelector`` AND the required terms);
   ``NewLazyErrorNodeSelector`` (empty terms are skipped, so no terms left matches nothing; terms

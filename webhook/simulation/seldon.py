@@ -13,8 +13,9 @@ non-empty value overrides); the Pod is ``<server>-0`` (StatefulSet ordinal 0); i
 replicas and volume claim templates are ignored, as they do not affect placement. ServerConfigs
 are the bases of the Servers in the input; an input with no Server at all stands for the Servers
 the ``seldon-core-v2-runtime`` chart creates, one per ServerConfig, named after it and in its
-namespace (else ``-n``, else ``default``, as for a Server). The API server's own
-additions (default tolerations, extended-resource tolerations) come from ``webhook.apiserver``.
+namespace (else ``-n``, else ``default``, as for a Server). The API server's own additions
+(default tolerations, extended-resource tolerations) come from
+``webhook.simulation.admission_plugins``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.engine.documents import Subject, read_documents, subject_from_document
+from webhook.engine.documents import Subject, subject_from_document
 from webhook.errors import InputError
 from webhook.kube.objects import (
     CAPABILITIES_ENV,
@@ -244,13 +245,3 @@ def read_seldon_manifests(
 def read_manifests(documents: list[tuple[Any, str]], *, namespace: str | None) -> list[Subject]:
     """The Subjects of ``read_seldon_manifests``."""
     return read_seldon_manifests(documents, namespace=namespace).subjects
-
-
-def read_manifest_documents(paths: list[str]) -> list[tuple[Any, str]]:
-    """Every document of the files, with its source: a Server may name a ServerConfig from another file."""
-    return [(doc, source) for path in paths for docs, source in [read_documents(path)] for doc in docs]
-
-
-def read_manifest_files(paths: list[str], *, namespace: str | None) -> list[Subject]:
-    """``read_manifests`` over files."""
-    return read_manifests(read_manifest_documents(paths), namespace=namespace)

@@ -1,7 +1,8 @@
 """Where will this server land? One Pod, before and after the policies, against a set of nodes.
 
-Data in, data out: ``simulate_subject`` runs the real engine (``admission.review_pod``) and the
-scheduler's placement filters (``webhook.scheduling``) on both Pods; the renderers only format.
+Data in, data out: ``simulate_subject`` runs the real engine (``webhook.engine.mutation.review_pod``)
+and the scheduler's placement filters (``webhook.simulation.scheduling``) on both Pods; the
+renderers only format.
 A result has *problems* when the mutated Pod fits no node, is denied, could land on a node that
 does not offer an extended resource (GPU, MIG slice) it requests, or has a preferred term that does
 not parse while several nodes fit (the scheduler then fails the Pod in PreScore): the CLI exits 1
@@ -15,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.engine.admission import Review, review_pod
 from webhook.engine.documents import Subject
+from webhook.engine.mutation import review_pod
+from webhook.engine.review import Review
 from webhook.kube.objects import RawObject, read_pod_facts
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_extended_resource_tolerations, is_extended_resource
