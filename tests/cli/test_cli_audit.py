@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture
+from tests.helpers import BUNDLED_POLICIES, bundled_policies, fixture, trusting
 from tests.simulation.test_audit import placed, running
 from webhook.cli.main import main
 from webhook.engine.guard import DEFAULT_ACCESS
@@ -294,7 +294,9 @@ def policies_file(path: Path, pool: str) -> Path:
 def test_a_pod_the_guard_would_refuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Not a Seldon server (the mutating webhook is never sent it), but it tolerates the GPU taint."""
     guarded = tmp_path / "guarded.yaml"
-    guarded.write_text(BUNDLED_POLICIES.read_text() + "\nreservations:\n- taint: {key: seldon-gpu-srv}\n")
+    guarded.write_text(
+        trusting(BUNDLED_POLICIES.read_text() + "\nreservations:\n- taint: {key: seldon-gpu-srv}\n")
+    )
     pod = running(
         {
             "apiVersion": "v1",

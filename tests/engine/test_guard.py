@@ -16,6 +16,7 @@ from tests.helpers import (
     minimal_pod,
     mutate,
     policies,
+    trusting,
     validate,
 )
 from webhook.engine.guard import DEFAULT_ACCESS, guard_pod
@@ -28,7 +29,7 @@ GPU_TOLERATION = {"key": "seldon-gpu-srv", "operator": "Equal", "value": "true",
 def reserving(reservations: str, *, policy_file: str | None = None) -> PolicySet:
     """The bundled policies (or ``policy_file``) plus the given ``reservations:`` list (YAML)."""
     text = policy_file if policy_file is not None else BUNDLED_POLICIES.read_text()
-    return policies(text + "\nreservations:\n" + reservations)
+    return policies(trusting(text + "\nreservations:\n" + reservations))
 
 
 GUARDED = reserving("- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n")
@@ -157,6 +158,62 @@ def test_the_policy_grants_the_taint_even_through_the_pods_own_broader_toleratio
     verdict = guard_pod(placed(pod), namespace="seldon-mesh", policies=GUARDED)
     assert verdict.outcome == "allowed"
     assert verdict.judgements[0].tolerations == ("*",)  # covered, so the policy added none of its own
+
+
+CONFLICTS_WARN = """
+version: 1
+policies:
+- name: gpu
+  match: {servers: ["*"], resources: [nvidia.com/gpu]}
+  placement:
+    tolerations: [{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}]
+    nodeAffinity: {required: [{key: pool, operator: In, values: [infer-srv]}]}
+  onConflict: warn
+"""
+
+
+@pytest.mark.parametrize("on_conflict", ["warn", "deny"])
+def test_a_policy_that_conflicts_entitles_to_nothing(on_conflict: str) -> None:
+    """Issue 23: a Pod matching ``gpu`` but pinned elsewhere by its own required affinity is left
+    unchanged (conflict) and must not keep the taint through its own ``Exists`` toleration."""
+    policy_set = reserving(
+        "- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n",
+        policy_file=CONFLICTS_WARN.replace("onConflict: warn", f"onConflict: {on_conflict}"),
+    )
+    pod = fixture("triton-gpu-0")
+    pod["spec"]["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["t4-pool"]}]}
+                ]
+            }
+        }
+    }
+    pod["spec"]["tolerations"].append({"operator": "Exists"})
+    review = mutate(admission_review(pod), policies=policy_set).review
+    assert review is not None and review.outcome == ("conflict" if on_conflict == "warn" else "denied")
+    verdict = guard_pod(review.pod, namespace="seldon-mesh", policies=policy_set)
+    assert verdict.outcome == "denied"
+    assert verdict.judgements[0].granted_by is None
+
+
+def test_a_policy_whose_placement_the_pod_lacks_entitles_to_nothing() -> None:
+    """A Pod ``/mutate`` never placed (its objectSelector, a failurePolicy Ignore outage) that wrote
+    its own toleration: the policy that would match is not applied, so it grants nothing."""
+    pod = fixture("triton-gpu-0")
+    pod["spec"]["tolerations"].append(GPU_TOLERATION)
+    verdict = guard_pod(pod, namespace="seldon-mesh", policies=GUARDED)
+    assert verdict.outcome == "denied"
+    assert guard_pod(placed(pod), namespace="seldon-mesh", policies=GUARDED).outcome == "allowed"
+
+
+def test_a_placement_taken_away_after_mutation_entitles_to_nothing() -> None:
+    """A later mutation (another webhook) dropping the policy's node affinity leaves the Pod free to
+    land anywhere it tolerates: the policy no longer entitles it."""
+    pod = placed(fixture("triton-gpu-0"))
+    del pod["spec"]["affinity"]
+    assert guard_pod(pod, namespace="seldon-mesh", policies=GUARDED).outcome == "denied"
 
 
 def test_only_the_first_matching_enforce_policy_counts() -> None:

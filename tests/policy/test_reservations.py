@@ -13,8 +13,8 @@ from webhook.policy.loading import load_policies_text
 POLICY = """\
 version: 1
 policies:
-- name: gpu-servers
-  placement: {tolerations: [{key: seldon-gpu-srv, operator: Exists}]}
+- {name: gpu-servers, match: {namespaces: [seldon-mesh]},
+   placement: {tolerations: [{key: seldon-gpu-srv, operator: Exists}]}}
 reservations:
 """
 
@@ -142,5 +142,5 @@ def test_the_readme_reference_loads_with_its_reservation() -> None:
     )
     assert [rule.description for rule in reservation.allow] == [
         "allow[0] (namespaces [gpu-operator], DaemonSet Pods)",
-        "allow[1] (podSelector)",
+        "allow[1] (namespaces [monitoring], podSelector)",
     ]

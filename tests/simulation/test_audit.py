@@ -21,6 +21,7 @@ from tests.helpers import (
     fixture,
     minimal_pod,
     policies,
+    trusting,
 )
 from tests.strategies import pods, policy_documents
 from webhook.engine.guard import DEFAULT_ACCESS
@@ -441,7 +442,7 @@ def test_pods_of_two_replicasets_of_one_deployment_are_one_group() -> None:
 
 def reserving(reservations: str, policy_file: str | None = None) -> PolicySet:
     text = policy_file if policy_file is not None else BUNDLED_POLICIES.read_text()
-    return policies(text + "\nreservations:\n" + reservations)
+    return policies(trusting(text + "\nreservations:\n" + reservations))
 
 
 GUARDED = reserving("- taint: {key: seldon-gpu-srv, effect: NoSchedule}\n  allow: [{daemonSets: true}]\n")

@@ -5,8 +5,11 @@ write ``tolerations: [{operator: Exists}]``. For every reserved taint (``reserva
 policy file) that one of the Pod's tolerations tolerates (``ToleratesTaint``, see
 ``webhook.kube.tolerations``), the Pod must be entitled to it, checked in this order:
 
-1. the first matching enforce policy grants a toleration of that taint (the Pod as the API server
-   sends it to ``/validate`` already carries it: validating webhooks run after all mutation);
+1. the first matching enforce policy grants a toleration of that taint and its placement is
+   applied: the Pod carries all of it and it does not conflict (the Pod as the API server sends it
+   to ``/validate`` already carries it: validating webhooks run after all mutation). A policy that
+   conflicts, an audit policy, or one whose placement the Pod lacks entitles to nothing: the Pod's
+   own tolerations never entitle themselves;
 2. an ``allow`` rule of the reservation holds for the Pod;
 3. on UPDATE, the update adds no toleration of it: every toleration of the new Pod that tolerates
    it is covered by one of the old Pod's (``tolerationSeconds`` aside, which the API server lets
@@ -25,6 +28,8 @@ from typing import Any, Literal
 
 from webhook.admission.response import WARNING_PREFIX, short_warning
 from webhook.engine.matching import select_policy
+from webhook.engine.placement import plan_placement
+from webhook.errors import PodShapeError
 from webhook.kube.objects import RawObject, as_dict, pod_display_name, read_pod_facts
 from webhook.kube.tolerations import describe_toleration, tolerates_reserved, tolerates_superset
 from webhook.policy.compiled import CompiledPolicy, PolicySet
@@ -114,6 +119,19 @@ def _grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
     return bool(_tolerating(list(policy.tolerations), reservation))
 
 
+def placement_applied(pod: RawObject, policy: CompiledPolicy) -> bool:
+    """Whether the Pod carries the whole of ``policy``'s placement, as ``/mutate`` leaves a Pod it
+    patched (validating webhooks see the Pod after every mutation): nothing left to add and no
+    conflict. A policy that conflicted (warn or deny), or whose placement the Pod lacks (``/mutate``
+    was not called for it, or another mutation took part of it away), entitles to nothing: its
+    Pod would not be kept to the policy's nodes."""
+    try:
+        plan = plan_placement(pod, policy)
+    except PodShapeError:
+        return False
+    return not plan.has_conflict and plan.is_empty
+
+
 def _entitlement(
     pod: RawObject,
     reservation: CompiledReservation,
@@ -123,7 +141,8 @@ def _entitlement(
     policy: CompiledPolicy | None,
     old_tolerations: list[Mapping[str, Any]] | None,
 ) -> str | None:
-    """What lets the Pod tolerate this reserved taint, in words, or None."""
+    """What lets the Pod tolerate this reserved taint, in words, or None. ``policy``: the enforce
+    policy that applies to the Pod, when its placement is applied (``placement_applied``)."""
     if policy is not None and _grants(policy, reservation):
         return f"policy {policy.name}"
     for rule in reservation.allow:
@@ -181,12 +200,10 @@ def guard_pod(
         if not tolerating:
             continue
         if not policy_read:  # the match only for Pods that tolerate a reserved taint
-            policy, policy_read = (
-                select_policy(
-                    policies, read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
-                ),
-                True,
-            )
+            facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
+            policy, policy_read = select_policy(policies, facts), True
+            if policy is not None and not placement_applied(pod, policy):
+                policy = None
         granted_by = _entitlement(
             pod, reservation, tolerating, namespace=namespace, policy=policy, old_tolerations=old_tolerations
         )

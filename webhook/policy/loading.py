@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from webhook.errors import PolicyError
 from webhook.kube.selectors import requirements_satisfiable
 from webhook.policy.compiled import PolicySet, compile_policy
+from webhook.policy.entitlement import forgeable_entitlements
 from webhook.policy.model import PolicyFile
 from webhook.policy.reservations import compile_reservation
 from webhook.policy.source import YamlDocument, load_yaml_document
@@ -148,7 +149,7 @@ def parse_policies(document: YamlDocument) -> PolicySet:
         errors = exc.errors(include_url=False, include_input=False)
         problems += [(tuple(e["loc"]), _format_message(e)) for e in errors]
     else:
-        problems += _semantic_problems(policy_file)
+        problems += _semantic_problems(policy_file) + forgeable_entitlements(policy_file)
     if problems:
         problems.sort(key=lambda p: document.line_of(p[0]))
         raise PolicyError(

@@ -261,6 +261,8 @@ class Policy(_Strict):
     placement: Placement
     on_conflict: Literal["warn", "deny"] = "warn"
     mode: Literal["enforce", "audit"] = "enforce"
+    #: why a match any tenant can satisfy may grant a reserved taint (see ``policy.entitlement``)
+    accept_forgeable: str | None = Field(default=None, min_length=1)
 
     @field_validator("name")
     @classmethod
@@ -304,6 +306,8 @@ class AllowRule(_Strict):
     # ownerReferences are written by whoever creates the Pod: pair this with ``namespaces``
     # unless every namespace's users are trusted not to forge one
     daemon_sets: Literal[True] | None = None
+    #: why a rule any tenant can satisfy in every namespace is accepted (``policy.entitlement``)
+    accept_forgeable: str | None = Field(default=None, min_length=1)
 
     _lists = field_validator("namespaces")(_non_empty_strings)
 

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from webhook.admission.response import WARNING_PREFIX
 from webhook.engine.documents import Subject
+from webhook.engine.guard import guard_pod
 from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
 from webhook.kube.objects import RawObject, read_pod_facts
@@ -42,6 +44,8 @@ class Simulation:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pre_score_error: str | None = None  # the created Pod's preferred terms fail the scheduler's PreScore
+    #: the reservation guard's refusal (``/validate``): then ``after`` is None, the Pod is not created
+    guard_refusal: str | None = None
 
 
 def _resource_checks(
@@ -81,8 +85,15 @@ def simulate_subject(
     before = fit_nodes(pod, nodes)
     if not review.allowed:
         return Simulation(subject, review, before, None, [f"denied: {review.denial}"])
+    verdict = guard_pod(review.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
+    if not verdict.allowed:  # validating webhooks judge the Pod as mutated; refused, it never exists
+        refusal = str(verdict.message)
+        return Simulation(
+            subject, review, before, None, [f"refused by the guard: {refusal}"], guard_refusal=refusal
+        )
     after = fit_nodes(review.pod, nodes)
     problems, notes = _resource_checks(review.pod, after, {node_name(n): n for n in nodes})
+    notes += [f"guard: {w.removeprefix(WARNING_PREFIX)}" for w in verdict.warnings]  # audit mode
     fitting = sum(f.fits for f in after)
     if not fitting:
         problems.insert(0, "fits no node" + (" after the policies" if review.outcome == "patched" else ""))
@@ -124,7 +135,8 @@ def render_simulation(result: Simulation) -> list[str]:
     review, subject = result.review, result.subject
     lines = [f"Pod {subject.display_name} from {subject.source}"]
     lines.append(f"  policy: {review.policy or 'none matched'}, outcome {review.outcome}")
-    after = result.after or [NodeFit(f.node, "not created (denied)") for f in result.before]
+    why = "not created (refused by the guard)" if result.guard_refusal else "not created (denied)"
+    after = result.after or [NodeFit(f.node, why) for f in result.before]
     rows = [["NODE", "BEFORE", "AFTER"]] + [
         [b.node, _cell(b), _cell(a)] for b, a in zip(result.before, after, strict=True)
     ]
@@ -165,6 +177,7 @@ def simulation_json(result: Simulation) -> dict[str, Any]:
         "after": _fits_json(result.after),
         "problems": result.problems,
         "preScoreError": result.pre_score_error,
+        "guardRefusal": result.guard_refusal,
         "notes": result.notes,
         "warnings": result.review.warnings,
     }
