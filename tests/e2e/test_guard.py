@@ -117,7 +117,9 @@ def guarded(cluster: Cluster) -> Iterator[Cluster]:
     # admitted while nothing is reserved yet: its later updates must keep working
     cluster.api.create(f"/api/v1/namespaces/{NS}/pods", pod("early", GPU_EXISTS))
     # the example binds its grant to the namespace Seldon runs in: here, this scenario's own
-    cluster.webhook.set_policies(RESERVED.read_text().replace("namespaces: [seldon-mesh]", f"namespaces: [{NS}]"))
+    cluster.webhook.set_policies(
+        RESERVED.read_text().replace("namespaces: [seldon-mesh]", f"namespaces: [{NS}]")
+    )
     try:
         yield cluster
     finally:
