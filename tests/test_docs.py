@@ -1,0 +1,151 @@
+"""The docs site (mkdocs.yml): it builds with --strict, every page is in the nav, the README stays a
+first screen, and what the pages state about formats and commands holds. The examples with output are rerun by tests/cli/test_readme.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+DOCS = ROOT / "docs"
+ROOT_PAGES = [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "CONTRIBUTING.md"]
+README_MAX_LINES = 150
+
+
+def mkdocs_build(project: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    # mkdocs is in the test extra (make test installs it): a missing mkdocs fails, never skips
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def nav_pages(nav: list[Any]) -> list[str]:
+    pages: list[str] = []
+    for entry in nav:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        pages += nav_pages(value) if isinstance(value, list) else [value]
+    return pages
+
+
+def config() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    return loaded
+
+
+# --- the site ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    result = mkdocs_build(ROOT, tmp_path / "site")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
+    home = (tmp_path / "site" / "index.html").read_text()
+    # the README is the home page, its links rebased from docs/x.md onto the site (docs/hooks.py)
+    assert "What it does to a Pod" in home and 'href="policies/"' in home and "docs/policies.md" not in home
+    assert (tmp_path / "site" / "audit-rbac.yaml").read_text() == (DOCS / "audit-rbac.yaml").read_text()
+    assert not (tmp_path / "site" / "hooks.py").exists()
+
+
+@pytest.mark.slow
+def test_a_broken_link_a_broken_anchor_and_a_page_outside_the_nav_fail_the_build(tmp_path: Path) -> None:
+    """--strict is only as good as what warns: each of these must (not --quiet: it hides them)."""
+    project = tmp_path / "project"
+    shutil.copytree(DOCS, project / "docs")
+    for page in [
+        "mkdocs.yml",
+        "README.md",
+        "SECURITY.md",
+        "CONTRIBUTING.md",
+        "charts/placement-webhook/README.md",
+        "certs/README.md",
+    ]:
+        (project / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / page, project / page)
+    assert mkdocs_build(project, tmp_path / "good").returncode == 0
+    readme = (project / "README.md").read_text()
+    (project / "README.md").write_text(readme.replace("(docs/guard.md)", "(docs/no-such-page.md)", 1))
+    policies = (project / "docs" / "policies.md").read_text()
+    (project / "docs" / "policies.md").write_text(
+        policies.replace("(namespace-labels.md)", "(namespace-labels.md#no-such-anchor)", 1)
+    )
+    (project / "docs" / "orphan.md").write_text("# Not in the nav\n")
+    result = mkdocs_build(project, tmp_path / "bad")
+    assert result.returncode == 1
+    assert "contains a link 'no-such-page.md', but the target is not found" in result.stderr
+    assert "does not contain an anchor '#no-such-anchor'" in result.stderr
+    assert 'not included in the "nav" configuration:\n  - orphan.md' in result.stderr
+
+
+def test_every_page_is_in_the_nav_and_every_nav_entry_is_a_page() -> None:
+    nav = nav_pages(config()["nav"])
+    assert len(nav) == len(set(nav)), "a page is in the nav twice"
+    assert sorted(nav) == sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
+
+
+def test_the_existing_docs_and_the_root_files_are_part_of_the_site() -> None:
+    nav = nav_pages(config()["nav"])
+    assert {"mutation.md", "soak.md", "upstream.md"} <= set(nav)
+    included = {
+        p.name: p.read_text().strip() for p in DOCS.glob("*.md") if p.read_text().startswith("--8<--")
+    }
+    assert included == {
+        "index.md": '--8<-- "README.md"',
+        "security.md": '--8<-- "SECURITY.md"',
+        "contributing.md": '--8<-- "CONTRIBUTING.md"',
+        "chart.md": '--8<-- "charts/placement-webhook/README.md"',
+        "certs.md": '--8<-- "certs/README.md"',
+    }
+
+
+def test_the_readme_is_a_first_screen() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines: move details to docs/"
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == [
+        "## What it does to a Pod",
+        "## A policy",
+        "## Install",
+        "## Try a policy before it goes live",
+        "## Quick start",
+        "## Documentation",
+    ]
+
+
+@pytest.mark.parametrize("page", ROOT_PAGES, ids=lambda p: p.name)
+def test_the_root_pages_link_to_files_that_exist(page: Path) -> None:
+    """As GitHub shows them (the site's view is mkdocs --strict's)."""
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if not re.match(r"[a-z]+:|#", target):
+            assert (page.parent / target.split("#")[0]).exists(), f"{page.name}: {target}"
+
+
+def test_the_readme_install_is_the_documented_one() -> None:
+    def helm_install(text: str) -> list[str]:
+        [block] = [b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL) if "helm install" in b]
+        command = re.sub(r"\s+#[^\n]*", "", block.split("helm install", 1)[1].split("\nkubectl", 1)[0])
+        return shlex.split(command.replace("\\\n", " "))
+
+    assert helm_install((ROOT / "README.md").read_text()) == helm_install((DOCS / "install.md").read_text())
+
+
+def test_the_guard_page_shows_the_example_reservation() -> None:
+    [shown] = re.findall(r"```yaml\n(.*?)```", (DOCS / "guard.md").read_text(), flags=re.DOTALL)
+    example = yaml.safe_load((ROOT / "examples" / "reserved-gpu-pool.yaml").read_text())
+    assert yaml.safe_load(shown) == {"reservations": example["reservations"]}
