@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
+from webhook.policy.criteria import glob_matcher
 
 DOCS = ROOT / "docs"
 ROOT_PAGES = [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "CONTRIBUTING.md"]
@@ -149,3 +150,40 @@ def test_the_guard_page_shows_the_example_reservation() -> None:
     [shown] = re.findall(r"```yaml\n(.*?)```", (DOCS / "guard.md").read_text(), flags=re.DOTALL)
     example = yaml.safe_load((ROOT / "examples" / "reserved-gpu-pool.yaml").read_text())
     assert yaml.safe_load(shown) == {"reservations": example["reservations"]}
+
+
+# --- glob patterns -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("nvidia.com/*", "nvidia.com/gpu", True),
+        ("*", "", True),
+        ("team-?", "team-a", True),
+        ("team-?", "team-ab", False),
+        ("team-[a-c]", "team-b", True),
+        ("team-[!ab]", "team-a", False),
+        ("team-[!ab]", "team-c", True),
+        ("team-[^ab]", "team-^", True),
+        ("team-[^ab]", "team-c", False),
+        ("seldon-*", "seldon-mesh", True),
+        ("seldon-*", "seldon-", True),
+        ("seldon-*", "my-seldon-mesh", False),
+        ("gpu", "gpu", True),
+        ("gpu", "gpus", False),
+        ("Seldon-*", "seldon-mesh", False),
+        ("a[*]", "a*", True),
+        ("a[*]", "ab", False),
+        ("a[?]", "a?", True),
+        ("a[[]", "a[", True),
+        ("a\\*", "a\\b", True),
+        ("a[", "a[", True),
+        ("{a,b}", "a", False),
+        ("{a,b}", "{a,b}", True),
+        ("nvidia.com/mig-*", "nvidia.com/mig-1g.5gb", True),
+    ],
+)  # fmt: skip
+def test_the_documented_glob_syntax(pattern: str, value: str, matches: bool) -> None:
+    """docs/policies.md, "Patterns (globs)": its examples, as the policies compile their globs."""
+    assert glob_matcher([pattern])(value) is matches
