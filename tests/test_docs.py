@@ -1,8 +1,9 @@
 """The docs site (mkdocs.yml): it builds with --strict, every page is in the nav, the README stays a
-first screen, and what the pages state about formats and commands holds. The examples with output are rerun by tests/cli/test_readme.py."""
+first screen, and what the pages state about formats and commands holds (the test-case schema). The examples with output are rerun by tests/cli/test_readme.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -10,12 +11,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+import jsonschema
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import CASES, ROOT
+from webhook.cli.policytests import Case, Expectation
+from webhook.engine.admission import Outcome
+from webhook.engine.guard import GuardOutcome
 from webhook.policy.criteria import glob_matcher
 
 DOCS = ROOT / "docs"
@@ -187,3 +192,52 @@ def test_the_guard_page_shows_the_example_reservation() -> None:
 def test_the_documented_glob_syntax(pattern: str, value: str, matches: bool) -> None:
     """docs/policies.md, "Patterns (globs)": its examples, as the policies compile their globs."""
     assert glob_matcher([pattern])(value) is matches
+
+
+# --- the test-case format ----------------------------------------------------------------------------
+
+
+def case_schema() -> dict[str, Any]:
+    page = (DOCS / "policies.md").read_text()
+    [schema] = re.findall(r"```json\n(.*?)```", page.split("\n### Schema\n", 1)[1], flags=re.DOTALL)
+    loaded: dict[str, Any] = json.loads(schema)
+    return loaded
+
+
+def test_the_case_schema_names_the_fields_the_command_reads() -> None:
+    schema = case_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    fields = Case.model_json_schema(by_alias=True)
+    assert list(schema["properties"]) == list(fields["properties"])
+    assert schema["required"] == fields["required"]
+    expect = schema["properties"]["expect"]["properties"]
+    assert list(expect) == list(Expectation.model_json_schema(by_alias=True)["properties"])
+    assert expect["guard"]["enum"] == [*get_args(GuardOutcome), None]
+    # every outcome review_pod can give; "skipped" is only the server's, for requests it never reviews
+    assert expect["outcome"]["enum"] == [*(o for o in get_args(Outcome) if o != "skipped"), None]
+
+
+def test_every_case_follows_the_documented_schema() -> None:
+    validator = jsonschema.Draft202012Validator(case_schema())
+    cases = sorted(CASES.rglob("placement-test.yaml"))
+    assert cases
+    for path in cases:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], f"{path}: {errors}"
+
+
+def test_the_documented_case_is_the_one_in_tests_cases() -> None:
+    page = (DOCS / "policies.md").read_text().split("\n## Test cases\n", 1)[1]
+    shown = yaml.safe_load(re.findall(r"```yaml\n(.*?)```", page, flags=re.DOTALL)[0])
+    case = CASES / "conflict-warns" / "placement-test.yaml"
+    assert shown == yaml.safe_load(case.read_text())
+
+
+def test_the_documented_fields_are_every_field() -> None:
+    page = (DOCS / "policies.md").read_text().split("\n### Fields\n", 1)[1].split("\n### ", 1)[0]
+    documented = re.findall(r"^\| `([A-Za-z.]+)` \|", page, flags=re.MULTILINE)
+    expect = Expectation.model_json_schema(by_alias=True)["properties"]
+    assert documented == [
+        *Case.model_json_schema(by_alias=True)["properties"],
+        *(f"expect.{f}" for f in expect),
+    ]

@@ -64,6 +64,7 @@ def test_every_example_is_found() -> None:
         ("guard.md", "review"),
         ("namespace-labels.md", "review"),
         ("offline.md", "review"),
+        ("policies.md", "test"),
         ("simulate.md", "simulate"),
         ("simulate.md", "validate"),
         ("simulate.md", "simulate"),
