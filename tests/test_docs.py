@@ -1,5 +1,6 @@
 """The docs site (mkdocs.yml): it builds with --strict, every page is in the nav, the README stays a
-first screen, and what the pages state about formats and commands holds (the test-case schema). The examples with output are rerun by tests/cli/test_readme.py."""
+first screen, and what the pages state about formats and commands holds (the test-case schema,
+``helm template --kube-version``). The examples with output are rerun by tests/cli/test_readme.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.deploy import chart
 from tests.helpers import CASES, ROOT
 from webhook.cli.policytests import Case, Expectation
 from webhook.engine.admission import Outcome
@@ -241,3 +243,64 @@ def test_the_documented_fields_are_every_field() -> None:
         *Case.model_json_schema(by_alias=True)["properties"],
         *(f"expect.{f}" for f in expect),
     ]
+
+
+# --- helm template --kube-version ----------------------------------------------------------------------
+
+
+def code_blocks() -> list[tuple[str, str]]:
+    return [
+        (page.name, block)
+        for page in [*ROOT_PAGES, *sorted(DOCS.glob("*.md")), ROOT / "charts/placement-webhook/README.md"]
+        for block in re.findall(r"```\w*\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    ]
+
+
+def test_every_helm_template_shown_passes_the_kube_version() -> None:
+    """Without it helm checks the chart's kubeVersion against the version compiled into the binary."""
+    commands = [
+        (name, command)
+        for name, block in code_blocks()
+        for command in block.replace("\\\n", " ").splitlines()
+        if command.startswith("helm template")
+    ]
+    assert commands, "docs/install.md shows helm template"
+    assert [(name, c) for name, c in commands if "--kube-version" not in c] == []
+
+
+def documented_helm_template() -> list[str]:
+    [command] = [
+        c
+        for _, b in code_blocks()
+        for c in b.replace("\\\n", " ").splitlines()
+        if c.startswith("helm template")
+    ]
+    argv = shlex.split(command.split(">", 1)[0])
+    return argv[1:]
+
+
+def test_the_documented_helm_template_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    if chart.helm_binary() is None:  # pragma: no cover - depends on the machine
+        if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
+            raise RuntimeError(
+                "PLACEMENT_WEBHOOK_REQUIRE_E2E=1 but helm is missing: run `make control-plane`"
+            )
+        pytest.skip("helm not built: run `make control-plane`")
+    monkeypatch.chdir(ROOT)
+    args = documented_helm_template()
+    rendered = [d for d in yaml.safe_load_all(chart.helm(*args).stdout) if d]
+    [namespace] = [d for d in rendered if d["kind"] == "Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    [deployment] = [d for d in rendered if d["kind"] == "Deployment"]
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("registry.example.com/placement-webhook:")
+    # what the page says happens without the flag, with a helm built as make control-plane builds it
+    if chart.helm_binary() == chart.cache_dir() / "helm":
+        at = args.index("--kube-version")
+        refused = chart.helm(*args[:at], *args[at + 2 :], check=False)
+        assert refused.returncode == 1
+        message = (
+            "Error: chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes v1.20.0"
+        )
+        assert message in refused.stderr
+        assert message in (DOCS / "install.md").read_text()
