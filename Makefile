@@ -18,8 +18,14 @@ run: $(STAMP)
 	$(BIN)/placement-webhook serve --host 127.0.0.1
 
 # the e2e tests (tests/e2e) share one control plane: loadgroup keeps them on one worker
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck docs
 	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+# the docs site (mkdocs.yml, pages in docs/) into site/: a broken link or anchor, a missing page or
+# a page left out of the nav fails the build (not --quiet: it hides the warnings --strict counts)
+.PHONY: docs
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and helm for the e2e tests,
 # built once from the pinned modules in e2e/controlplane into ~/.cache/placement-webhook (needs Go)

@@ -1,4 +1,4 @@
-"""Scenario 10 (last: it removes the install): uninstall as the README says."""
+"""Scenario 10 (last: it removes the install): uninstall as docs/install.md says."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_uninstall_leaves_no_webhook_and_server_pods_can_be_created(cluster: Clu
     )
     cluster.webhook.stop()  # its Pods go with the namespace; nothing may call it any more
     # --wait=false: without kubelets, the bound server Pods would stay Terminating forever
-    # the README's second command, as written there (--ignore-not-found: the first one deleted
+    # docs/install.md's second command, as written there (--ignore-not-found: the first one deleted
     # the webhook configuration); --wait=false: without kubelets, bound Pods stay Terminating
     deleted = plane.kubectl(
         "delete", "--ignore-not-found", "--wait=false", "-k", str(ROOT / "deploy" / "base"), check=False

@@ -130,11 +130,11 @@ def test_the_bundled_policies_reserve_nothing() -> None:
     assert bundled_policies().reservations == ()
 
 
-def test_the_readme_reference_loads_with_its_reservation() -> None:
-    """The policy-file reference in README.md, reservations included, is a valid file."""
-    readme = (ROOT / "README.md").read_text()
-    reference = readme.split("## The policy file")[1].split("```yaml\n")[1].split("```")[0]
-    (reservation,) = load_policies_text(reference, source="README.md").reservations
+def test_the_documented_reference_loads_with_its_reservation() -> None:
+    """The policy-file reference in docs/policies.md, reservations included, is a valid file."""
+    page = (ROOT / "docs" / "policies.md").read_text()
+    reference = page.split("# The policy file\n")[1].split("```yaml\n")[1].split("```")[0]
+    (reservation,) = load_policies_text(reference, source="docs/policies.md").reservations
     assert (reservation.taint, reservation.mode, reservation.reservation.message) == (
         "seldon-gpu-srv:NoSchedule",
         "enforce",

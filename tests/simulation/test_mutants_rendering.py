@@ -116,6 +116,7 @@ def test_simulation_json_field_by_field() -> None:
         "notes": ["cannot check nvidia.com/gpu on y: no status.allocatable"],
         "warnings": ["placement-webhook: w"],
         "preScoreError": None,
+        "guardRefusal": None,
     }
 
 
