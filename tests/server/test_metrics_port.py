@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import BUNDLED_POLICIES, admission_review, fixture
 from tests.server_helpers import free_port, running_server
+from webhook.cli.main import main
 from webhook.server.metrics import Metrics
 from webhook.server.serve import start_metrics_listener
 
@@ -85,3 +88,14 @@ def test_the_metrics_port_serves_only_get_metrics() -> None:
     assert 'placement_webhook_bad_requests_total{code="404"} 6.0' in counted
     assert 'placement_webhook_bad_requests_total{code="405"} 5.0' in counted
     assert 'placement_webhook_bad_requests_total{code="400"} 1.0' in counted
+
+
+def test_serve_help_names_every_webhook_path_and_what_client_ca_guards(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "POST /mutate (placement) and /validate (the reservation guard)" in text
+    assert "--client-ca CLIENT_CA answer the webhooks (/mutate, /validate) only for clients" in text
+    assert "also serve GET /metrics (only) over plain HTTP" in text
