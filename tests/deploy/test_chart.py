@@ -243,9 +243,22 @@ def test_inline_policies_and_an_existing_config_map() -> None:
     assert {"name": "policies", "configMap": {"name": "ours"}} in pod["volumes"]
 
 
+@pytest.mark.parametrize(("replicas", "budget"), [(1, None), (2, 1), (3, 1)])
+def test_a_disruption_budget_never_blocks_a_node_drain(replicas: int, budget: int | None) -> None:
+    """One replica with minAvailable 1 would let no eviction through: kubectl drain waits forever."""
+    objects = chart.template({"replicas": replicas})
+    budgets = [o["spec"]["minAvailable"] for o in objects if o["kind"] == "PodDisruptionBudget"]
+    assert budgets == ([] if budget is None else [budget])
+    assert one(objects, "Deployment")["spec"]["replicas"] == replicas
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
+        (
+            {"replicas": 3, "podDisruptionBudget": {"minAvailable": 3}},
+            "podDisruptionBudget.minAvailable (3) must be below replicas (3): a PodDisruptionBudget that allows no eviction blocks every node drain",
+        ),
         ({"certificates": {"mode": "selfSigned"}}, 'certificates.mode must be bootstrap, certManager or existingSecret, not "selfSigned"'),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"caBundle": "x"}}}, "certificates.existingSecret.name is required"),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"name": "x"}}}, "certificates.existingSecret.caBundle is required"),
