@@ -107,6 +107,22 @@ def test_a_test_case_that_expects_the_wrong_guard_outcome_fails(
     assert code == 1 and "expect.guard: Input should be 'allowed', 'denied', 'audit' or 'untouched'" in out
 
 
+def test_validate_counts_the_reservations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "validate", RESERVED)
+    assert (code, out) == (
+        0,
+        f"{RESERVED}: 1 policies valid (1 enforce, 0 audit); 1 reservation (1 enforce, 0 audit)\n",
+    )
+    two = tmp_path / "two.yaml"
+    two.write_text(
+        Path(RESERVED).read_text() + "- taint: {key: tpu}\n  mode: audit\n  allow: [{namespaces: [ml]}]\n"
+    )
+    code, out, _ = run(capsys, "validate", str(two), "-o", "json")
+    assert code == 0 and json.loads(out)["reservations"] == {"count": 2, "enforce": 1, "audit": 1}
+    code, out, _ = run(capsys, "validate", str(ROOT / "policies.yaml"), "-o", "json")
+    assert code == 0 and json.loads(out)["reservations"] == {"count": 0, "enforce": 0, "audit": 0}
+
+
 def test_validate_nodes_warns_about_the_reservations(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -98,6 +98,7 @@ def test_validate_object_output(fmt: str, capsys: pytest.CaptureFixture[str]) ->
         "count": 1,
         "enforce": 1,
         "audit": 0,
+        "reservations": {"count": 0, "enforce": 0, "audit": 0},
         "nodes": {"source": str(NODES / "gpu-pools.yaml"), "count": 7},
         "errors": 0,
         "warnings": 2,

@@ -1,5 +1,6 @@
 """The Helm chart is the one source of the manifests: ``deploy/`` and the chart's values table are
-rendered from it. ``python -m tests.deploy.chart --write`` regenerates them; without ``--write`` it
+rendered from it, and its values schema holds a copy of policies.schema.json.
+``python -m tests.deploy.chart --write`` regenerates them; without ``--write`` it
 exits 1 when any of them is stale (tests/deploy/test_chart.py checks the same).
 
 ``deploy/base`` is ``helm template`` with the default values (plus ``namespace.create=true``, so
@@ -11,6 +12,7 @@ is the same with ``certificates.mode=certManager``. Each file holds one template
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -28,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "placement-webhook"
 RELEASE = NAMESPACE = "placement-webhook"
 KUBE_VERSION = "1.30.0"  # the chart's minimum: helm template's default (1.20) is refused
+VALUES_SCHEMA = CHART / "values.schema.json"
+POLICY_SCHEMA = ROOT / "policies.schema.json"
 TABLE_START, TABLE_END = "<!-- values-table:start -->", "<!-- values-table:end -->"
 
 # folder under deploy/ -> the values it is rendered with
@@ -157,6 +161,20 @@ def readme_with_table(readme: str) -> str:
     return f"{readme[:start]}\n{values_table()}\n{readme[end:]}"
 
 
+# --- the values schema -----------------------------------------------------------------------------
+
+
+def values_schema_with_policies(text: str) -> str:
+    """The chart's values schema with the project's policy file schema in its ``$defs``
+    (``PolicyFile`` and the definitions it refers to, whose ``#/$defs/...`` references then hold
+    as they are): helm checks structured ``policies`` values against it."""
+    schema = json.loads(text)
+    policy = json.loads(POLICY_SCHEMA.read_text())
+    root = {k: v for k, v in policy.items() if k not in ("$defs", "$schema")}
+    schema["$defs"] = {"PolicyFile": root, **policy["$defs"]}
+    return json.dumps(schema, indent=2) + "\n"
+
+
 # --- command line -----------------------------------------------------------------------------------
 
 
@@ -173,10 +191,14 @@ def stale() -> list[str]:
     readme = (CHART / "README.md").read_text()
     if readme_with_table(readme) != readme:
         problems.append("charts/placement-webhook/README.md (values table)")
+    schema = VALUES_SCHEMA.read_text()
+    if values_schema_with_policies(schema) != schema:
+        problems.append("charts/placement-webhook/values.schema.json (the policy file schema)")
     return problems
 
 
 def write() -> None:
+    VALUES_SCHEMA.write_text(values_schema_with_policies(VALUES_SCHEMA.read_text()))  # helm checks with it
     for folder in RENDERINGS:
         for path in (ROOT / "deploy" / folder).glob("*"):
             path.unlink()

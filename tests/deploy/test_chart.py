@@ -134,6 +134,29 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         assert_bootstrap(objects, NAMESPACE, NAME, image)
 
 
+CERTS_SELECTOR = {"app.kubernetes.io/component": "certs", "app.kubernetes.io/instance": RELEASE}
+
+
+def test_one_label_selector_finds_the_certificate_pods_of_every_revision(
+    renders: dict[str, list[Obj]],
+) -> None:
+    """The Job is renamed per revision (NAME-certs, NAME-certs-2, ...) and deleted after its TTL:
+    troubleshooting reads its logs by label (``kubectl logs -l app.kubernetes.io/component=certs,
+    app.kubernetes.io/instance=RELEASE``), so the Pods of the Job and of the renewal CronJob carry
+    those labels, nothing that changes per revision, and no other Pod has them."""
+    objects = renders["defaults"]
+    templates = {o["kind"]: o["spec"]["template"] for o in objects if o["kind"] in ("Job", "Deployment")}
+    templates["CronJob"] = one(objects, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]
+    selected = sorted(
+        k for k, t in templates.items() if CERTS_SELECTOR.items() <= t["metadata"]["labels"].items()
+    )
+    assert selected == ["CronJob", "Job"]
+    job = one(objects, "Job")
+    assert CERTS_SELECTOR.items() <= job["metadata"]["labels"].items()
+    for labels in (job["metadata"]["labels"], templates["Job"]["metadata"]["labels"]):
+        assert job["metadata"]["name"] not in labels.values() and "revision" not in str(labels)
+
+
 def test_the_optional_objects(renders: dict[str, list[Obj]]) -> None:
     assert {o["kind"] for o in renders["defaults"]} >= {"PodDisruptionBudget"}
     assert not {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"} & {
@@ -246,7 +269,10 @@ def test_inline_policies_and_an_existing_config_map() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"certificates": {"mode": "selfSigned"}}, 'certificates.mode must be bootstrap, certManager or existingSecret, not "selfSigned"'),
+        (
+            {"replicas": 3, "podDisruptionBudget": {"minAvailable": 3}},
+            "podDisruptionBudget.minAvailable (3) must be below replicas (3): a PodDisruptionBudget that allows no eviction blocks every node drain",
+        ),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"caBundle": "x"}}}, "certificates.existingSecret.name is required"),
         ({"certificates": {"mode": "existingSecret", "existingSecret": {"name": "x"}}}, "certificates.existingSecret.caBundle is required"),
         (

@@ -163,6 +163,10 @@ def test_helm_install_place_renew_upgrade_uninstall(cluster: Cluster) -> None:
         assert config_map_policies(cluster) == UPGRADED_POLICIES
         assert api.maybe(f"/apis/batch/v1/namespaces/{NS}/jobs/{NAME}-certs") is None
         certs_command(cluster, job_container(cluster, f"{NAME}-certs-2"))  # the upgrade's new Job
+        # troubleshooting finds it by label whatever the revision (kubectl logs -l ...)
+        selector = f"app.kubernetes.io/component=certs,app.kubernetes.io/instance={RELEASE}"
+        jobs = api.items(f"/apis/batch/v1/namespaces/{NS}/jobs", labelSelector=selector)
+        assert [j["metadata"]["name"] for j in jobs] == [f"{NAME}-certs-2"]
         webhook.set_policies(config_map_policies(cluster))
         wait_for("the upgraded policies", lambda: placed_by_helm("second", "helm-upgraded"), 30, 0.3)
     finally:

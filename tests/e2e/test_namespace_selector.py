@@ -132,6 +132,10 @@ def test_not_ready_until_the_first_list_of_namespaces(served: NamespaceWebhook) 
         "status": 503,
         "ready": False,
         "problems": ["namespace cache: first list of namespaces not complete"],
+        "policies": 2,
+        "reservations": 0,
+        "generation": 1,
+        "lastReloadError": None,
     }
     served.relay.restore()
     wait_for("/readyz 200 after the first list", lambda: served.webhook.get("/readyz").status_code == 200, 30)

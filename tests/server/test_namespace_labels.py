@@ -43,6 +43,10 @@ def test_without_credentials_the_server_is_not_ready_and_does_not_guess(tmp_path
             "status": 503,
             "ready": False,
             "problems": ["namespace cache cannot start: KUBECONFIG=/nonexistent/kubeconfig: no such file"],
+            "policies": 2,
+            "reservations": 0,
+            "generation": 2,
+            "lastReloadError": None,
         }
         with server.connect() as conn:
             body = json.dumps(admission_review(minimal_pod(), namespace="team-a")).encode()

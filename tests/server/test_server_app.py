@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, GUARDED_BY_NAMESPACE, admission_review, fixture, minimal_pod
+from tests.helpers import BUNDLED_POLICIES, GUARDED_BY_NAMESPACE, ROOT, admission_review, fixture, minimal_pod
 from webhook.engine.memo import LoadedPolicies
 from webhook.server.app import AppState, create_app
 from webhook.server.metrics import Metrics
@@ -129,3 +129,86 @@ def test_the_guard_looks_labels_up_only_for_pods_that_tolerate_a_reserved_taint(
     assert asyncio.run(validate(tolerating, "team-a"))["allowed"] is True  # policy nlp grants it
     assert asyncio.run(validate(other, "team-new"))["allowed"] is True
     assert source.asked == ["team-a"]
+
+
+def call(app: Any, method: str, path: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as client:
+            return await client.request(method, path)
+
+    return asyncio.run(go())
+
+
+def test_every_404_and_405_is_a_counted_one_line_refusal() -> None:
+    """bad_requests_total counts "requests answered with a 4xx": Starlette's own 404 and 405 and the
+    webhook paths' 405 too, each with a short plain-text body."""
+    metrics = Metrics()
+    app = create_app(AppState(PolicyStore(BUNDLED_POLICIES, metrics), None, metrics, 1 << 20, 5.0))
+    served = "POST /mutate, POST /validate, GET /healthz, GET /readyz, GET /metrics"
+    for method, path, status, text in [
+        ("GET", "/review", 404, f"not found: this server serves {served}\n"),
+        ("POST", "/", 404, f"not found: this server serves {served}\n"),
+        ("PUT", "/healthz", 405, "method not allowed: use GET\n"),
+        ("POST", "/metrics", 405, "method not allowed: use GET\n"),
+        ("GET", "/mutate", 405, "method not allowed: use POST\n"),
+        ("GET", "/validate", 405, "method not allowed: use POST\n"),
+    ]:
+        response = call(app, method, path)
+        assert (response.status_code, response.text) == (status, text), (method, path)
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        if status == 405:
+            assert response.headers["allow"] in ("GET, HEAD", "POST")
+    rendered = metrics.render().decode()
+    assert 'placement_webhook_bad_requests_total{code="404"} 2.0' in rendered
+    assert 'placement_webhook_bad_requests_total{code="405"} 4.0' in rendered
+    assert "# HELP placement_webhook_undecided_total Admissions answered 502 " in rendered  # as _undecided
+
+
+def test_reservations_are_counted_in_readyz_and_the_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "policies.yaml"
+    path.write_text((ROOT / "examples" / "reserved-gpu-pool.yaml").read_text())
+    metrics = Metrics()
+    store = PolicyStore(path, metrics)
+    app = create_app(AppState(store, None, metrics, 1 << 20, 5.0))
+    ready = call(app, "GET", "/readyz").json()
+    assert ready == {
+        "ready": True,
+        "policies": 1,
+        "reservations": 1,
+        "generation": 1,
+        "lastReloadError": None,
+    }
+    assert "placement_webhook_reservations 1.0" in call(app, "GET", "/metrics").text
+    path.write_text(path.read_text() + "- taint: {key: tpu}\n  allow: [{namespaces: [ml]}]\n")
+    assert store.reload_if_changed() is True
+    assert call(app, "GET", "/readyz").json()["reservations"] == 2
+    assert "placement_webhook_reservations 2.0" in call(app, "GET", "/metrics").text
+
+
+def test_not_ready_still_says_what_is_in_force() -> None:
+    """A 503 /readyz keeps the figures of a 200 one: the operator looking at a replica taken out of
+    the Service needs to know which policies it holds and why its last reload failed."""
+    metrics = Metrics()
+    store = PolicyStore(BUNDLED_POLICIES, metrics)
+    store.last_error = "policies.yaml:3: something"
+
+    class Expired:
+        class info:  # noqa: N801  # as CertificateStore.info
+            @staticmethod
+            def valid_now() -> bool:
+                return False
+
+    app = create_app(AppState(store, Expired(), metrics, 1 << 20, 5.0))  # type: ignore[arg-type]
+    response = call(app, "GET", "/readyz")
+    assert (response.status_code, response.json()) == (
+        503,
+        {
+            "ready": False,
+            "problems": ["serving certificate is not valid now"],
+            "policies": 3,
+            "reservations": 0,
+            "generation": 1,
+            "lastReloadError": "policies.yaml:3: something",
+        },
+    )

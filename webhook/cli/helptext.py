@@ -35,7 +35,8 @@ read-only, the cluster. Only Pods the webhook configuration selects are audited.
 Pod differs, 0 when none does.""",
     "schema": "Print the JSON Schema of the policy file (policies.schema.json), for editors.",
     "serve": """\
-Run the HTTPS admission server: POST /mutate, GET /healthz, /readyz and /metrics on one TLS port.
+Run the HTTPS admission server: POST /mutate (placement) and /validate (the reservation guard),
+GET /healthz, /readyz and /metrics on one TLS port.
 Every option is also an environment variable PLACEMENT_WEBHOOK_<OPTION> (e.g.
 PLACEMENT_WEBHOOK_CERT_DIR); options win over the environment. The policy file and the
 certificates are reloaded when they change. Exit 1 when it cannot start (invalid policies,

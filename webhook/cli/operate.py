@@ -114,10 +114,15 @@ def add_serve_parser(commands: Any) -> None:
     serve.add_argument("--host", help="address to listen on (default: 0.0.0.0)")
     serve.add_argument("--port", type=int, help="TLS port (default: 8443)")
     serve.add_argument(
-        "--metrics-port", type=int, help="also serve /metrics over plain HTTP on this port (default: off)"
+        "--metrics-port",
+        type=int,
+        help="also serve GET /metrics (only) over plain HTTP on this port (default: off)",
     )
     serve.add_argument(
-        "--client-ca", type=Path, help="answer /mutate only for clients with a certificate signed by this CA"
+        "--client-ca",
+        type=Path,
+        help="answer the webhooks (/mutate, /validate) only for clients with a certificate signed by this CA;"
+        " /healthz, /readyz and /metrics stay open to the kubelet's probes",
     )
     serve.add_argument(
         "--dev-certs",

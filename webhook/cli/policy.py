@@ -2,9 +2,10 @@
 
 ``-o json|yaml`` objects (field names are stable):
 
-- ``validate``: ``{policies, valid, problems, count, enforce, audit, nodes, findings: [{severity,
-  message}], errors, warnings}``; ``problems`` lists why an invalid file is invalid (then
-  ``valid: false`` and no counts), ``nodes`` is null without ``--nodes``/``--cluster``.
+- ``validate``: ``{policies, valid, problems, count, enforce, audit, reservations: {count, enforce,
+  audit}, nodes, findings: [{severity, message}], errors, warnings}``; ``problems`` lists why an
+  invalid file is invalid (then ``valid: false`` and no counts), ``nodes`` is null without
+  ``--nodes``/``--cluster``; ``count``, ``enforce`` and ``audit`` count policies.
 - ``test``: ``{cases: [{name, path, passed, failures}], passed, failed}``.
 """
 
@@ -58,7 +59,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{policies.source}: {len(policies)} policies valid"
         f" ({counts['enforce']} enforce, {counts['audit']} audit)"
     )
+    reserved = [r.mode for r in policies.reservations]
+    reservations = {
+        "count": len(reserved),
+        "enforce": reserved.count("enforce"),
+        "audit": reserved.count("audit"),
+    }
+    if reserved:  # the guard's part of the file; without any, /validate refuses nothing
+        noun = "reservation" if len(reserved) == 1 else "reservations"
+        summary += (
+            f"; {len(reserved)} {noun} ({reservations['enforce']} enforce, {reservations['audit']} audit)"
+        )
     report: dict[str, Any] = {"policies": policies.source, "valid": True, "problems": [], **counts}
+    report["reservations"] = reservations
     report.update(nodes=None, findings=[], errors=0, warnings=0)
     if not structured:
         print(summary)  # before the nodes are fetched: the file itself was checked

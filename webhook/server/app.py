@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.responses import Response as HttpResponse
@@ -220,10 +221,11 @@ class AdmissionEndpoint:
         return request, handler.handle(request, loaded, labels)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state, metrics = self.state, self.state.metrics
         if scope["method"] != "POST":
+            metrics.bad_requests.labels("405").inc()
             await _respond(send, 405, b"method not allowed: use POST\n", [*TEXT_HEADERS, (b"allow", b"POST")])
             return
-        state, metrics = self.state, self.state.metrics
         if state.require_client_certificate and not _client_certificate_verified(scope):
             refusal = "a client certificate signed by the configured client CA is required"
             _count_refusal(state, 403, refusal, b"")
@@ -262,6 +264,12 @@ class AdmissionEndpoint:
         await _respond(send, 200, orjson.dumps(response.review(request.uid)), JSON_HEADERS)
 
 
+#: the webhooks served, by path: a new webhook is a handler (``webhook.admission.handler``) here
+ROUTES: dict[str, Handler[LoadedPolicies]] = {"/mutate": Mutator(), "/validate": Guard()}
+#: every path served, as a 404 names them
+SERVED_PATHS = (*(f"POST {path}" for path in ROUTES), "GET /healthz", "GET /readyz", "GET /metrics")
+
+
 def _operational_app(state: AppState) -> Starlette:
     """Health, readiness and metrics: everything but the hot path, as a plain Starlette app
     (FastAPI's routing and OpenAPI models cost a quarter of a second at start-up for three GETs)."""
@@ -271,39 +279,49 @@ def _operational_app(state: AppState) -> Starlette:
         return PlainTextResponse("ok\n")
 
     async def readyz(_: Request) -> HttpResponse:
-        if state.certificates is not None and not state.certificates.info.valid_now():
-            return JSONResponse(
-                {"ready": False, "problems": ["serving certificate is not valid now"]}, status_code=503
-            )
+        """Ready or not, the same figures: what is in force and why the last reload failed."""
         store = state.policies
+        problems = []
+        if state.certificates is not None and not state.certificates.info.valid_now():
+            problems.append("serving certificate is not valid now")
         if store.policies.uses_namespace_selector:
             lookup = state.namespaces
             problem = "namespace cache not configured" if lookup is None else lookup.readiness_problem()
             if problem is not None:
-                return JSONResponse({"ready": False, "problems": [problem]}, status_code=503)
-        return JSONResponse(
-            {
-                "ready": True,
-                "policies": len(store.policies),
-                "generation": store.generation,
-                "lastReloadError": store.last_error,
-            }
+                problems.append(problem)
+        body: dict[str, Any] = {"ready": not problems}
+        if problems:
+            body["problems"] = problems
+        body.update(
+            policies=len(store.policies),
+            reservations=len(store.policies.reservations),
+            generation=store.generation,
+            lastReloadError=store.last_error,
         )
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     async def prometheus(_: Request) -> HttpResponse:
         return HttpResponse(metrics.render(), media_type=CONTENT_TYPE)
+
+    async def refused(_: Request, exc: Exception) -> HttpResponse:
+        """Starlette's 404 and 405, counted as every other refusal and worded as ours (its Allow
+        header lists a set, in no fixed order: every operational path is GET, so it is written here)."""
+        assert isinstance(exc, HTTPException)
+        metrics.bad_requests.labels(str(exc.status_code)).inc()
+        if exc.status_code == 405:
+            return PlainTextResponse("method not allowed: use GET\n", 405, headers={"Allow": "GET, HEAD"})
+        return PlainTextResponse(
+            f"not found: this server serves {', '.join(SERVED_PATHS)}\n", exc.status_code
+        )
 
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={404: refused, 405: refused},
     )
-
-
-#: the webhooks served, by path: a new webhook is a handler (``webhook.admission.handler``) here
-ROUTES: dict[str, Handler[LoadedPolicies]] = {"/mutate": Mutator(), "/validate": Guard()}
 
 
 def create_app(state: AppState) -> ASGIApp:

@@ -159,6 +159,11 @@ class Metrics:
         self.policies = Gauge(
             "placement_webhook_policies", "Number of policies in force.", registry=self.registry
         )
+        self.reservations = Gauge(
+            "placement_webhook_reservations",
+            "Number of reservations (reserved taints the guard keeps) in force.",
+            registry=self.registry,
+        )
         self.certificate_reloads = Counter(
             "placement_webhook_certificate_reloads_total",
             "Serving certificate reloads, by result.",

@@ -54,6 +54,7 @@ class PolicyStore:
         self._seen = fingerprint(path)
         metrics.generation.set(self.generation)
         metrics.policies.set(len(self.policies))
+        metrics.reservations.set(len(self.policies.reservations))
 
     @property
     def policies(self) -> PolicySet:
@@ -80,12 +81,10 @@ class PolicyStore:
         self.metrics.reloads.labels("success").inc()
         self.metrics.generation.set(self.generation)
         self.metrics.policies.set(len(policies))
-        log.info(
-            "policies reloaded",
-            extra={
-                "fields": {"file": str(self.path), "generation": self.generation, "policies": len(policies)}
-            },
-        )
+        self.metrics.reservations.set(len(policies.reservations))
+        fields = {"file": str(self.path), "generation": self.generation, "policies": len(policies)}
+        fields["reservations"] = len(policies.reservations)
+        log.info("policies reloaded", extra={"fields": fields})
         return True
 
     def _reject(self, problems: list[str], *, unexpected: Exception | None = None) -> None:

@@ -16,18 +16,18 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import uvicorn
-from prometheus_client import start_http_server
 
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
 from webhook.server.app import AppState, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
+from webhook.server.metrics_port import start_metrics_listener
 from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, create_server_context
@@ -187,23 +187,6 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 def listen_address(host: str, port: int, *, scheme: str = "https") -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-
-
-def start_metrics_listener(metrics: Metrics, host: str, port: int) -> Callable[[], None]:
-    """``/metrics`` also over plain HTTP on a port of its own, in a thread; returns how to stop it.
-
-    For Prometheus setups that cannot scrape with the webhook's private CA: the TLS port keeps
-    ``/metrics`` too, and nothing else is served here (policy names and counts only). prometheus-
-    client's own exposition server; it binds at once, so a taken port raises OSError here.
-    """
-    httpd, thread = start_http_server(port, addr=host, registry=metrics.registry)
-
-    def stop() -> None:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
-    return stop
 
 
 async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:

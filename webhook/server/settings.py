@@ -23,7 +23,9 @@ class ServerSettings(BaseSettings):
         None, ge=1, le=65535, description="also serve /metrics over plain HTTP on this port (off by default)"
     )
     dev_certs: bool = Field(True, description="create a local CA and certificate when cert_dir has none")
-    client_ca: Path | None = Field(None, description="if set, require client certificates signed by this CA")
+    client_ca: Path | None = Field(
+        None, description="if set, the webhook paths require client certificates signed by this CA"
+    )
     reload_interval: float = Field(2.0, gt=0, le=60, description="seconds between checks for changed files")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger requests get 413")
     body_timeout: float = Field(10.0, gt=0, description="seconds to receive a request body (slow clients)")

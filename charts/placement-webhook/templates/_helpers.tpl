@@ -109,10 +109,66 @@ containers:
     seccompProfile: {type: RuntimeDefault}
 {{- end -}}
 
+{{/* the policy file's text: `policies` as given (YAML text, e.g. --set-file), or as YAML when given
+     as a mapping (e.g. --set-json, which values.schema.json has checked in full), else the chart's
+     copy of the project's policies.yaml */}}
+{{- define "pw.policiesText" -}}
+{{- if kindIs "map" .Values.policies -}}
+{{- toYaml .Values.policies -}}
+{{- else -}}
+{{- .Values.policies | default (.Files.Get "files/policies.yaml") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Policies given as text cannot be checked by values.schema.json (helm checks values, and this
+     one is a string): refuse here what a template can see, so a broken file fails `helm install`
+     instead of every server Pod's start. The server still checks the rest (names, globs, cross-
+     checks) at start; `placement-webhook validate` checks it all before. */}}
+{{- define "pw.checkPolicies" -}}
+{{- if and (not .Values.existingPoliciesConfigMap) (kindIs "string" .Values.policies) .Values.policies -}}
+{{- $file := fromYaml .Values.policies -}}
+{{- $hint := "; check the file with `placement-webhook validate FILE`, or give it as a mapping (--set-json \"policies=$(yq -o json FILE)\") for the chart's schema to check in full" -}}
+{{- if hasKey $file "Error" -}}
+{{- fail (printf "policies: not a YAML mapping: %s%s" (get $file "Error") $hint) -}}
+{{- end -}}
+{{- range $key, $_ := $file -}}
+{{- if not (has $key (list "version" "policies" "reservations")) -}}
+{{- fail (printf "policies: unknown top-level field %q (expected version, policies, reservations)%s" $key $hint) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (eq (toString (get $file "version")) "1") -}}
+{{- fail (printf "policies: version must be 1%s" $hint) -}}
+{{- end -}}
+{{- range $list := list "policies" "reservations" -}}
+{{- $items := get $file $list | default list -}}
+{{- if not (kindIs "slice" $items) -}}
+{{- fail (printf "policies: %s must be a list%s" $list $hint) -}}
+{{- end -}}
+{{- range $i, $item := $items -}}
+{{- if not (kindIs "map" $item) -}}
+{{- fail (printf "policies: %s[%d] must be a mapping%s" $list $i $hint) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $i, $policy := get $file "policies" | default list -}}
+{{- range $field := list "name" "placement" -}}
+{{- if not (hasKey $policy $field) -}}
+{{- fail (printf "policies: policies[%d] has no %s%s" $i $field $hint) -}}
+{{- end -}}
+{{- end -}}
+{{- range $key, $_ := $policy -}}
+{{- if not (has $key (list "name" "description" "match" "placement" "onConflict" "mode")) -}}
+{{- fail (printf "policies: policies[%d] has an unknown field %q (expected name, description, match, placement, onConflict, mode)%s" $i $key $hint) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* inline policies that use namespaceSelector need the server's Namespace RBAC: refuse the
      combination instead of a server whose every such Pod gets no answer */}}
 {{- define "pw.checkNamespaceSelector" -}}
-{{- $policies := .Values.policies | default (.Files.Get "files/policies.yaml") -}}
+{{- $policies := include "pw.policiesText" . -}}
 {{- if and (not .Values.existingPoliciesConfigMap) (not .Values.namespaceSelector.enabled) (regexMatch "(?m)^[^#]*\\bnamespaceSelector:" $policies) -}}
 {{- fail "the policies use match.namespaceSelector: set namespaceSelector.enabled=true (the server then reads Namespaces)" -}}
 {{- end -}}
