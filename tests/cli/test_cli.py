@@ -148,6 +148,8 @@ def test_validate_ok_and_every_error_listed(tmp_path: Path, capsys: pytest.Captu
     assert err.splitlines() == [
         f"error: {bad}:4: policies[0] (a).placement.tolerations[0].operator: must be Equal or Exists",
         f"error: {bad}:5: policies[1] (a).name: duplicate of policies[0]",
+        # checked although policies[0] has a field error (issue 28: it used to be left out)
+        f"error: {bad}:6: policies[1] (a).placement: must set tolerations, nodeSelector or nodeAffinity",
     ]
 
 
