@@ -153,7 +153,7 @@ def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
     from webhook.cluster.namespaces import NamespaceCache
 
     cache = NamespaceCache(client.ApiClient(client.Configuration()), sleep=lambda _: True)
-    assert cache.failure is None
+    assert not cache.ready and cache.stats.last_error is None
     cache.core = RefusingCore()  # type: ignore[assignment]
     cache._run()  # one attempt: the fake sleep stops the loop after the first backoff
     assert (cache.ready, cache.failure) == (
