@@ -99,6 +99,7 @@ def test_validate_object_output(fmt: str, capsys: pytest.CaptureFixture[str]) ->
         "enforce": 1,
         "audit": 0,
         "nodes": {"source": str(NODES / "gpu-pools.yaml"), "count": 7},
+        "notes": [],
         "errors": 0,
         "warnings": 2,
     }

@@ -21,6 +21,7 @@ from webhook.errors import PolicyError
 from webhook.kube.selectors import requirements_satisfiable
 from webhook.policy.compiled import PolicySet, compile_policy
 from webhook.policy.model import EntryError, Policy, PolicyFile, Reservation
+from webhook.policy.patterns import pattern_warnings
 from webhook.policy.reservations import compile_reservation
 from webhook.policy.source import YamlDocument, load_yaml_document
 
@@ -254,7 +255,12 @@ def parse_policies(document: YamlDocument) -> PolicySet:
     compiled_reservations = tuple(
         compile_reservation(r, index=i) for i, r in enumerate(policy_file.reservations)
     )
-    return PolicySet(policies=compiled, source=document.source, reservations=compiled_reservations)
+    warnings = tuple(
+        _located(document, Problem(loc, message), names) for loc, message in pattern_warnings(policy_file)
+    )
+    return PolicySet(
+        policies=compiled, source=document.source, reservations=compiled_reservations, warnings=warnings
+    )
 
 
 def _located(document: YamlDocument, problem: Problem, names: Names) -> str:
