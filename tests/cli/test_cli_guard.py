@@ -99,7 +99,7 @@ def test_a_test_case_that_expects_the_wrong_guard_outcome_fails(
         " rule admits it; " + ACCESS + ")"
     )
     assert lines[2].startswith(
-        "     expected a guard denial containing 'no such text', got 'placement-webhook: Pod"
+        '     expected a guard denial containing "no such text", got "placement-webhook: Pod'
     )
     spec["expect"]["guard"] = "maybe"
     case_file.write_text(yaml.safe_dump(spec))

@@ -224,7 +224,7 @@ def test_the_namespace_selector_is_asked_last_so_cheaper_criteria_decide_first()
           placement: {nodeSelector: {pool: x}}
         """).policies
     facts = read_pod_facts(minimal_pod(), namespace="dev", namespace_labels=None)
-    assert mismatch_reason(policy, facts) == "namespace 'dev' not in [prod-*]"
+    assert mismatch_reason(policy, facts) == 'namespace "dev" not in [prod-*]'
     holds, _ = policy.criteria[-1]
     with pytest.raises(NamespaceLabelsUnknownError):
         holds(facts)
