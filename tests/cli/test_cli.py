@@ -28,7 +28,7 @@ def test_review_summary_explains_every_policy(capsys: pytest.CaptureFixture[str]
     assert out.splitlines() == [
         f"policies: {BUNDLED_POLICIES}, 3 policies",
         "Pod seldon-mesh/triton-gpu-0 (server triton-gpu, type triton)",
-        "  skip:   llm-on-a100: server 'triton-gpu' not in [mlserver-llm-*]",
+        '  skip:   llm-on-a100: server "triton-gpu" not in [mlserver-llm-*]',
         "  skip:   mig-servers: no container requests [nvidia.com/mig-*]",
         "  match:  gpu-servers",
         "  outcome: patched (3 patch ops)",
@@ -148,6 +148,8 @@ def test_validate_ok_and_every_error_listed(tmp_path: Path, capsys: pytest.Captu
     assert err.splitlines() == [
         f"error: {bad}:4: policies[0] (a).placement.tolerations[0].operator: must be Equal or Exists",
         f"error: {bad}:5: policies[1] (a).name: duplicate of policies[0]",
+        # checked although policies[0] has a field error (issue 28: it used to be left out)
+        f"error: {bad}:6: policies[1] (a).placement: must set tolerations, nodeSelector or nodeAffinity",
     ]
 
 
@@ -182,7 +184,7 @@ def test_test_command_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFix
         "pod differs from pod.yaml: add /metadata/annotations/placement-webhook.io~1policy;"
         " add /spec/affinity; add /spec/tolerations/2"
     ) in out
-    assert "no warning contains 'nope'" in out and "0 passed, 1 failed" in out
+    assert 'no warning contains "nope"' in out and "0 passed, 1 failed" in out
 
 
 def test_test_command_without_cases_is_a_usage_error(
@@ -201,3 +203,90 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
         main(["review", GPU, "-o", "xml"])
     assert raised.value.code == 2
+
+
+SHADOWED = """\
+version: 1
+policies:
+- name: everyone
+  placement: {nodeSelector: {pool: general}}
+- name: nlp
+  match: {namespaces: [Team-NLP], namespaceSelector: {matchLabels: {team: nlp}}}
+  placement: {nodeSelector: {pool: nlp}}
+"""
+NOTE = (
+    "policy nlp uses match.namespaceSelector: the server needs permission to get, list and watch"
+    " Namespaces (chart value namespaceSelector.enabled=true); without it a reload of this file is refused"
+)
+
+
+def test_validate_reports_what_the_file_alone_shows_without_nodes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Shadowed policies and never-matching patterns need no nodes; warnings fail only --strict;
+    a file with namespaceSelector says which permission and chart value it needs."""
+    path = tmp_path / "p.yaml"
+    path.write_text(SHADOWED)
+    code, out, err = run(capsys, "validate", str(path))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"{path}: 2 policies valid (2 enforce, 0 audit)",
+        f'warning: {path}:6: policies[1] (nlp).match.namespaces[0]: "Team-NLP" never matches: namespace'
+        ' names are lower-case DNS labels (a-z, 0-9, \'-\'), and it needs "L", "N", "P", "T"',
+        "warning: nlp: unreachable: everyone comes first and matches every Pod it matches",
+        f"note: {NOTE}",
+    ]
+    out_lines = out.splitlines()
+    assert run(capsys, "validate", "--strict", str(path))[0] == 1
+    code, out, _ = run(capsys, "validate", "-o", "json", str(path))
+    report = json.loads(out)
+    assert (code, report["nodes"], report["warnings"], report["errors"]) == (0, None, 2, 0)
+    assert report["notes"] == [NOTE]
+    assert [f["message"] for f in report["findings"]] == [line.split(": ", 1)[1] for line in out_lines[1:3]]
+
+
+def test_validate_counts_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\npolicies:\n- name: one\n  placement: {nodeSelector: {a: b}}\n")
+    assert run(capsys, "validate", str(path))[1] == f"{path}: 1 policy valid (1 enforce, 0 audit)\n"
+
+
+def test_test_failures_show_values_in_the_case_files_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No Python in messages: null, not None; "text", not 'text'."""
+    broken = tmp_path / "case"
+    shutil.copytree(CASES / "cpu-server-untouched", broken)
+    case_file = broken / "placement-test.yaml"
+    case = yaml.safe_load(case_file.read_text())
+    shutil.copy(BUNDLED_POLICIES, broken / "policies.yaml")
+    case.update(policies="policies.yaml", expect={"policy": "by-ns-name", "denied": "it's refused"})
+    case_file.write_text(yaml.safe_dump(case))
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1
+    assert '     policy: expected "by-ns-name", got null\n' in out
+    assert '     expected a denial containing "it\'s refused", got null\n' in out
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "0"},
+            "PLACEMENT_WEBHOOK_RELOAD_INTERVAL: must be greater than 0",
+        ),
+        ({"PLACEMENT_WEBHOOK_RELOAD_INTERVAL": "x"}, "PLACEMENT_WEBHOOK_RELOAD_INTERVAL: must be a number"),
+        (
+            {"PLACEMENT_WEBHOOK_PORT": "0", "PLACEMENT_WEBHOOK_DEV_CERTS": "maybe"},
+            "PLACEMENT_WEBHOOK_PORT (--port): must be at least 1;"
+            " PLACEMENT_WEBHOOK_DEV_CERTS (--dev-certs): must be true or false",
+        ),
+    ],
+)
+def test_invalid_serve_settings_are_named_by_their_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], message: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run(capsys, "serve")
+    assert (code, out, err) == (2, "", f"error: {message}\n")

@@ -99,7 +99,7 @@ def test_a_test_case_that_expects_the_wrong_guard_outcome_fails(
         " rule admits it; " + ACCESS + ")"
     )
     assert lines[2].startswith(
-        "     expected a guard denial containing 'no such text', got 'placement-webhook: Pod"
+        '     expected a guard denial containing "no such text", got "placement-webhook: Pod'
     )
     spec["expect"]["guard"] = "maybe"
     case_file.write_text(yaml.safe_dump(spec))
@@ -111,7 +111,7 @@ def test_validate_counts_the_reservations(capsys: pytest.CaptureFixture[str], tm
     code, out, _ = run(capsys, "validate", RESERVED)
     assert (code, out) == (
         0,
-        f"{RESERVED}: 1 policies valid (1 enforce, 0 audit); 1 reservation (1 enforce, 0 audit)\n",
+        f"{RESERVED}: 1 policy valid (1 enforce, 0 audit); 1 reservation (1 enforce, 0 audit)\n",
     )
     two = tmp_path / "two.yaml"
     two.write_text(

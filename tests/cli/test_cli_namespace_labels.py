@@ -41,7 +41,7 @@ def test_review_reads_the_namespace_manifests_among_the_inputs(capsys: pytest.Ca
         "",
         "Pod team-cv/srv-0 (server srv, type -)",
         "  namespace labels: kubernetes.io/metadata.name=team-cv, team=cv",
-        "  skip:   nlp-team: namespace 'team-cv' labels do not match namespaceSelector: team=nlp (team=cv)",
+        '  skip:   nlp-team: namespace "team-cv" labels do not match namespaceSelector: team=nlp (team=cv)',
         "  match:  others",
         "  outcome: patched (2 patch ops)",
         "  added:  nodeSelector pool=general",
@@ -66,7 +66,7 @@ def test_namespace_labels_flag_for_pods_without_a_manifest(capsys: pytest.Captur
     )
     assert code == 0
     assert (
-        "  namespace labels: (none)\n  skip:   nlp-team: namespace 'team-a' labels do not match namespaceSelector: team=nlp (team absent)\n"
+        '  namespace labels: (none)\n  skip:   nlp-team: namespace "team-a" labels do not match namespaceSelector: team=nlp (team absent)\n'
         in out
     )
     # a manifest among the inputs wins over the flag for its own namespace

@@ -100,6 +100,7 @@ def test_validate_object_output(fmt: str, capsys: pytest.CaptureFixture[str]) ->
         "audit": 0,
         "reservations": {"count": 0, "enforce": 0, "audit": 0},
         "nodes": {"source": str(NODES / "gpu-pools.yaml"), "count": 7},
+        "notes": [],
         "errors": 0,
         "warnings": 2,
     }

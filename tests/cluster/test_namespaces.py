@@ -135,3 +135,28 @@ def test_a_relabel_while_running_changes_later_decisions() -> None:
     # a restart: the watch failed, a new list gives the truth as of now
     state.replace([namespace("team-a", "200", team="cv")], resource_version="200")
     assert decided(state.labels("team-a")) == "others"
+
+
+class RefusingCore:
+    """A CoreV1Api whose every LIST of Namespaces the API server refuses (the RBAC is missing)."""
+
+    def list_namespace(self, **_: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        raise ApiException(status=403, reason="Forbidden")
+
+
+def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
+    """What a reload waiting for the first LIST reports (webhook.server.namespace_lookup)."""
+    from kubernetes import client
+
+    from webhook.cluster.namespaces import NamespaceCache
+
+    cache = NamespaceCache(client.ApiClient(client.Configuration()), sleep=lambda _: True)
+    assert not cache.ready and cache.stats.last_error is None
+    cache.core = RefusingCore()  # type: ignore[assignment]
+    cache._run()  # one attempt: the fake sleep stops the loop after the first backoff
+    assert (cache.ready, cache.failure) == (
+        False,
+        "the API server refused to list Namespaces (403 Forbidden)",
+    )

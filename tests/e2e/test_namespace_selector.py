@@ -314,3 +314,50 @@ def test_watches_end_and_resume_and_the_periodic_relist_drops_what_no_event_remo
     finally:
         cache.stop()
         served.api.delete("/api/v1/namespaces/team-late")
+
+
+def test_a_reload_without_namespace_permission_is_refused_and_the_replica_stays_ready(
+    served: NamespaceWebhook, cluster: Cluster
+) -> None:
+    """A server whose ServiceAccount may not list Namespaces (the chart without
+    namespaceSelector.enabled) is given a valid file that newly uses namespaceSelector: the reload
+    is refused with the 403 and the chart value, the last good file keeps serving, /readyz stays
+    200 (before, it turned 503 on every replica and failurePolicy Fail refused every Pod)."""
+    plane, session = cluster.plane, cluster.webhook
+    token = plane.kubectl("create", "token", "default", "-n", install.NS, "--duration=1h").stdout.strip()
+    kubeconfig = write_kubeconfig(
+        plane.run_dir / "server-no-rbac.kubeconfig",
+        f"https://{served.relay.address[0]}:{served.relay.address[1]}",
+        plane.pki.ca,
+        token=token,
+    )
+    config = json.loads(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["tls-server-name"] = "127.0.0.1"
+    kubeconfig.write_text(json.dumps(config))
+    policies = plane.run_dir / "no-rbac-policies" / "policies.yaml"
+    policies.parent.mkdir()
+    policies.write_text(
+        "version: 1\npolicies:\n- name: everyone\n  placement: {nodeSelector: {pool: general}}\n"
+    )
+    webhook = install.Webhook(
+        plane, session.netns, session.cert_dir, policies, env={"KUBECONFIG": str(kubeconfig)},
+        log_name="webhook-no-rbac", port=9444,
+    )  # fmt: skip
+    webhook.start()
+    try:
+        policies.write_text(POLICIES)
+
+        def refused() -> dict[str, Any] | None:
+            response = webhook.get("/readyz")
+            body = {"status": response.status_code, **response.json()}
+            return body if body.get("lastReloadError") else None
+
+        body = wait_for("the reload to be refused", refused, 30)
+        assert (body["status"], body["ready"], body["generation"], body["policies"]) == (200, True, 1, 1)
+        assert "valid, but cannot be served" in body["lastReloadError"]
+        assert "403 Forbidden" in body["lastReloadError"]
+        assert "namespaceSelector.enabled=true" in body["lastReloadError"]
+        metrics = webhook.get("/metrics").text
+        assert counter(metrics, 'placement_webhook_policy_reloads_total{result="failure"}') == 1
+    finally:
+        webhook.stop()

@@ -175,10 +175,10 @@ SHAPES = [
         "spec.tolerations[0].tolerationSeconds is a number, expected an integer",
     ),
     pytest.param(
-        ("spec", "nodeSelector"), {"pool": 5}, "spec.nodeSelector['pool'] is a number, expected a string"
+        ("spec", "nodeSelector"), {"pool": 5}, 'spec.nodeSelector["pool"] is a number, expected a string'
     ),
     pytest.param(
-        ("spec", "nodeSelector"), {"pool": None}, "spec.nodeSelector['pool'] is NoneType, expected a string"
+        ("spec", "nodeSelector"), {"pool": None}, 'spec.nodeSelector["pool"] is null, expected a string'
     ),
     pytest.param(
         ("spec", "affinity"),

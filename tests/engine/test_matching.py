@@ -40,11 +40,11 @@ def reason(match: str, pod: dict[str, Any], namespace: str = "seldon-mesh") -> s
         ("{}", None),  # empty match holds for every Pod
         ("{namespaces: [seldon-*]}", None),
         ("{namespaces: [prod, 'seldon-m?sh']}", None),
-        ("{namespaces: [default]}", "namespace 'seldon-mesh' not in [default]"),
+        ("{namespaces: [default]}", 'namespace "seldon-mesh" not in [default]'),
         ("{servers: ['triton-*']}", None),
-        ("{servers: ['mlserver-llm-*']}", "server 'triton-gpu' not in [mlserver-llm-*]"),
+        ("{servers: ['mlserver-llm-*']}", 'server "triton-gpu" not in [mlserver-llm-*]'),
         ("{serverTypes: [triton, mlserver]}", None),
-        ("{serverTypes: [mlserver]}", "server type 'triton' not in [mlserver]"),
+        ("{serverTypes: [mlserver]}", 'server type "triton" not in [mlserver]'),
         ("{capabilities: [onnx, pytorch]}", None),  # all must be present
         ("{capabilities: [onnx, llm]}", "capabilities lack [llm]"),
         ("{resources: [nvidia.com/gpu]}", None),
@@ -88,7 +88,7 @@ def test_env_from_value_from_is_not_a_server_type() -> None:
     pod["spec"]["containers"][0]["env"] = [
         {"name": "SELDON_SERVER_TYPE", "valueFrom": {"configMapKeyRef": {"name": "x", "key": "y"}}}
     ]
-    assert reason("{serverTypes: [mlserver]}", pod) == "server type None not in [mlserver]"
+    assert reason("{serverTypes: [mlserver]}", pod) == "server type (no SELDON_SERVER_TYPE) not in [mlserver]"
 
 
 def test_resources_in_init_containers_and_limits_count_but_zero_does_not() -> None:
@@ -139,7 +139,7 @@ def test_first_match_wins_and_explanation_stops_there() -> None:
     chosen = select_policy(policy_set, facts)
     assert chosen is not None and chosen.name == "gpu"
     assert explain_selection(policy_set, facts) == [
-        ("llm", "skip", "server 'triton-gpu' not in [mlserver-llm-*]"),
+        ("llm", "skip", 'server "triton-gpu" not in [mlserver-llm-*]'),
         ("gpu", "match", None),
     ]
 
@@ -176,7 +176,7 @@ def test_audit_policies_do_not_stop_the_first_enforce_policy() -> None:
     assert chosen is not None and chosen.name == "gpu"
     assert [p.name for p in matching_policies(policy_set, facts)] == ["next", "gpu", "later"]
     assert explain_selection(policy_set, facts) == [
-        ("llm", "skip", "server 'triton-gpu' not in [mlserver-llm-*]"),
+        ("llm", "skip", 'server "triton-gpu" not in [mlserver-llm-*]'),
         ("next", "audit", None),
         ("gpu", "match", None),
         ("later", "audit", None),

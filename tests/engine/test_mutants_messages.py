@@ -51,7 +51,7 @@ def test_a_yaml_date_where_an_object_belongs_is_named_by_its_type() -> None:
     pod: dict[str, Any] = minimal_pod(nodeSelector=datetime.date(2024, 1, 1))
     result = review_pod(pod, namespace="ns", policies=one_policy("{nodeSelector: {pool: gpu}}"))
     assert result.warnings == [
-        "placement-webhook: Pod not placed by p: spec.nodeSelector is date, expected an object"
+        "placement-webhook: Pod not placed by p: spec.nodeSelector is a date, expected an object"
     ]
 
 

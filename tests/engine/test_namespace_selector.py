@@ -142,13 +142,13 @@ def test_policy_sets_say_whether_they_need_namespace_labels() -> None:
 def test_explanations_name_the_failing_namespace_requirement() -> None:
     facts = read_pod_facts(labelled_pod(app="srv"), namespace="team-a", namespace_labels={"team": "cv"})
     assert explain_selection(TEAMS, facts) == [
-        ("plain", "skip", "namespace 'team-a' not in [other]"),
-        ("nlp", "skip", "namespace 'team-a' labels do not match namespaceSelector: team=nlp (team=cv)"),
+        ("plain", "skip", 'namespace "team-a" not in [other]'),
+        ("nlp", "skip", 'namespace "team-a" labels do not match namespaceSelector: team=nlp (team=cv)'),
         ("fallback", "match", None),
     ]
     unknown = read_pod_facts(labelled_pod(app="srv"), namespace="team-a")
     assert explain_selection(TEAMS, unknown)[1] == (
         "nlp",
         "skip",
-        "labels of namespace 'team-a' unknown (namespaceSelector not evaluated)",
+        'labels of namespace "team-a" unknown (namespaceSelector not evaluated)',
     )

@@ -9,6 +9,8 @@ validators never saw, snake_case names).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from webhook.errors import PolicyError
@@ -58,8 +60,8 @@ def loads(placement: str) -> tuple[dict[str, object], ...]:
         ("{key: a, value: 'a b'}", "value", LABEL_VALUE),
         ('{key: a, value: "gpu\\n"}', "value", LABEL_VALUE),
         ("{key: a, value: " + "v" * 64 + "}", "value", LABEL_VALUE),
-        ('{key: "gpu\\n", operator: Exists}', "key", "'gpu\\n': " + NAME_PART),
-        ("{key: " + "k" * 64 + ", operator: Exists}", "key", f"'{'k' * 64}': {NAME_PART}"),
+        ('{key: "gpu\\n", operator: Exists}', "key", '"gpu\\n": ' + NAME_PART),
+        ("{key: " + "k" * 64 + ", operator: Exists}", "key", f'"{"k" * 64}": {NAME_PART}'),
         ("{key: a, operator: Equl}", "operator", "must be Equal or Exists"),
         ("{key: a, operator: exists}", "operator", "must be Equal or Exists"),
         (
@@ -105,12 +107,12 @@ def loads(placement: str) -> tuple[dict[str, object], ...]:
         (
             "{key: a, operator: Exists, effect: NoExecute, tolerationSeconds: 1.5}",
             "tolerationSeconds",
-            "input should be a valid integer",
+            "must be an integer",
         ),
         (
             "{key: a, operator: Exists, effect: NoExecute, tolerationSeconds: '5'}",
             "tolerationSeconds",
-            "input should be a valid integer",
+            "must be an integer",
         ),
     ],
 )
@@ -196,9 +198,9 @@ SIGNED = "must be an integer without a sign when operator is {op} (every value m
 @pytest.mark.parametrize(
     ("expr", "field", "message"),
     [
-        ("{key: a, operator: Gt, values: ['-5']}", "values", "'-5': " + SIGNED.format(op="Gt")),
-        ("{key: a, operator: Gt, values: ['+5']}", "values", "'+5': " + SIGNED.format(op="Gt")),
-        ("{key: a, operator: Lt, values: ['-0']}", "values", "'-0': " + SIGNED.format(op="Lt")),
+        ("{key: a, operator: Gt, values: ['-5']}", "values", '"-5": ' + SIGNED.format(op="Gt")),
+        ("{key: a, operator: Gt, values: ['+5']}", "values", '"+5": ' + SIGNED.format(op="Gt")),
+        ("{key: a, operator: Lt, values: ['-0']}", "values", '"-0": ' + SIGNED.format(op="Lt")),
         (
             "{key: a, operator: Gt, values: ['1', '2']}",
             "values",
@@ -230,11 +232,15 @@ SIGNED = "must be an integer without a sign when operator is {op} (every value m
         (
             "{key: a, operator: Gt, values: ['" + "0" * 63 + "1']}",
             "values",
-            f"'{'0' * 63}1': " + SIGNED.format(op="Gt"),  # 64 characters: no label value
+            f'"{"0" * 63}1": ' + SIGNED.format(op="Gt"),  # 64 characters: no label value
         ),
-        ('{key: a, operator: In, values: ["gpu\\n"]}', "values", "'gpu\\n': " + LABEL_VALUE),
-        ("{key: a, operator: NotIn, values: ['" + "v" * 64 + "']}", "values", f"'{'v' * 64}': {LABEL_VALUE}"),
-        ("{key: a, operator: In, values: [a, '-b']}", "values", "'-b': " + LABEL_VALUE),
+        ('{key: a, operator: In, values: ["gpu\\n"]}', "values[0]", '"gpu\\n": ' + LABEL_VALUE),
+        (
+            "{key: a, operator: NotIn, values: ['" + "v" * 64 + "']}",
+            "values[0]",
+            f'"{"v" * 64}": {LABEL_VALUE}',
+        ),
+        ("{key: a, operator: In, values: [a, '-b']}", "values[1]", '"-b": ' + LABEL_VALUE),
         ("{key: a, operator: In}", "values", "must be non-empty when operator is In"),
         ("{key: a, operator: NotIn, values: []}", "values", "must be non-empty when operator is NotIn"),
         ("{key: a, operator: Exists, values: [a]}", "values", "must be empty when operator is Exists"),
@@ -253,12 +259,12 @@ SIGNED = "must be an integer without a sign when operator is {op} (every value m
             "operator",
             "must be In, NotIn, Exists, DoesNotExist, Gt or Lt",
         ),
-        ('{key: "pool\\n", operator: Exists}', "key", "'pool\\n': " + NAME_PART),
-        ("{key: '', operator: Exists}", "key", "'': " + NAME_PART),
+        ('{key: "pool\\n", operator: Exists}', "key", '"pool\\n": ' + NAME_PART),
+        ("{key: '', operator: Exists}", "key", '"": ' + NAME_PART),
         (
             "{key: '" + "p" * 254 + "/a', operator: Exists}",
             "key",
-            f"'{'p' * 254}/a': prefix must be a lowercase DNS subdomain of at most 253 characters",
+            f'"{"p" * 254}/a": prefix must be a lowercase DNS subdomain of at most 253 characters',
         ),
     ],
 )
@@ -303,7 +309,7 @@ def test_preferred_terms_follow_the_same_rules() -> None:
         )
     )
     assert problems == [
-        f"{WHERE}.placement.nodeAffinity.preferred[0].matchExpressions[0].values: '-1': "
+        f'{WHERE}.placement.nodeAffinity.preferred[0].matchExpressions[0].values: "-1": '
         + SIGNED.format(op="Gt")
     ]
 
@@ -354,7 +360,11 @@ def test_satisfiability_at_load(exprs: list[str], unsatisfiable: bool) -> None:
 def test_snake_case_placement_fields_are_unknown(placement: str, field: str) -> None:
     # issue 17 item 9: the schema only knows camelCase; populate_by_name let these load
     problems = problems_of(policy(placement))
-    assert f"{WHERE}.{field}: unknown field (check the spelling; see `placement-webhook schema`)" in problems
+    suggestion = camel_case(field.rsplit(".", 1)[-1])
+    assert (
+        f"{WHERE}.{field}: unknown field; did you mean {suggestion}? (see `placement-webhook schema`)"
+        in problems
+    )
 
 
 @pytest.mark.parametrize(
@@ -369,9 +379,16 @@ def test_snake_case_placement_fields_are_unknown(placement: str, field: str) -> 
 )
 def test_snake_case_policy_fields_are_unknown(extra: str, field: str) -> None:
     problems = problems_of(policy("{tolerations: [{key: a, operator: Exists}]}", extra=extra))
+    suggestion = camel_case(field.rsplit(".", 1)[-1])
     assert problems == [
-        f"policies.yaml:5: policies[0] (p).{field}: unknown field (check the spelling; see `placement-webhook schema`)"
+        f"policies.yaml:5: policies[0] (p).{field}: unknown field; did you mean {suggestion}?"
+        " (see `placement-webhook schema`)"
     ]
+
+
+def camel_case(name: str) -> str:
+    """The camelCase field a snake_case one misspells: what "did you mean" names."""
+    return re.sub(r"_(.)", lambda m: m[1].upper(), name)
 
 
 def test_camel_case_names_still_load() -> None:

@@ -154,11 +154,11 @@ def test_namespace_selector_follows_label_selector_semantics(
         ),
         (
             "{matchLabels: {team: 'a b'}}",
-            "policies[0] (p).match.namespaceSelector.matchLabels: value of 'team': must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+            "policies[0] (p).match.namespaceSelector.matchLabels.team: \"a b\": must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
         ),
         (
             "{matchLabel: {team: nlp}}",
-            "policies[0] (p).match.namespaceSelector.matchLabel: unknown field (check the spelling; see `placement-webhook schema`)",
+            "policies[0] (p).match.namespaceSelector.matchLabel: unknown field; did you mean matchLabels? (see `placement-webhook schema`)",
         ),
     ],
 )
@@ -224,7 +224,7 @@ def test_the_namespace_selector_is_asked_last_so_cheaper_criteria_decide_first()
           placement: {nodeSelector: {pool: x}}
         """).policies
     facts = read_pod_facts(minimal_pod(), namespace="dev", namespace_labels=None)
-    assert mismatch_reason(policy, facts) == "namespace 'dev' not in [prod-*]"
+    assert mismatch_reason(policy, facts) == 'namespace "dev" not in [prod-*]'
     holds, _ = policy.criteria[-1]
     with pytest.raises(NamespaceLabelsUnknownError):
         holds(facts)

@@ -57,7 +57,7 @@ def one(placement: str, *, extra: str = "", match: str = "{}") -> list[str]:
             "{tolerations: [{key: a, operator: Exists, effect: NoSchedul}]}",
             "tolerations[0].effect: must be NoSchedule, PreferNoSchedule or NoExecute",
         ),
-        ("{tolerations: [{key: 'bad key', operator: Exists}]}", "tolerations[0].key: 'bad key': name part"),
+        ("{tolerations: [{key: 'bad key', operator: Exists}]}", 'tolerations[0].key: "bad key": name part'),
         (
             "{tolerations: [{key: a, value: true}]}",
             "tolerations[0].value: must be a string (quote YAML values",
@@ -98,8 +98,8 @@ def one(placement: str, *, extra: str = "", match: str = "{}") -> list[str]:
             "{nodeAffinity: {preferred: [{weight: 101, matchExpressions: [{key: a, operator: Exists}]}]}}",
             "preferred[0].weight: must be at most 100",
         ),
-        ("{nodeSelector: {'Pool/x': a}}", "placement.nodeSelector: 'Pool/x': prefix must be a lowercase"),
-        ("{nodeSelector: {pool: 'a b'}}", "placement.nodeSelector: value of 'pool'"),
+        ("{nodeSelector: {'Pool/x': a}}", 'placement.nodeSelector: key "Pool/x": prefix must be a lowercase'),
+        ("{nodeSelector: {pool: 'a b'}}", 'placement.nodeSelector.pool: "a b": must be at most 63'),
         ("{}", "placement: must set tolerations, nodeSelector or nodeAffinity"),
         (
             "{nodeSelector: {pool: a}, nodeAffinity: {required: [{key: pool, operator: In, values: [b]}]}}",
@@ -119,7 +119,7 @@ def test_each_rule_names_line_policy_and_field(placement: str, message: str) -> 
     ("match", "message"),
     [
         ("{namespaces: []}", "match.namespaces: must not be empty"),
-        ("{servers: ['']}", "match.servers: entries must be non-empty strings"),
+        ("{servers: ['']}", "match.servers[0]: must be a non-empty string"),
         (
             "{podSelector: {matchExpressions: [{key: tier, operator: In}]}}",
             "podSelector.matchExpressions[0].values: must be non-empty when operator is In",
@@ -128,7 +128,7 @@ def test_each_rule_names_line_policy_and_field(placement: str, message: str) -> 
             "{podSelector: {matchExpressions: [{key: tier, operator: Gt, values: ['1']}]}}",
             "matchExpressions[0].operator: must be In, NotIn, Exists or DoesNotExist",
         ),
-        ("{podSelector: {matchLabels: {team: 'a b'}}}", "matchLabels: value of 'team'"),
+        ("{podSelector: {matchLabels: {team: 'a b'}}}", 'matchLabels.team: "a b": must be at most 63'),
         ("{serverType: [mlserver]}", "match.serverType: unknown field"),
     ],
 )
@@ -175,11 +175,18 @@ def test_names_must_be_unique_dns_labels_and_all_errors_are_listed() -> None:
         ("version: 2\npolicies: []\n", "policies.yaml:1: version: must be 1"),
         ("policies: []\n", "policies.yaml:1: version: required field is missing"),
         ("version: 1\npolicies: {}\n", "policies.yaml:2: policies: must be a list"),
-        ("version: 1\npolicies: [\n", "policies.yaml:3: not valid YAML"),
-        ("version: 1\nversion: 1\npolicies: []\n", "policies.yaml: line 2: duplicate key 'version'"),
+        # the end of a 2-line file is its line 2, not a line 3 that does not exist
+        ("version: 1\npolicies: [\n", "policies.yaml:2: not valid YAML"),
+        ("version: 1\npolicies: [", "policies.yaml:2: not valid YAML"),
+        ("version: 1\nversion: 1\npolicies: []\n", 'policies.yaml:2: duplicate key "version"'),
         ("- 1\n", "policies.yaml:1: document: must be a mapping"),
-        ("version: 1\n---\nversion: 1\n", "expected exactly one YAML document, found 2"),
-        ("", "expected exactly one YAML document, found 0"),
+        (
+            "version: 1\n---\nversion: 1\n",
+            "policies.yaml:3: a second YAML document with content; a policy file is one document"
+            " (empty ones are ignored)",
+        ),
+        ("", "policies.yaml: empty (no YAML document with content); a policy file needs at least version: 1"),
+        ("---\n# nothing\n---\n", "policies.yaml: empty (no YAML document with content)"),
         (
             "version: 1\npolicies: []\nx: !!python/object:os.system {}\n",
             "policies.yaml:3: unsupported YAML value",
@@ -188,7 +195,18 @@ def test_names_must_be_unique_dns_labels_and_all_errors_are_listed() -> None:
 )
 def test_file_level_problems(text: str, message: str) -> None:
     problems = problems_of(text)
-    assert any(message in p for p in problems), problems
+    assert any(p.startswith(message) for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\npolicies: []\n---\n",  # a trailing --- (kubectl ignores empty documents)
+        "---\nversion: 1\npolicies: []\n---\n# retired policies below\n---\n",
+    ],
+)
+def test_empty_documents_are_ignored(text: str) -> None:
+    assert len(load_policies_text(text)) == 0
 
 
 def test_billion_laughs_is_refused_quickly() -> None:
@@ -275,3 +293,65 @@ def test_a_key_with_a_line_break_is_quoted_and_the_error_stays_one_line() -> Non
         'policies.yaml:7: policies[1] (gpu-servers).placement.tolerations[0]."o\\nEqual": unknown field'
         " (check the spelling; see `placement-webhook schema`)"
     ]
+
+
+def test_every_problem_is_reported_at_once_each_at_its_own_line() -> None:
+    """Cross-field rules (an empty placement, an empty allow rule) are checked on every entry that
+    validates even when others have field errors; every bad key and value of a map or list is
+    named, each at its own line (not only the first, at the map's line)."""
+    problems = problems_of("""\
+version: 1
+policies:
+- name: empty
+  placement: {}
+- name: broken
+  match:
+    namespaces: [team-a, "", ""]
+  placement:
+    nodeSelector:
+      good: x
+      "bad key!": y
+      other: "bad value!"
+    tolerations: [{key: k, operator: Sometimes}]
+reservations:
+- taint: {key: seldon-gpu-srv}
+  allow: [{}]
+""")
+    assert problems == [
+        "policies.yaml:4: policies[0] (empty).placement: must set tolerations, nodeSelector or nodeAffinity",
+        "policies.yaml:7: policies[1] (broken).match.namespaces[1]: must be a non-empty string",
+        "policies.yaml:7: policies[1] (broken).match.namespaces[2]: must be a non-empty string",
+        'policies.yaml:11: policies[1] (broken).placement.nodeSelector: key "bad key!": name part must be at'
+        " most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+        'policies.yaml:12: policies[1] (broken).placement.nodeSelector.other: "bad value!": must be at most'
+        " 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+        "policies.yaml:13: policies[1] (broken).placement.tolerations[0].operator: must be Equal or Exists",
+        "policies.yaml:16: reservations[0] (seldon-gpu-srv).allow[0]: must set namespaces, podSelector or"
+        " daemonSets (an empty rule would allow every Pod)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("version: 1\npolices: []\n", "policies.yaml:2: polices: unknown field; did you mean policies?"),
+        (
+            "version: 1\npolicies:\n- name: p\n  placment: {nodeSelector: {a: b}}\n",
+            "policies.yaml:4: policies[0] (p).placment: unknown field; did you mean placement?",
+        ),
+        (
+            "version: 1\npolicies:\n- name: p\n  placement: {nodeSelector: {a: b}, tolerations: [{key: a, valeu: b}]}\n",
+            "policies.yaml:4: policies[0] (p).placement.tolerations[0].valeu: unknown field; did you mean value?",
+        ),
+        (
+            "version: 1\nreservations:\n- taint: {key: a, efect: NoSchedule}\n",
+            "policies.yaml:3: reservations[0] (a).taint.efect: unknown field; did you mean effect?",
+        ),
+        (
+            "version: 1\npolicies:\n- name: p\n  zzz: 1\n  placement: {nodeSelector: {a: b}}\n",
+            "policies.yaml:4: policies[0] (p).zzz: unknown field (check the spelling;",
+        ),
+    ],
+)
+def test_an_unknown_field_names_the_closest_allowed_one(text: str, problem: str) -> None:
+    assert any(p.startswith(problem) for p in problems_of(text)), problems_of(text)

@@ -34,7 +34,7 @@ def problems_of(reservations: str) -> list[str]:
         ),
         (
             "- {taint: {key: 'bad key'}}",
-            "policies.yaml:6: reservations[0] (bad key).taint.key: 'bad key': name part must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+            "policies.yaml:6: reservations[0] (bad key).taint.key: \"bad key\": name part must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
         ),
         (
             "- {taint: {effect: NoSchedule}}",
@@ -58,7 +58,7 @@ def problems_of(reservations: str) -> list[str]:
         ),
         (
             "- {taint: {key: seldon-gpu-srv}, allow: [{daemonSets: false}]}",
-            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].daemonSets: must be True",
+            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].daemonSets: must be true",
         ),
         (
             "- {taint: {key: seldon-gpu-srv}, allow: [{namespaces: []}]}",
@@ -66,11 +66,11 @@ def problems_of(reservations: str) -> list[str]:
         ),
         (
             "- {taint: {key: seldon-gpu-srv}, allow: [{podSelector: {matchLabels: {app: 'a b'}}}]}",
-            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].podSelector.matchLabels: value of 'app': must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
+            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].podSelector.matchLabels.app: \"a b\": must be at most 63 characters of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric",
         ),
         (
             "- {taint: {key: seldon-gpu-srv}, allow: [{namespace: [a]}]}",
-            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].namespace: unknown field (check the spelling; see `placement-webhook schema`)",
+            "policies.yaml:6: reservations[0] (seldon-gpu-srv).allow[0].namespace: unknown field; did you mean namespaces? (see `placement-webhook schema`)",
         ),
         (
             "- {taint: {key: seldon-gpu-srv}, message: [a]}",

@@ -16,7 +16,7 @@ from webhook.errors import InputError, PolicyError
 from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
 from webhook.policy.source import load_yaml_documents
 
-TOO_DEEP = "x.yaml: line 1: nesting deeper than 100 levels"
+TOO_DEEP = "x.yaml:1: nesting deeper than 100 levels"
 LIBYAML_LIMIT = "x.yaml:1: not valid YAML: exceeded maximum nesting depth"
 
 
@@ -72,7 +72,7 @@ def test_deep_nesting_is_one_clean_error(
 @pytest.mark.parametrize(
     ("depth", "problem"),
     [
-        (500, "x.yaml: line 102: nesting deeper than 100 levels"),
+        (500, "x.yaml:102: nesting deeper than 100 levels"),
         (1000, "x.yaml:1000: not valid YAML: exceeded maximum nesting depth"),
     ],
 )

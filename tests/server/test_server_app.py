@@ -91,6 +91,7 @@ class RecordingLabels:
     """A namespace label source (``LabelSource``) that knows team-a and records every lookup."""
 
     ready = True
+    failure = None
 
     def __init__(self) -> None:
         self.asked: list[str] = []

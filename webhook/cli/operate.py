@@ -34,9 +34,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise InputError(f"setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise InputError("; ".join(setting_problems(exc))) from None
     return run_server(settings)
+
+
+#: The settings ``serve`` also takes as options (see ``add_serve_parser``).
+SERVE_OPTIONS = frozenset(
+    ("policies", "cert_dir", "host", "port", "metrics_port", "client_ca", "dev_certs", "log_level")
+)
+
+
+def _number(value: Any) -> Any:
+    """``0`` for pydantic's ``0.0`` bound of a float setting, as one would write it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def setting_problems(exc: Any) -> list[str]:
+    """Each invalid setting by the environment variable that sets it (``serve`` options set the
+    same), in the words of YAML/JSON rather than pydantic's."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = "_".join(str(part) for part in error["loc"])
+        name = "PLACEMENT_WEBHOOK_" + field.upper()
+        if field in SERVE_OPTIONS:
+            name += f" (--{field.replace('_', '-')})"
+        ctx = {k: _number(v) for k, v in (error.get("ctx") or {}).items()}
+        kind = error["type"]
+        words = {
+            "greater_than": f"must be greater than {ctx.get('gt')}",
+            "greater_than_equal": f"must be at least {ctx.get('ge')}",
+            "less_than": f"must be less than {ctx.get('lt')}",
+            "less_than_equal": f"must be at most {ctx.get('le')}",
+            "float_parsing": "must be a number",
+            "int_parsing": "must be an integer",
+            "bool_parsing": "must be true or false",
+            "string_pattern_mismatch": f"must match {ctx.get('pattern')}",
+            "extra_forbidden": "unknown setting",
+        }
+        message = words.get(kind) or str(error["msg"])[:1].lower() + str(error["msg"])[1:]
+        problems.append(f"{name}: {message}")
+    return problems
 
 
 def cmd_certs(args: argparse.Namespace) -> int:

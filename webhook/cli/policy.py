@@ -3,9 +3,11 @@
 ``-o json|yaml`` objects (field names are stable):
 
 - ``validate``: ``{policies, valid, problems, count, enforce, audit, reservations: {count, enforce,
-  audit}, nodes, findings: [{severity, message}], errors, warnings}``; ``problems`` lists why an
-  invalid file is invalid (then ``valid: false`` and no counts), ``nodes`` is null without
-  ``--nodes``/``--cluster``; ``count``, ``enforce`` and ``audit`` count policies.
+  audit}, nodes, notes, findings: [{severity, message}], errors, warnings}``; ``problems`` lists why
+  an invalid file is invalid (then ``valid: false`` and no counts; ``count``, ``enforce`` and
+  ``audit`` count policies), ``nodes`` is null without ``--nodes``/``--cluster``;
+  ``findings`` holds those of the file alone (patterns that never match, shadowed policies) and,
+  with nodes, those against them; ``notes`` what the file needs of the server (permissions).
 - ``test``: ``{cases: [{name, path, passed, failures}], passed, failed}``.
 """
 
@@ -29,9 +31,10 @@ from webhook.cli.common import (
 from webhook.cli.helptext import add_verb
 from webhook.cli.policytests import CASE_FILE, find_cases, run_case
 from webhook.errors import InputError, PolicyError
+from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import default_policies_path
 from webhook.policy.model import policy_file_schema
-from webhook.simulation.reachability import check_policies, render_findings
+from webhook.simulation.reachability import check_policies, file_findings, render_findings
 
 
 def _policy_file(args: argparse.Namespace) -> None:
@@ -40,6 +43,25 @@ def _policy_file(args: argparse.Namespace) -> None:
         raise InputError(f"two policy files given ({args.file} and --policies {args.policies}); give one")
     if args.file is not None:
         args.policies = Path(args.file)
+
+
+NAMESPACE_PERMISSION_NOTE = (
+    "{policies} match.namespaceSelector: the server needs permission to get, list and watch Namespaces"
+    " (chart value namespaceSelector.enabled=true); without it a reload of this file is refused"
+)
+
+
+def _counted(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def _notes(policies: PolicySet) -> list[str]:
+    """What the file needs of the server beyond itself."""
+    names = [p.name for p in policies.policies if p.policy.match.namespace_selector is not None]
+    if not names:
+        return []
+    which = f"policy {names[0]} uses" if len(names) == 1 else f"policies {', '.join(names)} use"
+    return [NAMESPACE_PERMISSION_NOTE.format(policies=which)]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -56,7 +78,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     modes = [p.policy.mode for p in policies.policies]
     counts = {"count": len(policies), "enforce": modes.count("enforce"), "audit": modes.count("audit")}
     summary = (
-        f"{policies.source}: {len(policies)} policies valid"
+        f"{policies.source}: {_counted(len(policies), 'policy', 'policies')} valid"
         f" ({counts['enforce']} enforce, {counts['audit']} audit)"
     )
     reserved = [r.mode for r in policies.reservations]
@@ -66,30 +88,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
         "audit": reserved.count("audit"),
     }
     if reserved:  # the guard's part of the file; without any, /validate refuses nothing
-        noun = "reservation" if len(reserved) == 1 else "reservations"
         summary += (
-            f"; {len(reserved)} {noun} ({reservations['enforce']} enforce, {reservations['audit']} audit)"
+            f"; {_counted(len(reserved), 'reservation', 'reservations')}"
+            f" ({reservations['enforce']} enforce, {reservations['audit']} audit)"
         )
+    findings = file_findings(policies)  # they need no nodes: reported always
+    notes = _notes(policies)
     report: dict[str, Any] = {"policies": policies.source, "valid": True, "problems": [], **counts}
-    report["reservations"] = reservations
-    report.update(nodes=None, findings=[], errors=0, warnings=0)
+    report.update(reservations=reservations, nodes=None, notes=notes)
     if not structured:
         print(summary)  # before the nodes are fetched: the file itself was checked
-    code = EXIT_OK
+        for finding in findings:
+            print(f"{finding.severity}: {finding.message}")
+        for note in notes:
+            print(f"note: {note}")
     if args.nodes is not None or args.cluster:
         nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
         ert = args.extended_resource_toleration
-        findings = check_policies(policies, nodes, extended_resource_toleration=ert)
-        failing = {"error", "warning"} if args.strict else {"error"}
-        code = EXIT_FAILURE if any(f.severity in failing for f in findings) else EXIT_OK
-        report.update(
-            nodes={"source": where, "count": len(nodes)},
-            findings=[{"severity": f.severity, "message": f.message} for f in findings],
-            errors=sum(f.severity == "error" for f in findings),
-            warnings=sum(f.severity == "warning" for f in findings),
-        )
+        on_nodes = check_policies(policies, nodes, extended_resource_toleration=ert, shadowed=False)
+        findings += on_nodes
+        report["nodes"] = {"source": where, "count": len(nodes)}
         if not structured:
-            print("\n".join(render_findings(findings, nodes=len(nodes), where=where)))
+            print("\n".join(render_findings(on_nodes, nodes=len(nodes), where=where)))
+    failing = {"error", "warning"} if args.strict else {"error"}
+    code = EXIT_FAILURE if any(f.severity in failing for f in findings) else EXIT_OK
+    report.update(
+        findings=[{"severity": f.severity, "message": f.message} for f in findings],
+        errors=sum(f.severity == "error" for f in findings),
+        warnings=sum(f.severity == "warning" for f in findings),
+    )
     if structured:
         print_object(report, fmt=args.output)
     return code

@@ -24,6 +24,7 @@ Every case is also checked for idempotency (reviewing the result again changes n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,11 @@ def _load_case(path: Path) -> Case:
 MUTATOR, GUARD = Mutator(), Guard()
 
 
+def _shown(value: Any) -> str:
+    """A value in the case file's words (JSON: null, "text", a list), never Python's repr."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _diff(expected: Any, actual: Any) -> str:
     ops = jsonpatch.make_patch(expected, actual).patch
     shown = "; ".join(f"{op['op']} {op['path']}" for op in ops[:5])
@@ -126,14 +132,14 @@ def _check_one(
     if expect.outcome is not None and review.outcome != expect.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
     if "policy" in expect.model_fields_set and review.policy != expect.policy:
-        failures.append(f"policy: expected {expect.policy}, got {review.policy}")
+        failures.append(f"policy: expected {_shown(expect.policy)}, got {_shown(review.policy)}")
     if wanted is not None and review.pod != wanted:
         failures.append(f"pod differs from {expect.pod}: {_diff(wanted, review.pod)}")
     for text in expect.warnings or []:
         if not any(text in w for w in review.warnings):
-            failures.append(f"no warning contains {text!r} (warnings: {review.warnings})")
+            failures.append(f"no warning contains {_shown(text)} (warnings: {_shown(review.warnings)})")
     if expect.denied is not None and (review.denial is None or expect.denied not in review.denial):
-        failures.append(f"expected a denial containing {expect.denied!r}, got {review.denial!r}")
+        failures.append(f"expected a denial containing {_shown(expect.denied)}, got {_shown(review.denial)}")
     if jsonpatch.apply_patch(subject.pod, review.patch) != review.pod:
         failures.append("the patch applied to the input does not give the mutated Pod")
     again = MUTATOR.decide(pod_request(review.pod, namespace=subject.namespace), loaded, labels)
@@ -162,7 +168,7 @@ def _check_guard(
         verdict.message is None or expect.guard_denied not in verdict.message
     ):
         failures.append(
-            f"expected a guard denial containing {expect.guard_denied!r}, got {verdict.message!r}"
+            f"expected a guard denial containing {_shown(expect.guard_denied)}, got {_shown(verdict.message)}"
         )
     return failures
 

@@ -113,6 +113,13 @@ class NamespaceState:
             return len(self.labels_by_name)
 
 
+def _one_line(exc: Exception) -> str:
+    """An API refusal as its status and reason (``403 Forbidden``), anything else as its first line."""
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}".strip()
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
 def next_backoff(previous: float | None) -> float:
     """0.5 s, then doubling up to 30 s (jitter is added where it is slept)."""
     return BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
@@ -129,6 +136,8 @@ class CacheStats:
     restarts: int = 0
     misses: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
+    #: the API server refused the last LIST or WATCH (401/403): no retry helps until RBAC changes
+    refused: bool = False
 
     def missed(self, result: str) -> None:
         self.misses[result] = self.misses.get(result, 0) + 1
@@ -160,6 +169,16 @@ class NamespaceCache:
     def ready(self) -> bool:
         """The first LIST has completed (``/readyz`` waits for it)."""
         return self.state.listed
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last LIST or WATCH failed (None since one succeeded); a refusal (401/403) names
+        the permission the server lacks."""
+        if self.stats.last_error is None:
+            return None
+        if self.stats.refused:
+            return f"the API server refused to list Namespaces ({self.stats.last_error})"
+        return self.stats.last_error
 
     def start(self) -> None:
         if self._thread is None:
@@ -234,6 +253,7 @@ class NamespaceCache:
                     if self._stop.is_set():
                         return
                 backoff, self.stats.last_error = None, None  # a watch the server ended on time
+                self.stats.refused = False
             except GoneError:
                 self.stats.restarts += 1
                 relist_at = 0.0  # list again at once: the version is gone
@@ -241,7 +261,8 @@ class NamespaceCache:
                 if isinstance(exc, ApiException) and exc.status == 410:
                     relist_at = 0.0
                 self.stats.restarts += 1
-                self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                self.stats.refused = isinstance(exc, ApiException) and exc.status in (401, 403)
+                self.stats.last_error = _one_line(exc)
                 backoff = next_backoff(backoff)
                 log.warning(
                     "namespace watch failed; retrying",

@@ -7,6 +7,8 @@ JSON's words), and ``placement_key`` turns the same fields into the plan memo's 
 
 from __future__ import annotations
 
+import datetime
+import json
 import marshal
 from typing import Any, NamedTuple
 
@@ -17,12 +19,16 @@ from webhook.kube.objects import RawObject
 
 def json_type(value: Any) -> str:
     """The JSON name of a value's type, as people who wrote the manifest know it."""
+    if value is None:
+        return "null"
+    if isinstance(value, datetime.date):  # a YAML timestamp (2024-01-01), which JSON has not
+        return "a date"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
     names: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
-    return names.get(type(value), type(value).__name__)
+    return names.get(type(value), "a value JSON cannot hold")
 
 
 def field_of(obj: Any, key: str, *, kind: type, where: str) -> Any:
@@ -107,7 +113,9 @@ def pod_node_selector(fields: PlacementFields) -> dict[str, str]:
     node_selector = typed(fields.node_selector, kind=dict, where="spec.nodeSelector") or {}
     for key, value in node_selector.items():
         if not isinstance(value, str):
-            raise PodShapeError(f"spec.nodeSelector[{key!r}] is {json_type(value)}, expected a string")
+            raise PodShapeError(
+                f"spec.nodeSelector[{json.dumps(key)}] is {json_type(value)}, expected a string"
+            )
     return node_selector
 
 

@@ -67,6 +67,8 @@ class PolicySet:
     policies: tuple[CompiledPolicy, ...]
     source: str = "<memory>"
     reservations: tuple[CompiledReservation, ...] = ()
+    #: ``file:LINE: path: message`` for each pattern that can never match (``validate`` shows them)
+    warnings: tuple[str, ...] = field(default=(), compare=False)
     #: some policy matches on namespaceSelector: the server needs the namespace cache (computed once)
     uses_namespace_selector: bool = field(init=False)
     _candidates: dict[tuple[str, str | None], PolicySet] = field(

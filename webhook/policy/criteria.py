@@ -8,6 +8,7 @@ Both walk the same criteria, so the explanation can never disagree with the deci
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Callable
 
@@ -18,6 +19,14 @@ from webhook.policy.model import Match
 
 Predicate = Callable[[PodFacts], bool]
 Criterion = tuple[Predicate, Callable[[PodFacts], str]]
+
+
+NO_TYPE = "(no SELDON_SERVER_TYPE)"
+
+
+def _shown(value: str | None, *, absent: str) -> str:
+    """A Pod's value as written in YAML/JSON (double-quoted), or what its absence means."""
+    return absent if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def _listing(values: list[str]) -> str:
@@ -62,9 +71,11 @@ def _namespace_criterion(selector: dict[str, object]) -> Criterion:
     def explain(facts: PodFacts) -> str:
         labels = facts.namespace_labels
         if labels is None:
-            return f"labels of namespace {facts.namespace!r} unknown (namespaceSelector not evaluated)"
+            return (
+                f"labels of namespace {json.dumps(facts.namespace)} unknown (namespaceSelector not evaluated)"
+            )
         why = label_selector_mismatch(selector, labels)
-        return f"namespace {facts.namespace!r} labels do not match namespaceSelector: {why}"
+        return f"namespace {json.dumps(facts.namespace)} labels do not match namespaceSelector: {why}"
 
     return holds, explain
 
@@ -75,7 +86,10 @@ def compile_match(match: Match) -> tuple[Criterion, ...]:
     if match.namespaces:
         in_namespaces, namespaces = _glob(match.namespaces), _listing(match.namespaces)
         criteria.append(
-            (lambda f: in_namespaces(f.namespace), lambda f: f"namespace {f.namespace!r} not in {namespaces}")
+            (
+                lambda f: in_namespaces(f.namespace),
+                lambda f: f"namespace {json.dumps(f.namespace)} not in {namespaces}",
+            )
         )
     if match.needs_seldon_server:
         criteria.append(
@@ -89,7 +103,9 @@ def compile_match(match: Match) -> tuple[Criterion, ...]:
         criteria.append(
             (
                 lambda f: in_servers(f.server_name or ""),
-                lambda f: f"server {f.server_name!r} not in {servers}",
+                lambda f: (
+                    f"server {_shown(f.server_name, absent='(no seldon-server-name label)')} not in {servers}"
+                ),
             )
         )
     if match.server_types is not None:
@@ -97,7 +113,7 @@ def compile_match(match: Match) -> tuple[Criterion, ...]:
         criteria.append(
             (
                 lambda f: f.server_type in types,
-                lambda f: f"server type {f.server_type!r} not in {listed_types}",
+                lambda f: f"server type {_shown(f.server_type, absent=NO_TYPE)} not in {listed_types}",
             )
         )
     if match.capabilities is not None:

@@ -13,7 +13,7 @@ is refused unless it says why the risk is accepted (``acceptForgeable: <reason>`
 from __future__ import annotations
 
 from webhook.kube.tolerations import describe_toleration, tolerates_reserved
-from webhook.policy.model import AllowRule, Match, Policy, PolicyFile, Reservation
+from webhook.policy.model import AllowRule, Match, Policy, Reservation
 
 Problem = tuple[tuple[int | str, ...], str]
 
@@ -63,12 +63,16 @@ def _rule_words(rule: AllowRule) -> str:
     return " and ".join(words)
 
 
-def forgeable_entitlements(policy_file: PolicyFile) -> list[Problem]:
+def forgeable_entitlements(
+    policies: list[tuple[int, Policy]], reservations: list[tuple[int, Reservation]]
+) -> list[Problem]:
     """Every rule that grants a reserved taint (of an ``enforce`` reservation) on facts any tenant
-    can write, without ``acceptForgeable``: one problem each, naming the taint and the fields."""
+    can write, without ``acceptForgeable``: one problem each, naming the taint and the fields.
+    ``policies`` and ``reservations``: the entries of the file that are valid on their own, with
+    their indexes (the others have problems of their own)."""
     problems: list[Problem] = []
-    enforced = [r for r in policy_file.reservations if r.mode == "enforce"]
-    for i, policy in enumerate(policy_file.policies):
+    enforced = [r for _, r in reservations if r.mode == "enforce"]
+    for i, policy in policies:
         if policy.mode != "enforce" or policy.accept_forgeable or binds_namespaces(policy.match):
             continue
         for reservation in enforced:
@@ -83,7 +87,7 @@ def forgeable_entitlements(policy_file: PolicyFile) -> list[Problem]:
                         " acceptForgeable to the reason",
                     )
                 )
-    for index, reservation in enumerate(policy_file.reservations):
+    for index, reservation in reservations:
         if reservation.mode != "enforce":
             continue
         for j, rule in enumerate(reservation.allow):

@@ -8,6 +8,7 @@ policy for the hot path.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -31,10 +32,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, strict=True)
 
 
+def quoted(text: str) -> str:
+    """A key or value as the user wrote it, double-quoted as in YAML and JSON (never Python's repr)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+#: (path below the field, message, whether it is about the map key at that path)
+EntryProblem = tuple[tuple[int | str, ...], str, bool]
+
+
+class EntryError(ValueError):
+    """Every bad entry of one list or map field, each at its own path below the field: raised by a
+    validator so that all of them are reported at once, each at its own line (a plain ValueError
+    names only the field, at the field's line). ``webhook.policy.loading`` expands it."""
+
+    def __init__(self, problems: list[EntryProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(message for _, message, _ in problems))
+
+
+def _raise_entries(problems: list[EntryProblem]) -> None:
+    if problems:
+        raise EntryError(problems)
+
+
+def _key_error(key: str) -> str | None:
+    error = qualified_name_error(key)
+    return f"key {quoted(key)}: {error}" if error else None
+
+
 def _check_key(key: str) -> str:
     error = qualified_name_error(key)
     if error:
-        raise ValueError(f"{key!r}: {error}")
+        raise ValueError(f"{quoted(key)}: {error}")
     return key
 
 
@@ -44,10 +74,12 @@ def _check_values(operator: str, values: list[str] | None) -> list[str] | None:
     if operator in ("In", "NotIn"):
         if not values:
             raise ValueError(f"must be non-empty when operator is {operator}")
-        for value in values:
+        problems: list[EntryProblem] = []
+        for i, value in enumerate(values):
             error = label_value_error(value)
             if error:
-                raise ValueError(f"{value!r}: {error}")
+                problems.append(((i,), f"{quoted(value)}: {error}", False))
+        _raise_entries(problems)
     elif operator in ("Exists", "DoesNotExist"):
         if values:
             raise ValueError(f"must be empty when operator is {operator}")
@@ -56,7 +88,7 @@ def _check_values(operator: str, values: list[str] | None) -> list[str] | None:
             raise ValueError(f"must be exactly one integer when operator is {operator}")
         if label_value_error(values[0]):  # the API server checks every value as a label value
             raise ValueError(
-                f"{values[0]!r}: must be an integer without a sign when operator is {operator}"
+                f"{quoted(values[0])}: must be an integer without a sign when operator is {operator}"
                 " (every value must also be a valid label value, which cannot start with '+' or '-')"
             )
     return values
@@ -113,11 +145,16 @@ class LabelSelector(_Strict):
 
 
 def _check_label_map(labels: dict[str, str]) -> dict[str, str]:
+    """Every bad key (reported at the key's line) and every bad value (at its own)."""
+    problems: list[EntryProblem] = []
     for key, value in labels.items():
-        _check_key(key)
+        key_error = _key_error(key)
+        if key_error:
+            problems.append(((key,), key_error, True))
         error = label_value_error(value)
         if error:
-            raise ValueError(f"value of {key!r}: {error}")
+            problems.append(((key,), f"{quoted(value)}: {error}", False))
+    _raise_entries(problems)
     return labels
 
 
@@ -125,8 +162,7 @@ def _non_empty_strings(values: list[str] | None) -> list[str] | None:
     if values is not None:
         if not values:
             raise ValueError("must not be empty; omit the field to match every Pod")
-        if any(not v for v in values):
-            raise ValueError("entries must be non-empty strings")
+        _raise_entries([((i,), "must be a non-empty string", False) for i, v in enumerate(values) if not v])
     return values
 
 

@@ -8,6 +8,7 @@ errors, and every value's path maps to its line for error messages.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,11 +72,11 @@ def _expanded_size(root: yaml.Node) -> int:
     return sizes[id(root)]
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int = 0) -> Iterator[str]:
-    """Record the line of every path; yield a problem for each duplicate mapping key."""
+def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int = 0) -> Iterator[tuple[int, str]]:
+    """Record the line of every path; yield (line, problem) for each duplicate mapping key."""
     lines.setdefault(path, node.start_mark.line + 1)
     if depth > 100:
-        yield f"line {node.start_mark.line + 1}: nesting deeper than 100 levels"
+        yield node.start_mark.line + 1, "nesting deeper than 100 levels"
         return
     if isinstance(node, yaml.SequenceNode):
         for i, child in enumerate(node.value):
@@ -87,7 +88,7 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int = 0) -
             if key is None:
                 continue
             if key in seen:
-                yield f"line {key_node.start_mark.line + 1}: duplicate key {key!r}"
+                yield key_node.start_mark.line + 1, f"duplicate key {json.dumps(key, ensure_ascii=False)}"
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             yield from _walk(value_node, (*path, key), lines, depth + 1)
@@ -114,31 +115,36 @@ def _construct(node: yaml.Node) -> Any:
         loader.dispose()
 
 
-def _yaml_problem(exc: yaml.YAMLError, *, source: str, what: str) -> str:
-    """One line: ``source:line: what: problem`` from PyYAML's multi-line message."""
+def _yaml_problem(exc: yaml.YAMLError, *, source: str, what: str, last_line: int) -> str:
+    """One line: ``source:line: what: problem`` from PyYAML's multi-line message. A problem found
+    at the end of the stream (an unclosed bracket) is put on the last line, not on the one after."""
     mark = getattr(exc, "problem_mark", None)
-    where = f"{source}:{mark.line + 1}" if mark is not None else source
+    where = f"{source}:{max(1, min(mark.line + 1, last_line))}" if mark is not None else source
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     return f"{where}: {what}: {problem}"
 
 
 def _checked_documents(text: str, *, source: str) -> list[YamlDocument]:
+    last_line = len(text.splitlines())
     try:
         nodes = _compose(text, source=source)
     except yaml.YAMLError as exc:
-        raise ValueError(_yaml_problem(exc, source=source, what="not valid YAML")) from exc
+        raise ValueError(
+            _yaml_problem(exc, source=source, what="not valid YAML", last_line=last_line)
+        ) from exc
     documents = []
     for node in nodes:
         if _expanded_size(node) > MAX_EXPANDED_NODES:
             raise ValueError(f"{source}: YAML aliases expand to over {MAX_EXPANDED_NODES} nodes")
         lines: dict[Path, int] = {}
-        problems = [f"{source}: {p}" for p in _walk(node, (), lines)]
+        problems = [f"{source}:{line}: {p}" for line, p in _walk(node, (), lines)]
         if problems:
             raise ValueError("\n".join(problems))
         try:
             data = _construct(node)
         except yaml.YAMLError as exc:
-            raise ValueError(_yaml_problem(exc, source=source, what="unsupported YAML value")) from exc
+            problem = _yaml_problem(exc, source=source, what="unsupported YAML value", last_line=last_line)
+            raise ValueError(problem) from exc
         except ValueError as exc:  # PyYAML's int() of over 4300 digits, a date such as 2001-02-30
             raise ValueError(f"{source}: unsupported YAML value: {str(exc).splitlines()[0]}") from exc
         documents.append(YamlDocument(data=data, source=source, lines=lines))
@@ -151,9 +157,21 @@ def load_yaml_document(text: str, *, source: str = "<memory>") -> YamlDocument:
         documents = _checked_documents(text, source=source)
     except ValueError as exc:
         raise PolicyError(str(exc).splitlines()) from exc
-    if len(documents) != 1:
-        raise PolicyError([f"{source}: expected exactly one YAML document, found {len(documents)}"])
-    return documents[0]
+    # empty documents (a trailing ``---``, one of comments only) are ignored, as kubectl ignores them
+    found = [d for d in documents if d.data is not None]
+    if not found:
+        raise PolicyError(
+            [f"{source}: empty (no YAML document with content); a policy file needs at least version: 1"]
+        )
+    if len(found) > 1:
+        extra = found[1]
+        raise PolicyError(
+            [
+                f"{extra.where(())}: a second YAML document with content;"
+                " a policy file is one document (empty ones are ignored)"
+            ]
+        )
+    return found[0]
 
 
 def load_yaml_documents(text: str, *, source: str = "<memory>") -> list[Any]:

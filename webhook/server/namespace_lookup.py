@@ -4,12 +4,17 @@
 credentials, as before). When the policies at start-up or after a reload use one, the cache is
 started once and kept. ``labels`` answers from the cache, else by a direct GET in a worker thread
 (the event loop never blocks on the API server), else None: unknown, and the engine's rule decides.
+
+A reload that newly needs the cache is only taken once the cache can serve it (``serving_problem``):
+a valid file the server cannot serve (no credentials, no RBAC to list Namespaces) is refused like
+an invalid one, instead of turning ``/readyz`` 503 on every replica at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -17,6 +22,14 @@ from webhook.errors import PlacementWebhookError
 from webhook.server.logs import LOGGER
 
 log = logging.getLogger(LOGGER)
+
+#: How to give the server what ``namespaceSelector`` needs, named in every refusal.
+PERMISSION_HINT = (
+    "policies with match.namespaceSelector need the server to get, list and watch Namespaces:"
+    " install the chart with namespaceSelector.enabled=true (its ClusterRole and a mounted token)"
+)
+#: Seconds a reload waits for the cache's first LIST before it is refused (retried at each poll).
+FIRST_LIST_WAIT = 10.0
 
 
 class LabelSource(Protocol):
@@ -26,6 +39,11 @@ class LabelSource(Protocol):
     def ready(self) -> bool: ...
 
     def start(self) -> None: ...
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last LIST or WATCH failed, None while it works (or has not failed yet)."""
+        ...
 
     def labels(self, name: str) -> Mapping[str, str] | None: ...
 
@@ -61,6 +79,28 @@ class NamespaceLookup:
         if not self.source.ready:
             return "namespace cache: first list of namespaces not complete"
         return None
+
+    def serving_problem(self, *, wait: float = FIRST_LIST_WAIT) -> str | None:
+        """Why policies with namespaceSelector cannot be served now, or None once they can.
+
+        Starts the cache if needed and waits up to ``wait`` seconds for its first LIST; a LIST that
+        fails (401/403 from missing RBAC, an unreachable API server) or takes longer is a problem.
+        Blocking: called from the reload's worker thread, never from the event loop.
+        """
+        self.ensure_started()
+        deadline = time.monotonic() + wait
+        while True:
+            source = self.source
+            if source is None:
+                return f"{self.problem}; {PERMISSION_HINT}"
+            if source.ready:
+                return None
+            failure = source.failure
+            if failure is not None:
+                return f"namespace cache: first list of namespaces failed: {failure}; {PERMISSION_HINT}"
+            if time.monotonic() >= deadline:
+                return f"namespace cache: first list of namespaces not complete after {wait:g} s"
+            time.sleep(min(0.05, wait))
 
     async def labels(self, name: str) -> Mapping[str, str] | None:
         source = self.source

@@ -5,7 +5,10 @@ the ``..data`` symlink, so inotify on the file itself misses it. A cheap ``stat`
 symlinks (inode, size, mtime of the target) sees every kind of update, including plain edits.
 A new policy file is only swapped in once it validated; a broken one, or any exception while
 loading it (a loader bug, a RecursionError), leaves the last good policies serving, is counted as
-a failed reload and shows in ``/readyz``. A new certificate is loaded into the live
+a failed reload and shows in ``/readyz``. So is a valid file the server cannot serve (its
+``can_serve`` check: policies with ``namespaceSelector`` while Namespaces cannot be listed): it is
+kept aside and swapped in at a later poll once the server can serve it, so a replica never goes
+unready for a valid file. A new certificate is loaded into the live
 ``SSLContext``: new connections use it, open connections finish with the old one.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from webhook.server.metrics import Metrics
 log = logging.getLogger(LOGGER)
 
 Fingerprint = tuple[int, int, int] | None
+#: Why the server cannot serve the new (valid) policies now in place of the current ones, or None.
+ServingCheck = Callable[[PolicySet, PolicySet], str | None]
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -45,9 +51,12 @@ class PolicyStore:
     """The policies in force, with their plan memo (``LoadedPolicies``: one generation of the
     file); ``reload_if_changed`` swaps in a new, valid file and a fresh memo at once."""
 
-    def __init__(self, path: Path, metrics: Metrics) -> None:
+    def __init__(self, path: Path, metrics: Metrics, *, can_serve: ServingCheck | None = None) -> None:
         self.path = path
         self.metrics = metrics
+        self.can_serve = can_serve
+        #: a valid file refused because it cannot be served yet; taken once ``can_serve`` agrees
+        self.waiting: PolicySet | None = None
         self.loaded = LoadedPolicies(load_policies(path))  # start-up fails fast on an invalid file
         self.generation = 1
         self.last_error: str | None = None
@@ -65,8 +74,8 @@ class PolicyStore:
         """Load the file again if it changed; True when new policies took effect."""
         current = fingerprint(self.path)
         if current == self._seen:
-            return False
-        self._seen = current
+            return self._take_waiting()
+        self._seen, self.waiting = current, None
         try:
             policies = load_policies(self.path)
         except PolicyError as exc:
@@ -76,6 +85,22 @@ class PolicyStore:
             detail = str(exc).replace("\r", "\\r").replace("\n", "\\n")
             self._reject([f"{self.path}: cannot load: {type(exc).__name__}: {detail}"], unexpected=exc)
             return False
+        problem = self.can_serve(policies, self.policies) if self.can_serve is not None else None
+        if problem is not None:
+            self.waiting = policies
+            self._reject([f"{self.path}: valid, but cannot be served: {problem}"])
+            return False
+        return self._take(policies)
+
+    def _take_waiting(self) -> bool:
+        """Swap in the file kept aside once it can be served (checked at each poll)."""
+        waiting, check = self.waiting, self.can_serve
+        if waiting is None or check is None or check(waiting, self.policies) is not None:
+            return False
+        policies, self.waiting = waiting, None
+        return self._take(policies)
+
+    def _take(self, policies: PolicySet) -> bool:
         self.loaded, self.last_error = LoadedPolicies(policies), None
         self.generation += 1
         self.metrics.reloads.labels("success").inc()

@@ -24,13 +24,14 @@ import uvicorn
 
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
+from webhook.policy.compiled import PolicySet
 from webhook.server.app import AppState, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
 from webhook.server.metrics_port import start_metrics_listener
 from webhook.server.namespace_lookup import NamespaceLookup
 from webhook.server.protocol import guarded_protocol
-from webhook.server.reloading import CertificateStore, PolicyStore, create_server_context
+from webhook.server.reloading import CertificateStore, PolicyStore, ServingCheck, create_server_context
 from webhook.server.settings import ServerSettings
 
 if TYPE_CHECKING:  # the kubernetes client takes ~0.2 s to import: only when a policy needs the cache
@@ -122,16 +123,28 @@ def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLo
     return NamespaceLookup(make_cache)
 
 
+def namespaces_servable(namespaces: NamespaceLookup) -> ServingCheck:
+    """A reload that newly needs namespace labels waits for the cache's first LIST: one the server
+    cannot serve (no credentials, no RBAC) is refused, never served unready."""
+
+    def check(new: PolicySet, current: PolicySet) -> str | None:
+        if not new.uses_namespace_selector or current.uses_namespace_selector:
+            return None  # nothing new is needed: the current policies already wait for the cache
+        return namespaces.serving_problem()
+
+    return check
+
+
 def build_server(settings: ServerSettings) -> Webhook:
     """Everything ``serve`` runs, without running it."""
     _prepare_certificates(settings)
     metrics = Metrics()
-    policies = PolicyStore(settings.policies, metrics)
+    namespaces = _namespace_lookup(settings, metrics)
+    policies = PolicyStore(settings.policies, metrics, can_serve=namespaces_servable(namespaces))
     context = create_server_context(settings.cert_dir, client_ca=settings.client_ca)
     certificates = CertificateStore(settings.cert_dir, context, metrics)
     admission_log = AdmissionLog()
     require_client_certificate = settings.client_ca is not None
-    namespaces = _namespace_lookup(settings, metrics)
     if policies.policies.uses_namespace_selector:
         namespaces.ensure_started()
     state = AppState(

@@ -198,22 +198,38 @@ def _subset(small: list[str] | None, big: list[str] | None, *, absent_is_all: bo
     return small is None or (big is not None and set(small) <= set(big))
 
 
+def _shadowed(policies: PolicySet, i: int) -> Finding | None:
+    policy = policies.policies[i]
+    shadow = next((p for p in policies.policies[:i] if _enforced(p, policy) and shadows(p, policy)), None)
+    if shadow is None:
+        return None
+    return Finding(
+        "warning", f"{policy.name}: unreachable: {shadow.name} comes first and matches every Pod it matches"
+    )
+
+
+def file_findings(policies: PolicySet) -> list[Finding]:
+    """What the file alone shows, without nodes: patterns that never match, shadowed policies."""
+    findings = [Finding("warning", w) for w in policies.warnings]
+    return findings + [f for i in range(len(policies)) if (f := _shadowed(policies, i)) is not None]
+
+
 def check_policies(
-    policies: PolicySet, nodes: list[RawObject], *, extended_resource_toleration: bool = False
+    policies: PolicySet,
+    nodes: list[RawObject],
+    *,
+    extended_resource_toleration: bool = False,
+    shadowed: bool = True,
 ) -> list[Finding]:
-    """Every finding for ``policies`` against ``nodes``, policy by policy, then the unreached GPU nodes."""
+    """Every finding for ``policies`` against ``nodes``, policy by policy, then the unreached GPU
+    nodes; ``shadowed=False`` leaves out the shadowed policies (``file_findings`` has them)."""
     findings: list[Finding] = []
     reached: set[str] = set()
     fitting: dict[str, set[str]] = {}  # enforce policy -> the nodes its probe Pod fits
     for i, policy in enumerate(policies.policies):
-        shadow = next((p for p in policies.policies[:i] if _enforced(p, policy) and shadows(p, policy)), None)
+        shadow = _shadowed(policies, i) if shadowed else None
         if shadow is not None:
-            findings.append(
-                Finding(
-                    "warning",
-                    f"{policy.name}: unreachable: {shadow.name} comes first and matches every Pod it matches",
-                )
-            )
+            findings.append(shadow)
         fits = fit_nodes(probe_pod(policy, extended_resource_toleration=extended_resource_toleration), nodes)
         findings += _placement_findings(policy, fits, nodes)
         if policy.policy.mode == "enforce":
