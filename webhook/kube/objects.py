@@ -83,8 +83,11 @@ def _all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _env_value(container: dict[str, Any], name: str) -> str | None:
-    """A literal env value of the container (``valueFrom`` cannot be known at admission)."""
-    for var in as_list(container.get("env")):
+    """A literal env value of the container (``valueFrom`` cannot be known at admission).
+
+    Of a name given twice the LAST entry counts: the kubelet builds the environment in order, each
+    entry over the one before (the API server only warns "hides previous definition")."""
+    for var in reversed(as_list(container.get("env"))):
         if isinstance(var, dict) and var.get("name") == name:
             value = var.get("value")
             return value if isinstance(value, str) else None
