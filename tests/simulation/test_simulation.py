@@ -232,10 +232,16 @@ def test_unknown_node_resources_are_a_note_not_a_problem() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("kind: Pod\nmetadata: {name: p}\n", "document 1 is not a Node (kind 'Pod')"),
-        ("kind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
-        ("kind: Node\nmetadata: {name: a}\n---\nkind: Node\nmetadata: {name: a}\n", "node a appears twice"),
-        ("kind: NodeList\nitems: []\n", "no documents"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+            "document 1 is not a Node (kind 'Pod', apiVersion 'v1')",
+        ),
+        ("apiVersion: v1\nkind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
+        (
+            "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: a}\n",
+            "document 2: node a appears twice (first in document 1)",
+        ),
+        ("apiVersion: v1\nkind: NodeList\nitems: []\n", "no objects: its List has no items"),
         ("", "no documents"),
     ],
 )
