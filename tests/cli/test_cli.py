@@ -179,9 +179,10 @@ def test_test_command_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1
     assert "FAIL" in out and "outcome: expected unchanged, got patched" in out
     assert (
-        "pod differs from pod.yaml: add /metadata/annotations/placement-webhook.io~1policy;"
-        " add /spec/affinity; add /spec/tolerations/2"
+        '     pod differs from pod.yaml at /metadata/annotations/placement-webhook.io~1policy: expected (absent), got "gpu-servers"\n'
+        "     pod differs from pod.yaml at /spec/tolerations/2: expected (absent), got {"
     ) in out
+    assert "     pod differs from pod.yaml at /spec/affinity: expected (absent), got {" in out
     assert "no warning contains 'nope'" in out and "0 passed, 1 failed" in out
 
 
