@@ -119,7 +119,7 @@ def test_review_exits_1_when_a_pod_would_be_denied(
     ("content", "message"),
     [
         (None, "cannot read"),
-        ("kind: Service\n", "expected a Pod or an AdmissionReview, got kind 'Service'"),
+        ("apiVersion: v1\nkind: Service\n", "expected a Pod or an AdmissionReview, got kind 'Service'"),
         ("a: [\n", "not valid YAML"),
         ("", "no documents"),
         ('{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', "request: field required"),
@@ -181,9 +181,10 @@ def test_test_command_passes_and_fails(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 1
     assert "FAIL" in out and "outcome: expected unchanged, got patched" in out
     assert (
-        "pod differs from pod.yaml: add /metadata/annotations/placement-webhook.io~1policy;"
-        " add /spec/affinity; add /spec/tolerations/2"
+        '     pod differs from pod.yaml at /metadata/annotations/placement-webhook.io~1policy: expected (absent), got "gpu-servers"\n'
+        "     pod differs from pod.yaml at /spec/tolerations/2: expected (absent), got {"
     ) in out
+    assert "     pod differs from pod.yaml at /spec/affinity: expected (absent), got {" in out
     assert 'no warning contains "nope"' in out and "0 passed, 1 failed" in out
 
 

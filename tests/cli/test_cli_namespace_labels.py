@@ -60,13 +60,17 @@ def test_namespace_labels_flag_for_pods_without_a_manifest(capsys: pytest.Captur
         "--namespace-labels",
         "team=nlp, env=prod",
     )
-    assert code == 0 and "  namespace labels: env=prod, team=nlp\n  match:  nlp-team\n" in out
+    assert code == 0
+    assert (
+        "  namespace labels: env=prod, kubernetes.io/metadata.name=team-a, team=nlp\n  match:  nlp-team\n"
+        in out
+    )
     code, out, _ = run(
         capsys, "review", BARE_POD, "--policies", POLICIES, "-n", "team-a", "--namespace-labels", ""
     )
     assert code == 0
     assert (
-        '  namespace labels: (none)\n  skip:   nlp-team: namespace "team-a" labels do not match namespaceSelector: team=nlp (team absent)\n'
+        '  namespace labels: kubernetes.io/metadata.name=team-a\n  skip:   nlp-team: namespace "team-a" labels do not match namespaceSelector: team=nlp (team absent)\n'
         in out
     )
     # a manifest among the inputs wins over the flag for its own namespace
@@ -164,3 +168,77 @@ def test_a_case_without_the_labels_it_needs_fails_with_the_reason(
     code, out, _ = run(capsys, "test", str(case))
     assert code == 1
     assert "labels of namespace 'team-a' are unknown and policy nlp-team matches on namespaceSelector" in out
+
+
+BY_NAME_POLICY = """\
+version: 1
+policies:
+- name: prod
+  match:
+    namespaceSelector:
+      matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [seldon-prod]}]
+  placement:
+    nodeSelector: {pool: general}
+"""
+NAMESPACE_WITHOUT_NAME_LABEL = (
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: seldon-prod, labels: {team: nlp}}\n"
+)
+
+
+@pytest.fixture
+def by_name(tmp_path: Path) -> Path:
+    """A policy selecting its namespace by ``kubernetes.io/metadata.name``, a Namespace manifest
+    without that label and a Pod in it: live, the API server has set the label on the Namespace."""
+    (tmp_path / "policies.yaml").write_text(BY_NAME_POLICY)
+    (tmp_path / "ns.yaml").write_text(NAMESPACE_WITHOUT_NAME_LABEL)
+    return tmp_path
+
+
+@pytest.mark.parametrize("given", ["manifest", "flag", "empty flag"])
+def test_the_api_servers_name_label_is_on_every_namespace_offline(
+    by_name: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    inputs = [str(by_name / "ns.yaml"), BARE_POD] if given == "manifest" else [BARE_POD]
+    flag = {
+        "manifest": [],
+        "flag": ["--namespace-labels", "team=nlp"],
+        "empty flag": ["--namespace-labels", ""],
+    }
+    common = ["--policies", str(by_name / "policies.yaml"), "-n", "seldon-prod", *flag[given]]
+    code, out, _ = run(capsys, "review", *inputs, *common)
+    assert code == 0 and "  match:  prod\n  outcome: patched" in out
+    assert "kubernetes.io/metadata.name=seldon-prod" in out
+    code, out, _ = run(capsys, "simulate", *inputs, *common, "--nodes", str(NODES / "gpu-pools.yaml"))
+    assert code == 0 and "  policy: prod, outcome patched" in out
+
+
+def test_the_name_label_is_the_namespaces_own_whatever_the_flag_says(
+    by_name: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API server overwrites a different value with the name, so the flag's cannot win."""
+    code, out, _ = run(
+        capsys,
+        "review",
+        BARE_POD,
+        "--policies",
+        str(by_name / "policies.yaml"),
+        "-n",
+        "seldon-dev",
+        "--namespace-labels",
+        "kubernetes.io/metadata.name=seldon-prod",
+    )
+    assert code == 0 and "  outcome: unchanged" in out
+
+
+@pytest.mark.parametrize("labels", ["namespaceLabels: {team: nlp}", "namespaceLabels: {}"])
+def test_a_case_gets_the_name_label_too(
+    by_name: Path, capsys: pytest.CaptureFixture[str], labels: str
+) -> None:
+    case = by_name / "case"
+    case.mkdir()
+    (case / "placement-test.yaml").write_text(
+        f"name: by name\npolicies: ../policies.yaml\ninput: {BARE_POD}\nnamespace: seldon-prod\n"
+        f"{labels}\nexpect: {{outcome: patched, policy: prod}}\n"
+    )
+    code, out, _ = run(capsys, "test", str(case))
+    assert code == 0, out

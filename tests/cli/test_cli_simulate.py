@@ -70,7 +70,10 @@ def test_simulate_extended_resource_toleration_option(capsys: pytest.CaptureFixt
     ("argv", "message"),
     [
         (["--nodes", "missing.yaml"], "error: missing.yaml: cannot read"),
-        (["--nodes", str(FIXTURES / "mlserver-0.yaml")], "is not a Node (kind 'Pod')"),
+        (
+            ["--nodes", str(FIXTURES / "mlserver-0.yaml")],
+            "document 1 is not a Node (kind 'Pod', apiVersion 'v1')",
+        ),
     ],
 )
 def test_simulate_unusable_nodes_exit_2(

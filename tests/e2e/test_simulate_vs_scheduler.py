@@ -205,8 +205,8 @@ def test_simulate_agrees_with_the_scheduler_on_every_pod_and_node(
     templates = [
         stored(cluster, p) for p in [*our_pods(), *(random_pod(rng, i) for i in range(GENERATED_PODS))]
     ]
-    nodes_file = write_yaml(
-        [{"apiVersion": "v1", "kind": "List", "items": cluster.api.items("/api/v1/nodes")}],
+    nodes_file = write_yaml(  # as GET /api/v1/nodes returns them: a NodeList, its items without kind
+        [{"apiVersion": "v1", "kind": "NodeList", "items": cluster.api.items("/api/v1/nodes")}],
         cluster.plane.run_dir,
     )
     _, report = simulate(

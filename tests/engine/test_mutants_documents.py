@@ -75,7 +75,6 @@ def test_a_delete_review_is_read_from_its_old_object() -> None:
         ({"kind": "Pod", "metadata": {"namespace": ""}}, "flag", "flag"),
         ({"kind": "Pod", "metadata": {"namespace": 5}}, "flag", "flag"),
         ({"kind": "Pod"}, None, "default"),
-        ({"spec": {"containers": []}}, None, "default"),  # no kind, but a Pod's shape
     ],
 )
 def test_the_namespace_of_a_bare_pod(doc: dict[str, Any], namespace: str | None, chosen: str) -> None:
@@ -182,6 +181,8 @@ def test_read_text_errors(tmp_path: Path) -> None:
 
 def test_read_subjects_uses_the_namespace_for_bare_pods(tmp_path: Path) -> None:
     path = tmp_path / "pods.yaml"
-    path.write_text("kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: {name: b, namespace: own}\n")
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: own}\n"
+    )
     subjects = read_subjects(str(path), namespace="flag")
     assert [(s.display_name, s.source) for s in subjects] == [("flag/a", str(path)), ("own/b", str(path))]

@@ -98,6 +98,39 @@ def test_string_env_value_and_server_label_are_read() -> None:
 
 
 @pytest.mark.parametrize(
+    ("env", "server_type", "capabilities"),
+    [
+        (
+            [
+                {"name": "SELDON_SERVER_TYPE", "value": "mlserver"},
+                {"name": "SELDON_SERVER_CAPABILITIES", "value": "sklearn"},
+                {"name": "SELDON_SERVER_TYPE", "value": "triton"},
+                {"name": "SELDON_SERVER_CAPABILITIES", "value": "onnx,gpu"},
+            ],
+            "triton",
+            {"onnx", "gpu"},
+        ),
+        (  # the last one is not a literal: the value the container gets is unknown at admission
+            [
+                {"name": "SELDON_SERVER_TYPE", "value": "mlserver"},
+                {"name": "SELDON_SERVER_TYPE", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+                {"name": "SELDON_SERVER_CAPABILITIES", "value": "gpu"},
+                {"name": "SELDON_SERVER_CAPABILITIES", "value": ""},
+            ],
+            None,
+            set(),
+        ),
+    ],
+)
+def test_a_repeated_env_name_has_its_last_value_as_in_the_container(
+    env: list[Any], server_type: str | None, capabilities: set[str]
+) -> None:
+    """The kubelet applies env entries in order, so the container sees the last of a repeated name."""
+    facts = read_pod_facts(_agent_pod(env), namespace="ns")
+    assert (facts.server_type, facts.capabilities) == (server_type, capabilities)
+
+
+@pytest.mark.parametrize(
     ("metadata", "namespace", "shown"),
     [
         ({"name": "p"}, "ns", "ns/p"),

@@ -194,5 +194,5 @@ def test_a_server_config_without_pod_spec_is_one_clean_error() -> None:
 )
 def test_unusable_node_documents(documents: list[Any], message: str) -> None:
     with pytest.raises(InputError) as caught:
-        check_nodes(documents, source="n.yaml")
+        check_nodes([(d, f"document {i}") for i, d in enumerate(documents, start=1)], source="n.yaml")
     assert str(caught.value) == message

@@ -11,6 +11,7 @@ from tests.helpers import (
     FIXTURES,
     NODES,
     SELDON,
+    admission_review,
     bundled_policies,
     minimal_pod,
     one_policy,
@@ -18,7 +19,7 @@ from tests.helpers import (
     read_manifest_files,
 )
 from webhook.cli.files import read_nodes
-from webhook.engine.documents import Subject
+from webhook.engine.documents import Subject, subject_from_document
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
 from webhook.simulation.reachability import check_policies, shadows
@@ -98,6 +99,73 @@ def test_extended_resource_toleration_lets_gpu_pods_past_the_gke_gpu_taint() -> 
     assert fitting(result.after) == ["gke-l4-1"] and result.problems == []
 
 
+def _node(name: str, *taints: str) -> RawObject:
+    keys = [dict(zip(("key", "effect"), t.split(":"), strict=True)) for t in taints]
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": {"taints": keys}}
+
+
+UNHEALTHY_NODES = [
+    _node("not-ready", "node.kubernetes.io/not-ready:NoExecute"),
+    _node("unreachable", "node.kubernetes.io/unreachable:NoExecute"),
+    _node("both", "node.kubernetes.io/not-ready:NoExecute", "node.kubernetes.io/unreachable:NoExecute"),
+]
+
+
+EVERYWHERE = ["not-ready", "unreachable", "both"]
+NO_MATCH = one_policy("{nodeSelector: {pool: x}}", match="{servers: [no-such-server]}")
+
+
+@pytest.mark.parametrize(
+    ("tolerations", "fits", "added"),
+    [
+        ([], EVERYWHERE, 2),
+        # NoSchedule is not NoExecute: both defaults still added
+        (
+            [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}],
+            EVERYWHERE,
+            2,
+        ),
+        # a not-ready toleration for NoExecute stops that default whatever its operator and value
+        # (the plugin looks at key and effect only), even one that tolerates no not-ready taint
+        (
+            [
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Equal",
+                    "value": "x",
+                    "effect": "NoExecute",
+                }
+            ],
+            ["unreachable"],
+            1,
+        ),
+        ([{"operator": "Exists", "effect": "NoExecute"}], EVERYWHERE, 0),  # an empty key covers both
+    ],
+)
+def test_a_pod_file_gets_the_api_servers_default_tolerations_before_scheduling(
+    tolerations: list[RawObject], fits: list[str], added: int
+) -> None:
+    """``DefaultTolerationSeconds`` runs at admission for every Pod, so kube-scheduler binds a Pod
+    written without them to a node tainted not-ready or unreachable
+    (tests/e2e/test_simulate_vs_scheduler.py checks the same against the real scheduler)."""
+    pod = minimal_pod(tolerations=tolerations)
+    result = simulate_subject(
+        Subject(pod, "seldon-mesh", "pod.yaml"), nodes=UNHEALTHY_NODES, policies=NO_MATCH
+    )
+    assert (fitting(result.before), fitting(result.after)) == (fits, fits)
+    defaults = [t for t in result.review.pod["spec"]["tolerations"] if t.get("tolerationSeconds") == 300]
+    assert len(defaults) == added and pod["spec"]["tolerations"] == tolerations  # the input is not changed
+
+
+def test_an_admission_reviews_pod_is_taken_as_the_webhook_got_it() -> None:
+    """Its object is after DefaultTolerationSeconds (the plugin runs before MutatingAdmissionWebhook):
+    an object without the defaults means the plugin is off, and nothing is added."""
+    review = subject_from_document(admission_review(minimal_pod()), source="review.json", namespace=None)
+    result = simulate_subject(review, nodes=UNHEALTHY_NODES, policies=NO_MATCH)
+    assert (fitting(result.before), fitting(result.after)) == ([], [])
+    assert "tolerations" not in result.review.pod["spec"]
+
+
 def test_noexecute_toleration_of_the_server_reaches_the_draining_node() -> None:
     noexecute = one_policy(
         "{tolerations: [{key: seldon-gpu-srv, operator: Exists}], nodeSelector: {pool: infer-srv}}",
@@ -164,10 +232,16 @@ def test_unknown_node_resources_are_a_note_not_a_problem() -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("kind: Pod\nmetadata: {name: p}\n", "document 1 is not a Node (kind 'Pod')"),
-        ("kind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
-        ("kind: Node\nmetadata: {name: a}\n---\nkind: Node\nmetadata: {name: a}\n", "node a appears twice"),
-        ("kind: NodeList\nitems: []\n", "no documents"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+            "document 1 is not a Node (kind 'Pod', apiVersion 'v1')",
+        ),
+        ("apiVersion: v1\nkind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
+        (
+            "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Node\nmetadata: {name: a}\n",
+            "document 2: node a appears twice (first in document 1)",
+        ),
+        ("apiVersion: v1\nkind: NodeList\nitems: []\n", "no objects: its List has no items"),
         ("", "no documents"),
     ],
 )

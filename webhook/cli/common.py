@@ -172,7 +172,8 @@ def fetch_nodes(kubeconfig: str | None = None) -> tuple[list[RawObject], str]:
         documents = cluster.list_nodes(api_client)
     except ClusterError as exc:  # the cluster client turns every failure into one line
         raise InputError(f"cluster: {exc}") from exc
-    return check_nodes(documents, source=f"cluster {host}"), f"cluster {host}"
+    located = [(doc, f"items[{i}]") for i, doc in enumerate(documents)]
+    return check_nodes(located, source=f"cluster {host}"), f"cluster {host}"
 
 
 def load_nodes(path: str | None, *, kubeconfig: str | None = None) -> tuple[list[RawObject], str]:

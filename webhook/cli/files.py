@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webhook.engine.documents import Inputs, Subject, inputs_from, parse_documents
+from webhook.engine.documents import Inputs, Subject, inputs_from, locate_documents, parse_documents
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
 from webhook.simulation.nodes import check_nodes
@@ -57,5 +57,5 @@ def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
 
 def read_nodes(path: str) -> tuple[list[RawObject], str]:
     """(the Nodes of a file or ``-``, where they came from)."""
-    documents, source = read_documents(path)
-    return check_nodes(documents, source=source), source
+    text, source = read_text(path)
+    return check_nodes(locate_documents(text, source=source), source=source), source

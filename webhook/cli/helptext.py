@@ -33,7 +33,9 @@ refuse (refused), grouped by owner with the command that rolls it. Reads kubectl
 exports (ReplicaSets, Namespaces and the MutatingWebhookConfiguration may be among them) or,
 read-only, the cluster. Only Pods the webhook configuration selects are audited. Exit 1 when a
 Pod differs, 0 when none does.""",
-    "schema": "Print the JSON Schema of the policy file (policies.schema.json), for editors.",
+    "schema": """\
+Print the JSON Schema of the policy file (policies.schema.json) or, with --test-case, of a test
+case file (placement-test.schema.json), for editors.""",
     "serve": """\
 Run the HTTPS admission server: POST /mutate (placement) and /validate (the reservation guard),
 GET /healthz, /readyz and /metrics on one TLS port.
@@ -67,7 +69,8 @@ EXAMPLES = {
   kubectl get pods,replicasets -A -o yaml | placement-webhook audit -
   placement-webhook audit --cluster -n seldon-mesh -o json""",
     "schema": """\
-  placement-webhook schema > policies.schema.json""",
+  placement-webhook schema > policies.schema.json
+  placement-webhook schema --test-case > placement-test.schema.json""",
     "serve": """\
   placement-webhook serve --policies policies.yaml --cert-dir certs --port 8443
   PLACEMENT_WEBHOOK_LOG_LEVEL=debug placement-webhook serve --no-dev-certs""",

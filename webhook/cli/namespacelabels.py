@@ -5,6 +5,10 @@ k=v,...`` (for every Pod whose namespace has no manifest), else with ``--cluster
 Namespace; else the labels are unknown, and the engine's rule applies (an enforce policy that
 needs them: exit 2 with the message; an audit policy: a warning). Nothing is looked up when no
 policy uses namespaceSelector.
+
+A manifest's labels and the flag's get ``kubernetes.io/metadata.name`` set to the namespace's
+name, as the API server sets it on every Namespace (a GET already has it): a policy selecting on
+it answers offline as it does live.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from webhook.errors import ClusterError, InputError
+from webhook.kube.objects import stored_namespace_labels
 from webhook.kube.selectors import label_value_error, qualified_name_error
 from webhook.policy.compiled import PolicySet
 
@@ -79,9 +84,9 @@ class NamespaceLabels:
         if not self.needed:
             return None
         if name in self.manifests:
-            return self.manifests[name]
+            return stored_namespace_labels(name, self.manifests[name])
         if self.given is not None:
-            return self.given
+            return stored_namespace_labels(name, self.given)
         if not self.cluster:
             return None
         if name not in self._fetched:

@@ -30,6 +30,7 @@ from webhook.cli.common import (
 )
 from webhook.cli.helptext import add_verb
 from webhook.cli.policytests import CASE_FILE, find_cases, run_case
+from webhook.cli.testcase import case_file_schema
 from webhook.errors import InputError, PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import default_policies_path
@@ -151,7 +152,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print_json(policy_file_schema())
+    print_json(case_file_schema() if args.test_case else policy_file_schema())
     return EXIT_OK
 
 
@@ -174,4 +175,9 @@ def add_test_and_schema_parsers(commands: Any) -> None:
     test.set_defaults(handler=cmd_test)
 
     schema = add_verb(commands, "schema", help="print the JSON Schema of the policy file")
+    schema.add_argument(
+        "--test-case",
+        action="store_true",
+        help="the schema of a test case file (placement-test.yaml) instead",
+    )
     schema.set_defaults(handler=cmd_schema)

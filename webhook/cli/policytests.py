@@ -12,65 +12,41 @@ A case is a folder with a ``placement-test.yaml``::
       outcome: patched                 # patched|unchanged|audit|conflict|denied|malformed
       policy: gpu-servers              # the applied policy, or null for none
       pod: expected.yaml               # optional: the mutated Pods, one document per input one
-      warnings: [conflicts with]       # optional: each must be a substring of some warning
+      warnings: [conflicts with]       # optional: each must be a substring of some warning;
+                                       # []: the review has no warning
       denied: conflicts with           # optional: substring of the denial message
       guard: denied                    # optional: the reservation guard's outcome on the mutated
                                        # Pod (allowed|denied|audit|untouched)
       guardDenied: reserved taint      # optional: substring of the guard's denial message
 
 Every case is also checked for idempotency (reviewing the result again changes nothing) and for
-"the patch reproduces the mutation".
+"the patch reproduces the mutation". The file's format, checked strictly, is ``webhook.cli.testcase``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonpatch
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_camel
+import orjson
 
 from webhook.admission.request import AdmissionRequest
 from webhook.cli.common import check_label_values
 from webhook.cli.files import read_inputs, read_subjects
 from webhook.cli.namespacelabels import NamespaceLabels
+from webhook.cli.testcase import CASE_FILE, Case, Expectation, load_case
 from webhook.engine.documents import Subject
 from webhook.engine.handlers import Guard, Mutator, after_mutation, pod_request
 from webhook.engine.memo import LoadedPolicies
 from webhook.errors import InputError, NamespaceLabelsUnknownError, PolicyError
-from webhook.kube.objects import RawObject
+from webhook.kube.objects import RawObject, escape_pointer
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
-from webhook.policy.source import load_yaml_documents
 
-CASE_FILE = "placement-test.yaml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel)  # the names as written only
-
-
-class Expectation(_Strict):
-    outcome: str | None = None
-    policy: str | None = None
-    pod: str | None = None
-    warnings: list[str] | None = None
-    denied: str | None = None
-    guard: Literal["allowed", "denied", "audit", "untouched"] | None = None
-    guard_denied: str | None = None
-
-
-class Case(_Strict):
-    name: str
-    policies: str = "policies.yaml"
-    input: str
-    namespace: str | None = None
-    namespace_labels: dict[str, str] | None = None
-    expect: Expectation
+__all__ = ["CASE_FILE", "CaseResult", "find_cases", "run_case"]
 
 
 @dataclass
@@ -91,29 +67,46 @@ def find_cases(root: Path) -> list[Path]:
     return sorted(root.rglob(CASE_FILE))
 
 
-def _load_case(path: Path) -> Case:
-    documents = load_yaml_documents(path.read_text(encoding="utf-8"), source=str(path))
-    if len(documents) != 1:
-        raise InputError(f"{path}: expected one YAML document")
-    try:
-        return Case.model_validate(documents[0])
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise InputError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
-
-
 MUTATOR, GUARD = Mutator(), Guard()
+_ABSENT = object()
+SHOWN_DIFFERENCES, SHOWN_VALUE_CHARS = 5, 120
 
 
-def _shown(value: Any) -> str:
-    """A value in the case file's words (JSON: null, "text", a list), never Python's repr."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+def _differences(expected: Any, actual: Any, path: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(JSON Pointer, expected, actual) wherever the two documents differ, as JSON compares them
+    (``1`` is not ``true``); lists index by index, so an appended item is one difference."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in [*expected, *(k for k in actual if k not in expected)]:
+            pointer = f"{path}/{escape_pointer(str(key))}"
+            yield from _differences(expected.get(key, _ABSENT), actual.get(key, _ABSENT), pointer)
+    elif isinstance(expected, list) and isinstance(actual, list):
+        for i in range(max(len(expected), len(actual))):
+            yield from _differences(
+                expected[i] if i < len(expected) else _ABSENT,
+                actual[i] if i < len(actual) else _ABSENT,
+                f"{path}/{i}",
+            )
+    elif type(expected) is not type(actual) or expected != actual:
+        yield path or "/", expected, actual
 
 
-def _diff(expected: Any, actual: Any) -> str:
-    ops = jsonpatch.make_patch(expected, actual).patch
-    shown = "; ".join(f"{op['op']} {op['path']}" for op in ops[:5])
-    return shown + (f" (+{len(ops) - 5} more)" if len(ops) > 5 else "")
+def _value(value: Any) -> str:
+    if value is _ABSENT:
+        return "(absent)"
+    text = orjson.dumps(value, default=str).decode()
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
+
+
+def _pod_mismatches(name: str, expected: RawObject, actual: RawObject) -> list[str]:
+    """One line per difference, ``pod differs from NAME at PATH: expected X, got Y`` (the first few)."""
+    found = list(_differences(expected, actual))
+    lines = [
+        f"pod differs from {name} at {p}: expected {_value(e)}, got {_value(a)}"
+        for p, e, a in found[:SHOWN_DIFFERENCES]
+    ]
+    if len(found) > SHOWN_DIFFERENCES:
+        lines.append(f"pod differs from {name} in {len(found) - SHOWN_DIFFERENCES} more places")
+    return lines
 
 
 def _check_one(
@@ -132,14 +125,16 @@ def _check_one(
     if expect.outcome is not None and review.outcome != expect.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {review.outcome}")
     if "policy" in expect.model_fields_set and review.policy != expect.policy:
-        failures.append(f"policy: expected {_shown(expect.policy)}, got {_shown(review.policy)}")
-    if wanted is not None and review.pod != wanted:
-        failures.append(f"pod differs from {expect.pod}: {_diff(wanted, review.pod)}")
+        failures.append(f"policy: expected {_value(expect.policy)}, got {_value(review.policy)}")
+    if wanted is not None:
+        failures += _pod_mismatches(str(expect.pod), wanted, review.pod)
+    if expect.warnings == [] and review.warnings:
+        failures.append(f"warnings: expected none, got {_value(review.warnings)}")
     for text in expect.warnings or []:
         if not any(text in w for w in review.warnings):
-            failures.append(f"no warning contains {_shown(text)} (warnings: {_shown(review.warnings)})")
+            failures.append(f"no warning contains {_value(text)} (warnings: {_value(review.warnings)})")
     if expect.denied is not None and (review.denial is None or expect.denied not in review.denial):
-        failures.append(f"expected a denial containing {_shown(expect.denied)}, got {_shown(review.denial)}")
+        failures.append(f"expected a denial containing {_value(expect.denied)}, got {_value(review.denial)}")
     if jsonpatch.apply_patch(subject.pod, review.patch) != review.pod:
         failures.append("the patch applied to the input does not give the mutated Pod")
     again = MUTATOR.decide(pod_request(review.pod, namespace=subject.namespace), loaded, labels)
@@ -168,7 +163,7 @@ def _check_guard(
         verdict.message is None or expect.guard_denied not in verdict.message
     ):
         failures.append(
-            f"expected a guard denial containing {_shown(expect.guard_denied)}, got {_shown(verdict.message)}"
+            f"expected a guard denial containing {_value(expect.guard_denied)}, got {_value(verdict.message)}"
         )
     return failures
 
@@ -197,9 +192,9 @@ def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
 def run_case(path: Path) -> CaseResult:
     """Run one case file; problems reading it are reported as failures, not raised."""
     try:
-        case = _load_case(path)
-    except (InputError, OSError) as exc:
-        return CaseResult(path, path.parent.name, [str(exc)])
+        case = load_case(path)
+    except InputError as exc:
+        return CaseResult(path, path.parent.name, str(exc).splitlines())
     result = CaseResult(path, case.name)
     try:
         policies = load_policies(path.parent / case.policies)

@@ -71,24 +71,80 @@ class Subject:
         }
 
 
-def _flatten(documents: list[Any]) -> list[Any]:
-    """Items of ``kind: List`` and typed lists (``PodList``, ``NodeList``) in place of the list."""
-    flat: list[Any] = []
-    for doc in documents:
-        kind = doc.get("kind") if isinstance(doc, dict) else None
-        if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
-            flat.extend(doc["items"])
+#: the kinds the offline commands read whose apiVersion is known: anything else is refused, as the
+#: API server refuses a kind it does not serve at that version
+CORE_KINDS = frozenset({"Pod", "Node", "Namespace"})
+
+
+def _is_list(doc: Any) -> bool:
+    """``kind: List`` or a typed list (``PodList``, ``NodeList``) with its ``items``."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list)
+
+
+def _typed(item: Any, list_doc: RawObject) -> Any:
+    """An item of a typed list as the object it is: the API server sends ``PodList`` items without
+    kind and apiVersion, which are the list's element kind and version (``kind: List`` items carry
+    their own, as ``kubectl get -o yaml`` writes them)."""
+    kind = str(list_doc["kind"]).removesuffix("List")
+    if not kind or not isinstance(item, dict) or "kind" in item:
+        return item
+    return {"apiVersion": list_doc.get("apiVersion"), "kind": kind, **item}
+
+
+def _manifest_problem(doc: Any) -> str | None:
+    """Why a document is no Kubernetes object the API server would take, or None."""
+    if not isinstance(doc, dict):
+        return "not a mapping (a Kubernetes object)"
+    for field in ("apiVersion", "kind"):
+        if not isinstance(doc.get(field), str) or not doc[field]:
+            return (
+                f"{field}: required (every object states its apiVersion and kind, as kubectl apply requires)"
+            )
+    kind, version = doc["kind"], doc["apiVersion"]
+    if kind in CORE_KINDS and version != "v1":
+        return f"apiVersion: must be v1 for kind {kind} (got {version})"
+    return None
+
+
+def locate_documents(text: str, *, source: str) -> list[tuple[Any, str]]:
+    """Every object of ``text`` with where it is (``document 2``, ``document 1 items[3]``), lists
+    flattened; ``InputError`` naming file, document and field when one is no Kubernetes object
+    (``kind`` and ``apiVersion`` are required, v1 for Pods, Nodes and Namespaces), and when there
+    is no object at all (kubectl's "no objects passed")."""
+    documents = load_yaml_documents(text, source=source)
+    located: list[tuple[Any, str]] = []
+    for number, doc in enumerate(documents, start=1):
+        if _is_list(doc):
+            located += [
+                (_typed(item, doc), f"document {number} items[{i}]") for i, item in enumerate(doc["items"])
+            ]
         else:
-            flat.append(doc)
-    return flat
+            located.append((doc, f"document {number}"))
+    problems = [
+        f"{source}: {where}{_named(doc)}: {problem}"
+        for doc, where in located
+        if (problem := _manifest_problem(doc)) is not None
+    ]
+    if problems:
+        raise InputError("\n".join(problems))
+    if not located:
+        raise InputError(
+            f"{source}: " + ("no objects: its List has no items" if documents else "no documents")
+        )
+    return located
+
+
+def _named(doc: Any) -> str:
+    """`` (Pod name)`` for messages when the document states its kind and name."""
+    metadata = as_dict(as_dict(doc).get("metadata"))
+    kind, name = as_dict(doc).get("kind"), metadata.get("name") or metadata.get("generateName")
+    return f" ({kind} {name})" if isinstance(kind, str) and isinstance(name, str) and name else ""
 
 
 def parse_documents(text: str, *, source: str) -> list[Any]:
-    """Every YAML or JSON document of ``text``, lists flattened; ``InputError`` when there is none."""
-    documents = _flatten(load_yaml_documents(text, source=source))
-    if not documents:
-        raise InputError(f"{source}: no documents")
-    return documents
+    """Every object of ``text``, lists flattened (see ``locate_documents``)."""
+    return [doc for doc, _ in locate_documents(text, source=source)]
 
 
 def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:
@@ -100,7 +156,7 @@ def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Su
         request = parse_admission_review(doc)
         pod = request.object if isinstance(request.object, dict) else as_dict(doc["request"].get("oldObject"))
         return Subject(pod, request.pod_namespace(), source, request, doc)
-    if kind == "Pod" or (kind is None and isinstance(as_dict(doc.get("spec")).get("containers"), list)):
+    if kind == "Pod":
         own = as_dict(doc.get("metadata")).get("namespace")
         chosen = own if isinstance(own, str) and own else (namespace or "default")
         return Subject(doc, chosen, source)

@@ -18,6 +18,7 @@ SERVER_NAME_LABEL = "seldon-server-name"
 AGENT_CONTAINER = "agent"
 SERVER_TYPE_ENV = "SELDON_SERVER_TYPE"
 CAPABILITIES_ENV = "SELDON_SERVER_CAPABILITIES"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def escape_pointer(token: str) -> str:
@@ -39,6 +40,13 @@ def string_labels(obj: RawObject) -> dict[str, str]:
     """The object's labels with string values only (the API server guarantees strings)."""
     labels = as_dict(as_dict(obj.get("metadata")).get("labels"))
     return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def stored_namespace_labels(name: str, labels: Mapping[str, str]) -> dict[str, str]:
+    """A Namespace's labels as the API server stores them: it sets ``kubernetes.io/metadata.name``
+    to the name on every create and update, over any value given (``SetDefaults_Namespace`` and the
+    namespace strategy), so a manifest or ``--namespace-labels`` without it still has it live."""
+    return {**labels, NAMESPACE_NAME_LABEL: name}
 
 
 _NONZERO_DIGITS = frozenset("123456789")
@@ -75,8 +83,11 @@ def _all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _env_value(container: dict[str, Any], name: str) -> str | None:
-    """A literal env value of the container (``valueFrom`` cannot be known at admission)."""
-    for var in as_list(container.get("env")):
+    """A literal env value of the container (``valueFrom`` cannot be known at admission).
+
+    Of a name given twice the LAST entry counts: the kubelet builds the environment in order, each
+    entry over the one before (the API server only warns "hides previous definition")."""
+    for var in reversed(as_list(container.get("env"))):
         if isinstance(var, dict) and var.get("name") == name:
             value = var.get("value")
             return value if isinstance(value, str) else None

@@ -1,8 +1,9 @@
 """What the API server does to a Pod before our webhook sees it, for Pods we build ourselves.
 
-A Pod read from a file is taken as the API server sends it to webhooks; a Pod built from a Seldon
-``Server`` manifest, or a probe Pod built from a policy, has not been through the API server yet.
-Only the steps that change *placement* are modelled:
+An AdmissionReview's object is taken as the API server sent it to the webhook; a Pod file, a Pod
+built from a Seldon ``Server`` manifest, or a probe Pod built from a policy, has not been through
+the API server yet (``simulate.admitted_pod``). Only the steps that change *placement* are
+modelled:
 
 - ``DefaultTolerationSeconds`` (enabled by default): tolerate ``node.kubernetes.io/not-ready`` and
   ``unreachable`` (NoExecute) for 300 s unless the Pod already tolerates them

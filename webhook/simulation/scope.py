@@ -11,11 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
+from webhook.kube.objects import (
+    NAMESPACE_NAME_LABEL,
+    RawObject,
+    as_dict,
+    as_list,
+    stored_namespace_labels,
+    string_labels,
+)
 from webhook.kube.selectors import LABEL_OPERATORS, label_selector_matches
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 WEBHOOK_NAME = "pods.placement-webhook.io"
 OBJECT_SELECTOR = "not selected by the webhook's objectSelector"
 #: the shipped matchCondition (charts/placement-webhook values.yaml ``webhook.matchConditions``)
@@ -103,7 +109,7 @@ def _selector_problem(selector: Any) -> str | None:
 def namespace_labels_of(namespace: str, known: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """The namespace's labels; ``kubernetes.io/metadata.name`` is always among them (the API server
     sets it on every Namespace), so a namespace not given still has that one."""
-    return {**known.get(namespace, {}), NAMESPACE_NAME_LABEL: namespace}
+    return stored_namespace_labels(namespace, known.get(namespace, {}))
 
 
 def skip_reason(

@@ -23,7 +23,11 @@ from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
 from webhook.kube.objects import RawObject, read_pod_facts
 from webhook.policy.compiled import PolicySet
-from webhook.simulation.admission_plugins import add_extended_resource_tolerations, is_extended_resource
+from webhook.simulation.admission_plugins import (
+    add_default_tolerations,
+    add_extended_resource_tolerations,
+    is_extended_resource,
+)
 from webhook.simulation.scheduling import (
     NodeFit,
     fit_nodes,
@@ -69,6 +73,18 @@ def _resource_checks(
     return problems, notes
 
 
+def admitted_pod(subject: Subject, *, extended_resource_toleration: bool = False) -> RawObject:
+    """The Pod as the webhook and then the scheduler get it. A Pod file (or one built from a
+    template) has not been through the API server: its admission plugins that run before the
+    mutating webhooks add their tolerations first, ``DefaultTolerationSeconds`` always, then
+    ``ExtendedResourceToleration`` when enabled (kube-apiserver's plugin order). An AdmissionReview's
+    object is what the webhook received, after those plugins: taken as it is."""
+    if subject.request is not None:
+        return subject.pod
+    pod = add_default_tolerations(subject.pod)
+    return add_extended_resource_tolerations(pod) if extended_resource_toleration else pod
+
+
 def simulate_subject(
     subject: Subject,
     *,
@@ -79,7 +95,7 @@ def simulate_subject(
 ) -> Simulation:
     """Review the Pod as the webhook would, then filter and score every node for both Pods;
     ``namespace_labels`` are its namespace's, for namespaceSelector (None: unknown)."""
-    pod = add_extended_resource_tolerations(subject.pod) if extended_resource_toleration else subject.pod
+    pod = admitted_pod(subject, extended_resource_toleration=extended_resource_toleration)
     labels = namespace_labels
     review = review_pod(pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
     before = fit_nodes(pod, nodes)
