@@ -198,7 +198,7 @@ def test_an_accelerator_model_on_a_server_that_may_land_without_the_resource_is_
                             accelerators={"tensorrt": "nvidia.com/gpu"})  # fmt: skip
     assert check.problems == [
         "requires tensorrt (nvidia.com/gpu) but can load on Server triton-gpu, whose Pods may land on "
-        "mig-1, which offer no nvidia.com/gpu"
+        "mig-1, which offers no nvidia.com/gpu"  # one node: "offers" (issue 28)
     ]
 
 

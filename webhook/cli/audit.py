@@ -135,6 +135,7 @@ def report_json(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -> 
                 "name": g.owner.name,
                 "via": g.owner.via or None,
                 "command": g.owner.command,
+                "note": g.owner.note,
                 "pods": [
                     {
                         "name": p.name,
@@ -177,7 +178,11 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
     for group in differing:
         owner = group.owner
         via = f" (via {owner.via})" if owner.via else ""
-        lines += ["", f"{owner.kind} {owner.namespace}/{owner.name}{via}", f"  roll: {owner.command}"]
+        lines += [
+            "",
+            f"{owner.kind} {owner.namespace}/{owner.name}{via}",
+            f"  roll: {owner.command or owner.note}",
+        ]
         width = max(len(p.name) for p in group.pods)
         for p in group.pods:
             lines.append(f"  {p.name.ljust(width)}  {p.status}" + (f" ({p.policy})" if p.policy else ""))
