@@ -150,7 +150,11 @@ def test_server_configs_come_from_the_operator_namespace() -> None:
     elsewhere = yaml.safe_load((SELDON / "serverconfigs.yaml").read_text().split("---")[1])
     elsewhere["metadata"]["namespace"] = "team-a"
     documents = [(elsewhere, "other.yaml"), (server("s", namespace="team-a"), "s.yaml")]
-    with pytest.raises(InputError, match="ServerConfig 'mlserver' is not among the inputs"):
+    with pytest.raises(
+        InputError,
+        match=r"s.yaml: document 1: Server s: ServerConfig 'mlserver' is among the inputs but in namespace"
+        r" team-a, not the operator's seldon-mesh \(--operator-namespace\)",
+    ):
         read_seldon_manifests(documents, namespace=None, operator_namespace="seldon-mesh")
     manifests = read_seldon_manifests(documents, namespace=None, operator_namespace="team-a")
     assert [(s.name, s.namespace) for s in manifests.servers] == [("s", "team-a")]

@@ -21,6 +21,7 @@ from webhook.cli.common import (
     add_recursive_option,
     check_label_values,
     expand_inputs,
+    namespace_name,
     policies_from,
     policies_line,
     print_object,
@@ -257,7 +258,10 @@ def add_audit_parser(commands: Any) -> None:
         "--kubeconfig", help="with --cluster: kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
     )
     audit.add_argument(
-        "-n", "--namespace", help="with --cluster: only this namespace; files: for Pods without one"
+        "-n",
+        "--namespace",
+        type=namespace_name,
+        help="with --cluster: only this namespace; files: for Pods without one",
     )
     audit.add_argument(
         "--webhook-configuration",
