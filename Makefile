@@ -1,7 +1,9 @@
-# Two commands matter: `make run` and `make test`. Both create .venv and install what they need.
+# Two commands matter: `make run` and `make test`. Both create .venv and install what they need:
+# `make run` only what `serve` needs (pip install -e .), `make test` the test extras too.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench soak mutate clean control-plane lock
@@ -10,11 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# the test extras (mypy, ruff, hypothesis, kubernetes-validate, ...) include what `serve` needs
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/placement-webhook serve --host 127.0.0.1
 
 # the e2e tests (tests/e2e) share one control plane: loadgroup keeps them on one worker

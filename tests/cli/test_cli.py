@@ -119,7 +119,7 @@ def test_review_exits_1_when_a_pod_would_be_denied(
     ("content", "message"),
     [
         (None, "cannot read"),
-        ("apiVersion: v1\nkind: Service\n", "expected a Pod or an AdmissionReview, got kind 'Service'"),
+        ("[1, 2]\n", "input.yaml: document 1: not a mapping (a Kubernetes object)"),
         ("a: [\n", "not valid YAML"),
         ("", "no documents"),
         ('{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', "request: field required"),

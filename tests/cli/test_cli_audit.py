@@ -121,6 +121,7 @@ def test_the_json_report(cluster_export: str, capsys: pytest.CaptureFixture[str]
                 "name": "triton-dep",
                 "via": "ReplicaSet triton-dep-5c8f7",
                 "command": "kubectl rollout restart deployment/triton-dep -n seldon-mesh",
+                "note": None,
                 "pods": [
                     {
                         "name": "triton-dep-5c8f7-x2k9q",
@@ -141,6 +142,7 @@ def test_the_json_report(cluster_export: str, capsys: pytest.CaptureFixture[str]
                 "name": "triton-gpu",
                 "via": None,
                 "command": "kubectl rollout restart statefulset/triton-gpu -n seldon-mesh",
+                "note": None,
                 "pods": [
                     {
                         "name": "triton-gpu-0",

@@ -45,4 +45,8 @@ def test_operator_namespace_for_files(capsys: pytest.CaptureFixture[str]) -> Non
         "--operator-namespace",
         "seldon-system",
     )
-    assert code == 2 and "Server triton-gpu: ServerConfig 'triton' is not among the inputs" in err
+    # the ServerConfig is there, in seldon-mesh: say so rather than "not among the inputs" (issue 28)
+    assert (
+        code == 2 and "Server triton-gpu: ServerConfig 'triton' is among the inputs but in namespace" in err
+    )
+    assert "seldon-mesh, not the operator's seldon-system (--operator-namespace)" in err

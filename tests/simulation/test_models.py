@@ -150,7 +150,11 @@ def test_server_configs_come_from_the_operator_namespace() -> None:
     elsewhere = yaml.safe_load((SELDON / "serverconfigs.yaml").read_text().split("---")[1])
     elsewhere["metadata"]["namespace"] = "team-a"
     documents = [(elsewhere, "other.yaml"), (server("s", namespace="team-a"), "s.yaml")]
-    with pytest.raises(InputError, match="ServerConfig 'mlserver' is not among the inputs"):
+    with pytest.raises(
+        InputError,
+        match=r"s.yaml: document 1: Server s: ServerConfig 'mlserver' is among the inputs but in namespace"
+        r" team-a, not the operator's seldon-mesh \(--operator-namespace\)",
+    ):
         read_seldon_manifests(documents, namespace=None, operator_namespace="seldon-mesh")
     manifests = read_seldon_manifests(documents, namespace=None, operator_namespace="team-a")
     assert [(s.name, s.namespace) for s in manifests.servers] == [("s", "team-a")]
@@ -198,7 +202,7 @@ def test_an_accelerator_model_on_a_server_that_may_land_without_the_resource_is_
                             accelerators={"tensorrt": "nvidia.com/gpu"})  # fmt: skip
     assert check.problems == [
         "requires tensorrt (nvidia.com/gpu) but can load on Server triton-gpu, whose Pods may land on "
-        "mig-1, which offer no nvidia.com/gpu"
+        "mig-1, which offers no nvidia.com/gpu"  # one node: "offers" (issue 28)
     ]
 
 

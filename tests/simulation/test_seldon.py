@@ -121,7 +121,7 @@ def test_server_configs_alone_stand_for_the_runtime_servers_of_their_name() -> N
             "spec: {serverConfig: missing}",
             "Server s: ServerConfig 'missing' is not among the inputs (add its manifest)",
         ),
-        ("spec: {}", "Server s: ServerConfig None is not among the inputs (add its manifest)"),
+        ("spec: {}", "Server s: spec.serverConfig must name a ServerConfig"),
         ("spec: {serverConfig: triton, podSpec: [1]}", "Server s: spec.podSpec must be a mapping"),
     ],
 )
@@ -130,7 +130,7 @@ def test_unusable_servers_are_input_errors(tmp_path: Path, server: str, message:
     path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\nkind: Server\nmetadata: {{name: s}}\n{server}\n")
     with pytest.raises(InputError) as raised:
         read_manifest_files([str(path), CONFIGS], namespace=None)
-    assert str(raised.value) == f"{path}: {message}"
+    assert str(raised.value) == f"{path}: document 1: {message}"  # the document's index: issue 28
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_unnamed_or_shapeless_manifests_are_input_errors(tmp_path: Path, manifes
     path.write_text(f"apiVersion: mlops.seldon.io/v1alpha1\n{manifest}\n")
     with pytest.raises(InputError) as raised:
         read_manifest_files([str(path)], namespace=None)
-    assert str(raised.value) == f"{path}: {message}"
+    assert str(raised.value) == f"{path}: document 1: {message}"
 
 
 @pytest.mark.parametrize(

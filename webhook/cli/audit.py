@@ -21,6 +21,7 @@ from webhook.cli.common import (
     add_recursive_option,
     check_label_values,
     expand_inputs,
+    namespace_name,
     policies_from,
     policies_line,
     print_object,
@@ -135,6 +136,7 @@ def report_json(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -> 
                 "name": g.owner.name,
                 "via": g.owner.via or None,
                 "command": g.owner.command,
+                "note": g.owner.note,
                 "pods": [
                     {
                         "name": p.name,
@@ -177,7 +179,11 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
     for group in differing:
         owner = group.owner
         via = f" (via {owner.via})" if owner.via else ""
-        lines += ["", f"{owner.kind} {owner.namespace}/{owner.name}{via}", f"  roll: {owner.command}"]
+        lines += [
+            "",
+            f"{owner.kind} {owner.namespace}/{owner.name}{via}",
+            f"  roll: {owner.command or owner.note}",
+        ]
         width = max(len(p.name) for p in group.pods)
         for p in group.pods:
             lines.append(f"  {p.name.ljust(width)}  {p.status}" + (f" ({p.policy})" if p.policy else ""))
@@ -252,7 +258,10 @@ def add_audit_parser(commands: Any) -> None:
         "--kubeconfig", help="with --cluster: kubeconfig file (default: $KUBECONFIG, ~/.kube/config)"
     )
     audit.add_argument(
-        "-n", "--namespace", help="with --cluster: only this namespace; files: for Pods without one"
+        "-n",
+        "--namespace",
+        type=namespace_name,
+        help="with --cluster: only this namespace; files: for Pods without one",
     )
     audit.add_argument(
         "--webhook-configuration",

@@ -27,6 +27,7 @@ from webhook.cli.files import read_nodes
 from webhook.engine.documents import Subject
 from webhook.errors import ClusterError, InputError, PolicyError
 from webhook.kube.objects import RawObject, as_dict
+from webhook.kube.selectors import dns_label_error
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import (
     BUNDLED_POLICIES,
@@ -88,11 +89,32 @@ def _read_stdin_policies() -> PolicySet:
 
 
 def policies_from(args: argparse.Namespace) -> PolicySet:
-    """The policies named by ``--policies`` (``-``: stdin)."""
+    """The policies named by ``--policies`` (``-``: stdin). A file that cannot be opened is a
+    missing input (exit 2, as for every other input); one that is read but invalid, a policy error."""
     path = args.policies or default_policies_path()
     if str(path) == STDIN and STDIN in getattr(args, "files", []):
         raise InputError("--policies - and the input - both read stdin; give one of them as a file")
-    return _read_stdin_policies() if str(path) == STDIN else load_policies(path)
+    if str(path) == STDIN:
+        return _read_stdin_policies()
+    try:
+        Path(path).open("rb").close()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return load_policies(path)
+
+
+def namespace_name(value: str) -> str:
+    """An ``-n``/``--namespace`` value: a namespace name is a lowercase RFC 1123 label."""
+    problem = dns_label_error(value)
+    if problem:
+        raise argparse.ArgumentTypeError(f"invalid namespace {value!r}: {problem}")
+    return value
+
+
+def require_cluster_for_kubeconfig(args: argparse.Namespace) -> None:
+    """``--kubeconfig`` names the cluster ``--cluster`` reads; alone it would be silently unused."""
+    if getattr(args, "kubeconfig", None) and not getattr(args, "cluster", False):
+        raise InputError(f"{args.command}: --kubeconfig needs --cluster (it says which cluster to read)")
 
 
 def policies_line(policies: PolicySet) -> str:

@@ -10,10 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from webhook.engine.documents import Inputs, Subject, inputs_from, locate_documents, parse_documents
+from webhook.engine.documents import (
+    Inputs,
+    Subject,
+    inputs_from,
+    locate_documents,
+    namespace_labels_of,
+    parse_documents,
+)
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
 from webhook.simulation.nodes import check_nodes
+from webhook.simulation.seldon import Manifests, read_seldon_manifests
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
@@ -48,6 +56,24 @@ def read_sourced_documents(paths: list[str]) -> list[tuple[Any, str]]:
 def read_inputs(paths: list[str], *, namespace: str | None = None) -> Inputs:
     """Every Pod, AdmissionReview and Namespace in the files (``-`` for stdin)."""
     return inputs_from(read_sourced_documents(paths), namespace=namespace)
+
+
+def read_manifests(
+    paths: list[str], *, namespace: str | None = None, operator_namespace: str | None = None
+) -> tuple[Manifests, dict[str, dict[str, str]]]:
+    """The Pods of the files (Pods, AdmissionReviews, workloads' and Seldon Servers' Pods), their
+    Servers and Models, the documents skipped, and the labels of the Namespace manifests among them."""
+    documents = read_sourced_documents(paths)
+    manifests = read_seldon_manifests(documents, namespace=namespace, operator_namespace=operator_namespace)
+    return manifests, namespace_labels_of(documents)
+
+
+def report_skipped(manifests: Manifests) -> None:
+    """One ``note:`` line on stderr per document skipped, one ``warning:`` per namespace mismatch."""
+    for line in manifests.skipped:
+        print(f"note: {line}", file=sys.stderr)
+    for line in manifests.warnings:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:

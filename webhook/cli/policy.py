@@ -27,6 +27,7 @@ from webhook.cli.common import (
     policies_from,
     print_json,
     print_object,
+    require_cluster_for_kubeconfig,
 )
 from webhook.cli.helptext import add_verb
 from webhook.cli.policytests import CASE_FILE, find_cases, run_case
@@ -66,6 +67,7 @@ def _notes(policies: PolicySet) -> list[str]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    require_cluster_for_kubeconfig(args)
     _policy_file(args)
     structured = args.output != "text"
     try:

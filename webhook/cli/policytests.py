@@ -4,7 +4,10 @@ A case is a folder with a ``placement-test.yaml``::
 
     name: GPU server gets the GPU pool
     policies: ../../../policies.yaml   # relative to the case folder
-    input: pod.yaml                    # Pods or AdmissionReviews: every document is checked
+    input: pod.yaml                    # Pods, AdmissionReviews, workloads (Deployment, StatefulSet,
+                                       # ReplicaSet, DaemonSet, Job, CronJob: the Pod their controller
+                                       # creates) or Seldon Servers (with their ServerConfig): every
+                                       # document is checked
     namespace: seldon-mesh             # optional, for a bare Pod without metadata.namespace
     namespaceLabels: {team: nlp}       # optional: the labels of the Pods' namespace (namespaceSelector);
                                        # a Namespace manifest in the input gives its own instead
@@ -35,7 +38,7 @@ import orjson
 
 from webhook.admission.request import AdmissionRequest
 from webhook.cli.common import check_label_values
-from webhook.cli.files import read_inputs, read_subjects
+from webhook.cli.files import read_manifests, read_subjects
 from webhook.cli.namespacelabels import NamespaceLabels
 from webhook.cli.testcase import CASE_FILE, Case, Expectation, load_case
 from webhook.engine.documents import Subject
@@ -170,10 +173,14 @@ def _check_guard(
 
 def _check(case: Case, base: Path, policies: PolicySet) -> list[str]:
     """Every document of the input against the expectation; the i-th against the i-th expected Pod."""
-    inputs = read_inputs([str(base / case.input)], namespace=case.namespace)
-    subjects = inputs.subjects
+    manifests, namespaces = read_manifests([str(base / case.input)], namespace=case.namespace)
+    if manifests.skipped or manifests.models:  # a case's input is meant whole: nothing is skipped
+        return [*manifests.skipped, *(f"{m.source}: a Model is not a Pod" for m in manifests.models)]
+    subjects = manifests.subjects
+    if not subjects:
+        return [f"{case.input}: no Pods in the input"]
     check_label_values(subjects)
-    labels = NamespaceLabels(inputs.namespaces, policies=policies, given=case.namespace_labels)
+    labels = NamespaceLabels(namespaces, policies=policies, given=case.namespace_labels)
     wanted: list[RawObject | None] = [None] * len(subjects)
     if case.expect.pod is not None:
         wanted = [s.pod for s in read_subjects(str(base / case.expect.pod))]

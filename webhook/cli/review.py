@@ -8,6 +8,7 @@ own ``/mutate`` left it.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +22,13 @@ from webhook.cli.common import (
     as_list,
     check_label_values,
     expand_inputs,
+    namespace_name,
     policies_from,
     policies_line,
     print_object,
+    require_cluster_for_kubeconfig,
 )
-from webhook.cli.files import read_inputs
+from webhook.cli.files import read_manifests, report_skipped
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import (
     add_cluster_labels_option,
@@ -42,6 +45,7 @@ from webhook.engine.review import Review
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
+from webhook.simulation.seldon import Manifests
 
 _VERDICTS = {"match": "match:  ", "audit": "audit:  ", "skip": "skip:   "}
 _FORMATS = {
@@ -83,6 +87,8 @@ def _summary(
     facts = read_pod_facts(subject.pod, namespace=subject.namespace, namespace_labels=labels)
     server = f"server {facts.server_name}" if facts.server_name else "not a Seldon server"
     lines = [f"Pod {subject.display_name} ({server}, type {facts.server_type or '-'})"]
+    if subject.origin:
+        lines.append(f"  from:   {subject.origin} (the Pod its controller creates)")
     if policies.uses_namespace_selector:
         lines.append(f"  namespace labels: {describe_labels(labels)}")
     for name, verdict, reason in explain_selection(policies, facts):
@@ -164,33 +170,73 @@ def _output(subject: Subject, request: dict[str, Any], uid: str, review: Review 
     return review.pod if review else subject.pod
 
 
+def _namespaces_of(namespaces: dict[str, Mapping[str, str] | None]) -> list[dict[str, Any]]:
+    """The Namespace manifests that carry the labels a review used: among the inputs of a second
+    run (``review -o request | review -``), they give the same labels."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
+        for name, labels in namespaces.items()
+        if labels is not None
+    ]
+
+
 def cmd_review(args: argparse.Namespace) -> int:
+    require_cluster_for_kubeconfig(args)
     files = expand_inputs(args.files, recursive=args.recursive)
     policies = policies_from(args)  # first: a refusal of two stdin readers comes before any reading
-    inputs = read_inputs(files, namespace=args.namespace)
-    subjects = inputs.subjects
+    manifests, namespaces = read_manifests(files, namespace=args.namespace)
+    report_skipped(manifests)
+    for model in manifests.models:
+        print(f"note: {model.source}: skipped: review shows Pods (simulate checks Models)", file=sys.stderr)
+    subjects = manifests.subjects
+    if not subjects:
+        raise InputError(f"no Pods in the inputs ({', '.join(files)}){_what_was_read(manifests, namespaces)}")
     check_label_values(subjects)
-    namespace_labels = namespace_labels_from(args, inputs.namespaces, policies)
+    namespace_labels = namespace_labels_from(args, namespaces, policies)
     if args.output == "summary":
         print(policies_line(policies))
     denied, values = False, []
+    used: dict[str, Mapping[str, str] | None] = {}
     loaded = LoadedPolicies(policies)
     for i, subject in enumerate(subjects):
         request = subject.admission_review()
         labels = namespace_labels(subject.namespace)
+        used.setdefault(subject.namespace, labels)
         parsed = parse_admission_review(request)
         review = MUTATOR.decide(parsed, loaded, labels)
         guard = judge(parsed, review, loaded, labels)
-        denied |= review is not None and not review.allowed
-        denied |= isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed
+        refusals = _refusals(subject, review, guard)
+        denied |= bool(refusals)
         if args.output == "summary":
             lines = _summary(subject, parsed, review, policies, labels) + guard_lines(guard)
             print(("\n" if i else "") + "\n".join(lines))
         else:
+            for line in refusals:  # a pipe keeps the unchanged Pod: the refusal goes to stderr
+                print(f"error: {line}", file=sys.stderr)
             values.append(_output(subject, request, parsed.uid, review, args.output))
+    if args.output == "request" and policies.uses_namespace_selector:
+        values = _namespaces_of(used) + values
     if values:  # several Pods are one document, a List, as kubectl prints them
         print_object(values[0] if len(values) == 1 else as_list(values), fmt=_FORMATS[args.output])
     return EXIT_FAILURE if denied else EXIT_OK
+
+
+def _what_was_read(manifests: Manifests, namespaces: Mapping[str, Any]) -> str:
+    found = [f"{len(namespaces)} Namespace(s)"] if namespaces else []
+    found += [f"{len(manifests.skipped)} other document(s)"] if manifests.skipped else []
+    found += [f"{len(manifests.models)} Model(s)"] if manifests.models else []
+    return f": only {', '.join(found)}" if found else ""
+
+
+def _refusals(subject: Subject, review: Review | None, guard: GuardDecision | str | None) -> list[str]:
+    """One line per refusal of this Pod: the mutator's denial, the guard's."""
+    who = f"Pod {subject.display_name}" + (f" (from {subject.origin})" if subject.origin else "")
+    lines = []
+    if review is not None and not review.allowed:
+        lines.append(f"{who} denied: {review.denial}")
+    if isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed:
+        lines.append(f"{who} refused by the reservation guard: {guard.verdict.message}")
+    return lines
 
 
 def add_review_parser(commands: Any) -> None:
@@ -208,9 +254,16 @@ def add_review_parser(commands: Any) -> None:
         "--output",
         choices=["summary", "patch", "pod", "review", "request", "json", "yaml"],
         default="summary",
-        help="what to print (default summary); json and yaml: the mutated Pod",
+        help="what to print (default summary); json and yaml: the mutated Pod (pod: the same as yaml);"
+        " patch: the JSON Patch; review: the AdmissionReview answer; request: the AdmissionReview"
+        " sent (with the Namespaces whose labels decided, when a policy uses namespaceSelector)",
     )
-    review.add_argument("-n", "--namespace", help="namespace for bare Pods without metadata.namespace")
+    review.add_argument(
+        "-n",
+        "--namespace",
+        type=namespace_name,
+        help="namespace for objects without metadata.namespace (default: default)",
+    )
     add_namespace_labels_option(review)
     add_cluster_labels_option(review)
     review.set_defaults(handler=cmd_review)

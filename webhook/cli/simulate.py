@@ -14,14 +14,15 @@ from webhook.cli.common import (
     check_label_values,
     expand_inputs,
     load_nodes,
+    namespace_name,
     policies_from,
     policies_line,
-    print_json,
+    print_object,
+    require_cluster_for_kubeconfig,
 )
-from webhook.cli.files import read_sourced_documents
+from webhook.cli.files import read_manifests, report_skipped
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import add_namespace_labels_option, namespace_labels_from
-from webhook.engine.documents import is_namespace, namespace_labels_of
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
 from webhook.simulation.models import check_models, model_json, render_model
@@ -66,24 +67,28 @@ def read_inputs(args: argparse.Namespace) -> tuple[Manifests, dict[str, dict[str
     """The files' Pods, Servers, ServerConfigs and Models, and the labels of their Namespace
     manifests; without files, the cluster's Seldon objects."""
     if args.files:
-        documents = read_sourced_documents(expand_inputs(args.files, recursive=args.recursive))
-        namespaces = namespace_labels_of(documents)
-        documents = [(doc, source) for doc, source in documents if not is_namespace(doc)]
-        operator_namespace = args.operator_namespace
-    elif args.cluster:
-        operator_namespace = args.operator_namespace or DEFAULT_OPERATOR_NAMESPACE
-        documents = fetch_seldon_documents(args.kubeconfig, operator_namespace=operator_namespace)
-        namespaces = {}
-    else:
+        files = expand_inputs(args.files, recursive=args.recursive)
+        manifests, namespaces = read_manifests(
+            files, namespace=args.namespace, operator_namespace=args.operator_namespace
+        )
+        report_skipped(manifests)
+        if not manifests.subjects and not manifests.models:
+            raise InputError(f"no Pods, Servers or Models in the inputs ({', '.join(files)})")
+        return manifests, namespaces
+    if not args.cluster:
         raise InputError(
             "simulate: give FILE... (or --cluster without files to read the cluster's Seldon objects)"
         )
-    namespace = args.namespace
-    manifests = read_seldon_manifests(documents, namespace=namespace, operator_namespace=operator_namespace)
-    return manifests, namespaces
+    operator_namespace = args.operator_namespace or DEFAULT_OPERATOR_NAMESPACE
+    documents = fetch_seldon_documents(args.kubeconfig, operator_namespace=operator_namespace)
+    manifests = read_seldon_manifests(
+        documents, namespace=args.namespace, operator_namespace=operator_namespace
+    )
+    return manifests, {}
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    require_cluster_for_kubeconfig(args)
     accelerators = parse_accelerators(args.accelerator)
     policies = policies_from(args)
     manifests, namespaces = read_inputs(args)
@@ -101,15 +106,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for s in manifests.subjects
     ]
     checks, server_notes = check_models(manifests, results, nodes=nodes, accelerators=accelerators)
-    if args.output == "json":
-        print_json(
+    if args.output != "table":
+        print_object(
             {
                 "policies": policies.source,
                 "nodes": where,
                 "pods": [simulation_json(r) for r in results],
                 "models": [model_json(c) for c in checks],
                 "serverNotes": server_notes,
-            }
+            },
+            fmt=args.output,
         )
     else:
         print(policies_line(policies))
@@ -135,12 +141,15 @@ def add_simulate_parser(commands: Any) -> None:
     add_recursive_option(simulate)
     add_node_options(simulate, required=True)
     add_policies_option(simulate)
-    simulate.add_argument("-o", "--output", choices=["table", "json"], default="table")
-    simulate.add_argument("-n", "--namespace", help="namespace for manifests without metadata.namespace")
+    simulate.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    simulate.add_argument(
+        "-n", "--namespace", type=namespace_name, help="namespace for manifests without metadata.namespace"
+    )
     add_namespace_labels_option(simulate)
     simulate.add_argument(
         "--operator-namespace",
         metavar="NS",
+        type=namespace_name,
         help="only ServerConfigs of this namespace count, as the Seldon operator reads them from its own"
         f" (default: any namespace for files, {DEFAULT_OPERATOR_NAMESPACE} with --cluster and no files)",
     )

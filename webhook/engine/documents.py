@@ -24,13 +24,16 @@ class Subject:
     """One Pod to review: where it came from, its namespace, and its AdmissionReview if any.
 
     For an AdmissionReview, ``document`` is the review exactly as read, so that dry-runs decide on
-    what the server would receive; ``pod`` is its object (or ``oldObject``, e.g. for a DELETE)."""
+    what the server would receive; ``pod`` is its object (or ``oldObject``, e.g. for a DELETE).
+    ``origin`` names the workload whose controller creates the Pod (``Deployment ns/name``), empty
+    for a Pod or AdmissionReview given as such."""
 
     pod: RawObject
     namespace: str
     source: str
     request: AdmissionRequest | None = None
     document: RawObject | None = None
+    origin: str = ""
 
     @property
     def display_name(self) -> str:

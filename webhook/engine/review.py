@@ -138,7 +138,8 @@ def policy_review(pod: RawObject, policy: CompiledPolicy) -> Review:
     if plan.has_conflict:
         message = conflict_message(name, plan)
         if audit:
-            return Review("audit", pod, name, warnings=[f"audit: {message}"], plan=plan)
+            enforced = "; would deny in enforce mode" if settings.on_conflict == "deny" else ""
+            return Review("audit", pod, name, warnings=[f"audit: {message}{enforced}"], plan=plan)
         if settings.on_conflict == "deny":
             return Review("denied", pod, name, denial=WARNING_PREFIX + message, plan=plan)
         return Review("conflict", pod, name, warnings=[f"{message}; not applied"], plan=plan)

@@ -87,7 +87,8 @@ def _accelerator_checks(
             if lacking:
                 problems.append(
                     f"requires {requirement} ({resource}) but can load on Server {candidate.server}, "
-                    f"whose Pods may land on {', '.join(lacking)}, which offer no {resource}"
+                    f"whose Pods may land on {', '.join(lacking)},"
+                    f" which {'offers' if len(lacking) == 1 else 'offer'} no {resource}"
                 )
             if unknown:
                 notes.append(

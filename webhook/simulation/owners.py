@@ -21,11 +21,19 @@ class Owner:
     via: str = field(default="", compare=False)  # e.g. "ReplicaSet triton-7d9f" for a Deployment
 
     @property
-    def command(self) -> str:
-        """How to have the Pods recreated (and so reviewed again at CREATE)."""
+    def command(self) -> str | None:
+        """The command that has the Pods recreated (and so reviewed again at CREATE), None when no
+        single command does (``note`` then says what to do)."""
+        if self.kind in ("StatefulSet", "Deployment", "DaemonSet"):
+            return f"kubectl rollout restart {self.kind.lower()}/{self.name} -n {self.namespace}"
+        return None
+
+    @property
+    def note(self) -> str | None:
+        """How to have the Pods recreated when no rollout command does it."""
         ns = self.namespace
         if self.kind in ("StatefulSet", "Deployment", "DaemonSet"):
-            return f"kubectl rollout restart {self.kind.lower()}/{self.name} -n {ns}"
+            return None
         if self.kind == "Pod":
             return (
                 f"kubectl delete pod {self.name} -n {ns}, then create it again from its own manifest"

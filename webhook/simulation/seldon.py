@@ -20,10 +20,12 @@ namespace (else ``-n``, else ``default``, as for a Server). The API server's own
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook.engine.documents import Subject, subject_from_document
+from webhook.engine.documents import Subject, is_namespace, subject_from_document
 from webhook.errors import InputError
 from webhook.kube.objects import (
     CAPABILITIES_ENV,
@@ -35,6 +37,7 @@ from webhook.kube.objects import (
 )
 from webhook.kube.patches import clone_json
 from webhook.simulation.admission_plugins import add_default_tolerations
+from webhook.simulation.workloads import is_workload, workload_pod
 
 SELDON_API_PREFIX = "mlops.seldon.io/"
 SERVER_LABELS = {"app.kubernetes.io/name": "seldon-server"}
@@ -82,6 +85,8 @@ class Manifests:
     subjects: list[Subject]
     servers: list[SeldonServer] = field(default_factory=list)
     models: list[SeldonModel] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # documents of other kinds, each named
+    warnings: list[str] = field(default_factory=list)  # e.g. a namespace given that an object overrides
 
 
 def _is_empty(value: Any) -> bool:
@@ -179,19 +184,28 @@ def _namespace_of(doc: RawObject, namespace: str | None) -> str:
 
 
 def _server(
-    server: RawObject, source: str, configs: dict[str, RawObject], namespace: str | None, *, origin: str
+    server: RawObject,
+    source: str,
+    configs: dict[str, RawObject],
+    namespace: str | None,
+    *,
+    origin: str,
+    elsewhere: dict[str, str],
 ) -> SeldonServer:
     name = _name(server, source)
     wanted = as_dict(server.get("spec")).get("serverConfig")
-    if not isinstance(wanted, str) or wanted not in configs:
-        raise InputError(
-            f"{source}: Server {name}: ServerConfig {wanted!r} is not among the inputs (add its manifest)"
-        )
+    if not isinstance(wanted, str) or not wanted:
+        raise InputError(f"{source}: Server {name}: spec.serverConfig must name a ServerConfig")
+    if wanted not in configs:
+        found = elsewhere.get(wanted)
+        why = f"is among the inputs but in {found}" if found else "is not among the inputs (add its manifest)"
+        raise InputError(f"{source}: Server {name}: ServerConfig {wanted!r} {why}")
     chosen = _namespace_of(server, namespace)
     pod = server_pod(server, configs[wanted], namespace=chosen, source=source)
     capabilities = read_pod_facts(pod, namespace=chosen).capabilities
     own = _own_capabilities(as_dict(server.get("spec")))
-    return SeldonServer(name, chosen, capabilities, own, Subject(pod, chosen, f"{source} ({origin} {name})"))
+    subject = Subject(pod, chosen, f"{source} ({origin} {name})", origin=f"{origin} {chosen}/{name}")
+    return SeldonServer(name, chosen, capabilities, own, subject)
 
 
 def _model(doc: RawObject, source: str, namespace: str | None) -> SeldonModel:
@@ -212,33 +226,120 @@ def _is_config_in(doc: RawObject, operator_namespace: str | None) -> bool:
     return own in (None, "", operator_namespace)
 
 
-def read_seldon_manifests(
-    documents: list[tuple[Any, str]], *, namespace: str | None, operator_namespace: str | None = None
-) -> Manifests:
-    """Pods, AdmissionReviews and Servers (ServerConfigs only without Servers) as Subjects, in order,
-    with the Servers and Models. ``operator_namespace``: only ServerConfigs there (or without a
-    namespace) count; None takes every ServerConfig by name."""
-    configs = {
-        _name(d, s): d
-        for d, s in documents
-        if is_seldon_manifest(d, ("ServerConfig",)) and _is_config_in(d, operator_namespace)
-    }
-    has_servers = any(is_seldon_manifest(d, ("Server",)) for d, _ in documents)
-    manifests = Manifests([])
+def _numbered(documents: list[tuple[Any, str]]) -> list[tuple[Any, str, str]]:
+    """Each document with its source and ``source: document N`` (N counts from 1 in each source)."""
+    counts: dict[str, int] = {}
+    numbered = []
     for doc, source in documents:
-        if not is_seldon_manifest(doc):
-            manifests.subjects.append(subject_from_document(doc, source=source, namespace=namespace))
+        counts[source] = counts.get(source, 0) + 1
+        numbered.append((doc, source, f"{source}: document {counts[source]}"))
+    return numbered
+
+
+@contextmanager
+def _at(source: str, where: str) -> Iterator[None]:
+    """An ``InputError`` about ``source`` re-raised naming the document: ``file: document 3: ...``."""
+    try:
+        yield
+    except InputError as exc:
+        message = str(exc)
+        if message.startswith(f"{source}: ") and not message.startswith(f"{where}: "):
+            raise InputError(f"{where}: {message.removeprefix(f'{source}: ')}") from exc
+        raise
+
+
+def _is_reviewable(doc: Any) -> bool:
+    """What ``subject_from_document`` takes (and refuses in its own words): anything but another kind."""
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return not isinstance(kind, str) or kind in ("Pod", "AdmissionReview")
+
+
+def _skipped(doc: RawObject, where: str) -> str:
+    metadata = as_dict(doc.get("metadata"))
+    name = metadata.get("name")
+    shown = f" {name}" if isinstance(name, str) and name else ""
+    return f"{where}: skipped {doc.get('kind')}{shown}: not a Pod, workload, Seldon Server or AdmissionReview"
+
+
+@dataclass
+class _Reader:
+    """The state ``read_seldon_manifests`` reads every document with."""
+
+    namespace: str | None
+    operator_namespace: str | None
+    configs: dict[str, RawObject]
+    elsewhere: dict[str, str]  # ServerConfigs outside the operator's namespace: name -> where they are
+    has_servers: bool
+    manifests: Manifests = field(default_factory=lambda: Manifests([]))
+
+    def read(self, doc: Any, source: str, where: str) -> None:
+        manifests, namespace = self.manifests, self.namespace
+        if is_namespace(doc):
+            return
+        if is_workload(doc):
+            made = workload_pod(doc, where=source, namespace=namespace)
+            shown = f"{source} ({made.kind} {made.name})"
+            manifests.subjects.append(Subject(made.pod, made.namespace, shown, origin=made.origin))
+        elif not is_seldon_manifest(doc):
+            if _is_reviewable(doc):
+                manifests.subjects.append(subject_from_document(doc, source=source, namespace=namespace))
+            else:
+                manifests.skipped.append(_skipped(doc, where))
         elif doc["kind"] == "Model":
             manifests.models.append(_model(doc, source, namespace))
         elif doc["kind"] == "Server":
-            manifests.servers.append(_server(doc, source, configs, namespace, origin="Server"))
-            manifests.subjects.append(manifests.servers[-1].subject)
-        elif not has_servers and _is_config_in(doc, operator_namespace):
+            self._add_server(doc, source, origin="Server")
+        elif not self.has_servers and _is_config_in(doc, self.operator_namespace):
             name, own = _name(doc, source), as_dict(doc.get("metadata")).get("namespace")
             # the runtime chart creates the Server next to its ServerConfig, in the release namespace
             implied = {"metadata": {"name": name, "namespace": own}, "spec": {"serverConfig": name}}
-            manifests.servers.append(_server(implied, source, configs, namespace, origin="ServerConfig"))
-            manifests.subjects.append(manifests.servers[-1].subject)
+            self._add_server(implied, source, origin="ServerConfig")
+
+    def _add_server(self, doc: RawObject, source: str, *, origin: str) -> None:
+        server = _server(doc, source, self.configs, self.namespace, origin=origin, elsewhere=self.elsewhere)
+        self.manifests.servers.append(server)
+        self.manifests.subjects.append(server.subject)
+
+
+def read_seldon_manifests(
+    documents: list[tuple[Any, str]], *, namespace: str | None, operator_namespace: str | None = None
+) -> Manifests:
+    """Pods, AdmissionReviews, workloads (``webhook.simulation.workloads``) and Servers
+    (ServerConfigs only without Servers) as Subjects, in order, with the Servers and Models;
+    Namespaces are left to the caller, documents of other kinds are skipped and named. Errors name
+    the document (``file: document 3: ...``).
+    ``operator_namespace``: only ServerConfigs there (or without a namespace) count; None takes
+    every ServerConfig by name. ``namespace``: for objects without their own; a warning names each
+    object whose own namespace differs (kubectl refuses such a mismatch, we say it)."""
+    numbered = _numbered(documents)
+    configs: dict[str, RawObject] = {}
+    elsewhere: dict[str, str] = {}
+    for doc, source, where in numbered:
+        if is_seldon_manifest(doc, ("ServerConfig",)):
+            with _at(source, where):
+                name = _name(doc, source)
+            if _is_config_in(doc, operator_namespace):
+                configs[name] = doc
+            else:
+                own = as_dict(doc.get("metadata")).get("namespace")
+                elsewhere[name] = (
+                    f"namespace {own}, not the operator's {operator_namespace} (--operator-namespace):"
+                    " the operator reads ServerConfigs from its own namespace only"
+                )
+    has_servers = any(is_seldon_manifest(d, ("Server",)) for d, _ in documents)
+    reader = _Reader(namespace, operator_namespace, configs, elsewhere, has_servers)
+    manifests = reader.manifests
+    for doc, source, where in numbered:
+        made = len(manifests.subjects)
+        with _at(source, where):
+            reader.read(doc, source, where)
+        for subject in manifests.subjects[made:]:
+            if namespace and subject.namespace != namespace:
+                manifests.warnings.append(
+                    f"{where}: {subject.origin or 'Pod ' + subject.display_name} is in namespace"
+                    f" {subject.namespace} (its own metadata.namespace), not -n {namespace}: -n applies"
+                    " only to objects without one (kubectl refuses such a mismatch)"
+                )
     return manifests
 
 

@@ -21,7 +21,8 @@ from webhook.engine.documents import Subject
 from webhook.engine.guard import guard_pod
 from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
-from webhook.kube.objects import RawObject, read_pod_facts
+from webhook.kube.objects import RawObject, as_dict, as_list, read_pod_facts
+from webhook.kube.tolerations import describe_toleration, missing_tolerations
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import (
     add_default_tolerations,
@@ -85,6 +86,26 @@ def admitted_pod(subject: Subject, *, extended_resource_toleration: bool = False
     return add_extended_resource_tolerations(pod) if extended_resource_toleration else pod
 
 
+def _covered_tolerations(review: Review, pod: RawObject) -> list[str]:
+    """A policy toleration not added because one of the Pod's own already covers it: said, so that
+    "the policy adds a toleration" and an unchanged toleration list do not look like a bug."""
+    plan = review.plan
+    if plan is None or plan.has_conflict:
+        return []
+    own = [as_dict(t) for t in as_list(as_dict(pod.get("spec")).get("tolerations"))]
+    notes = []
+    for wanted in plan.policy.tolerations:
+        if wanted in plan.tolerations:
+            continue
+        covering = [describe_toleration(t) for t in own if not missing_tolerations([t], [wanted])]
+        by = f" (toleration {', '.join(covering)})" if covering else ""
+        notes.append(
+            f"policy {plan.policy.name}: toleration {describe_toleration(wanted)} not added:"
+            f" the Pod already tolerates it{by}"
+        )
+    return notes
+
+
 def simulate_subject(
     subject: Subject,
     *,
@@ -109,6 +130,7 @@ def simulate_subject(
         )
     after = fit_nodes(review.pod, nodes)
     problems, notes = _resource_checks(review.pod, after, {node_name(n): n for n in nodes})
+    notes = _covered_tolerations(review, pod) + notes
     notes += [f"guard: {w.removeprefix(WARNING_PREFIX)}" for w in verdict.warnings]  # audit mode
     fitting = sum(f.fits for f in after)
     if not fitting:
@@ -134,7 +156,25 @@ def _cell(fit: NodeFit) -> str:
     return "fits" + (f" ({', '.join(extras)})" if extras else "")
 
 
+#: a reason with several ORed terms grows with each term: in the table it is summarised and cut
+#: short so that two such cells fit a row of this width (``-o json|yaml`` keep it whole)
+MAX_ROW = 120
+_NO_TERM = "affinity: no term matches: "
+
+
+def _cut(text: str, width: int) -> str:
+    """``affinity: N terms fail: a | b`` for ORed terms, at most ``width`` characters (``…``)."""
+    if not text.startswith(_NO_TERM):
+        return text
+    failures = text.removeprefix(_NO_TERM)
+    text = f"affinity: {failures.count(' | ') + 1} terms fail: {failures}"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _table(rows: list[list[str]]) -> list[str]:
+    node_width = max(len(row[0]) for row in rows)
+    width = max(40, (MAX_ROW - 2 - node_width - 4) // 2)
+    rows = [[row[0], *(_cut(cell, width) for cell in row[1:])] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return [
         "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip()
