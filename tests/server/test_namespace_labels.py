@@ -1,5 +1,6 @@
-"""The real server with namespaceSelector policies and no way to read namespaces: not ready, and a
-Pod whose placement depends on the labels gets a 502 (failurePolicy decides), never a guess.
+"""The server with namespaceSelector policies and no way to read namespaces: not ready, and a Pod
+whose placement depends on the labels gets a 502 (failurePolicy decides), never a guess. The real
+server for a reload that introduces a namespaceSelector; the app in this process for the guard.
 With a reachable API server the cache itself is tested in tests/e2e/test_namespace_selector.py."""
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import GUARDED_BY_NAMESPACE, admission_review, minimal_pod
-from tests.server_helpers import ConfigMapDir, running_server
-
-pytestmark = pytest.mark.slow
+from tests.server_helpers import ConfigMapDir, in_process_server, running_server
 
 NO_CLUSTER = {"KUBECONFIG": "/nonexistent/kubeconfig", "KUBERNETES_SERVICE_HOST": ""}
 PLAIN = """
@@ -32,6 +31,7 @@ WITH_SELECTOR = (
 )
 
 
+@pytest.mark.slow
 def test_without_credentials_the_server_is_not_ready_and_does_not_guess(tmp_path: Path) -> None:
     configmap = ConfigMapDir(tmp_path / "policies", PLAIN)
     with running_server(tmp_path, policies=configmap.path, env=NO_CLUSTER) as server:
@@ -64,7 +64,7 @@ def test_without_credentials_the_server_is_not_ready_and_does_not_guess(tmp_path
         assert len(errors) == 1  # retried at every reload check, logged once
 
 
-def test_the_guard_does_not_guess_either(tmp_path: Path) -> None:
+def test_the_guard_does_not_guess_either(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whether policy nlp grants the toleration depends on the labels: /validate gives no answer
     (502, its failurePolicy decides); a Pod tolerating nothing reserved is answered as always."""
     configmap = ConfigMapDir(tmp_path / "policies", GUARDED_BY_NAMESPACE)
@@ -72,17 +72,16 @@ def test_the_guard_does_not_guess_either(tmp_path: Path) -> None:
     tolerating["spec"]["tolerations"] = [{"key": "seldon-gpu-srv", "operator": "Exists"}]
     other = minimal_pod()
     other["spec"]["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
-    with (
-        running_server(tmp_path, policies=configmap.path, env=NO_CLUSTER) as server,
-        server.connect() as conn,
-    ):
+    for name, value in NO_CLUSTER.items():
+        monkeypatch.setenv(name, value)
+    with in_process_server(tmp_path, policies=configmap.path) as api:
         body = json.dumps(admission_review(tolerating, namespace="team-a")).encode()
-        assert conn.call("POST", "/validate", body) == (
+        assert api.call("POST", "/validate", body) == (
             502,
             b"labels of namespace 'team-a' are unknown and policy nlp matches on namespaceSelector;"
             b" not deciding\n",
         )
-        answer = conn.call(
+        answer = api.call(
             "POST", "/validate", json.dumps(admission_review(other, namespace="team-a")).encode()
         )
         assert answer[0] == 200 and json.loads(answer[1])["response"]["allowed"] is True
