@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import BUNDLED_POLICIES, admission_review, fixture
 from tests.server_helpers import free_port, running_server
+
+pytestmark = pytest.mark.slow
 
 
 def plain_get(port: int, path: str) -> tuple[int, str, str]:

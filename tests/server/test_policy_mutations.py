@@ -154,6 +154,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_validate_reports_each_damage_in_one_line_and_exits_1(tmp_path: Path) -> None:
     for name, path in _files(tmp_path).items():
         result = _run("validate", "--policies", str(path))
