@@ -1,23 +1,44 @@
-"""Start the real ``placement-webhook serve`` in a subprocess on loopback and talk to it over TLS."""
+"""Start the real ``placement-webhook serve`` in a subprocess on loopback and talk to it over TLS;
+or build the same app in this process and call it without a socket (``in_process_server``)."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import logging
 import os
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import httpx
+import pytest
+
+from webhook.server import serve
+from webhook.server.logs import LOGGER, AdmissionLog, JsonFormatter
+from webhook.server.serve import Webhook, build_server, settings_from_options
 
 SERVICE_HOST = "placement-webhook.placement-webhook.svc"
+
+
+class Client(Protocol):
+    """What the tests call on a server: a ``TlsConnection`` to a real one, or an ``InProcessServer``."""
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]: ...
+
+    def review(self, review: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def free_port() -> int:
@@ -238,3 +259,128 @@ def rss_kib(process: subprocess.Popen[bytes]) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmRSS for pid {process.pid}")
+
+
+# --- the same app in this process ----------------------------------------------------------------
+
+
+class LogSink:
+    """What ``serve`` would write to stdout: the admission lines and the JSON log records, in order.
+
+    ``AdmissionLog`` writes bytes to it from its own thread; the handler below from the app's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data = bytearray()
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            self._data += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def text(self) -> str:
+        with self._lock:
+            return self._data.decode()
+
+
+class _SinkHandler(logging.Handler):
+    """The ``placement_webhook`` records as ``configure_logging`` writes them: one ``JsonFormatter`` line."""
+
+    def __init__(self, sink: LogSink) -> None:
+        super().__init__()
+        self.sink = sink
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.write(self.format(record).encode() + b"\n")
+
+
+@dataclass
+class InProcessServer:
+    """The app ``serve`` runs, made by its own ``build_server`` (settings, certificates, stores,
+    metrics, admission log) and called in this process through httpx's ASGI transport: no socket,
+    no TLS, no uvicorn, no file watching. For what the app alone decides: status, headers and
+    bodies of /mutate, /validate, /healthz, /readyz and /metrics, and its log lines.
+    tests/server/test_tls_contract.py checks that the real server answers the same requests alike.
+
+    The calls mirror ``TlsConnection`` (``call``, ``review``) and ``RunningServer`` (``readyz``,
+    ``logs``, ``wait_for``); ``log_text`` stands for the process's log file."""
+
+    webhook: Webhook
+    cert_dir: Path
+    sink: LogSink
+    client: httpx.AsyncClient
+    runner: asyncio.Runner
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """``body``: bytes, or an iterable of byte chunks (sent as a chunked request body)."""
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        if body is not None and not isinstance(body, bytes):
+            body = _chunks(body)
+        return self.runner.run(self.client.request(method, path, content=body, headers=headers))
+
+    def call(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        response = self.request(method, path, body, headers)
+        return response.status_code, response.content
+
+    def review(self, review: dict[str, Any]) -> dict[str, Any]:
+        status, body = self.call("POST", "/mutate?timeout=10s", json.dumps(review).encode())
+        assert status == 200, (status, body)
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    def readyz(self) -> dict[str, Any]:
+        status, body = self.call("GET", "/readyz")
+        return {"status": status, **json.loads(body)}
+
+    def log_text(self) -> str:
+        return self.sink.text()
+
+    def logs(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        """For the admission log, written by a thread every 50 ms."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s; log:\n{self.log_text()[-3000:]}")
+            time.sleep(0.01)
+
+
+async def _chunks(parts: Any) -> Any:
+    for part in parts:
+        yield part
+
+
+@contextmanager
+def in_process_server(tmp: Path, *, policies: Path, **options: Any) -> Iterator[InProcessServer]:
+    """``build_server`` for ``serve --policies policies --cert-dir tmp/certs`` and ``options`` (the
+    other settings, as ``settings_from_options`` takes them); its log lines go to a ``LogSink``."""
+    settings = settings_from_options(policies=policies, cert_dir=tmp / "certs", host="127.0.0.1", **options)
+    sink = LogSink()
+    logger, handler = logging.getLogger(LOGGER), _SinkHandler(sink)
+    level = logger.level
+    logger.addHandler(handler)  # before build_server: it may log (namespace cache cannot start)
+    logger.setLevel(settings.log_level.upper())
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(serve, "AdmissionLog", lambda: AdmissionLog(stream=sink))
+            webhook = build_server(settings)
+        transport = httpx.ASGITransport(app=webhook.app)
+        client = httpx.AsyncClient(transport=transport, base_url=f"https://{SERVICE_HOST}")
+        with asyncio.Runner() as runner:
+            try:
+                yield InProcessServer(webhook, settings.cert_dir, sink, client, runner)
+            finally:
+                runner.run(client.aclose())
+                webhook.admission_log.close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

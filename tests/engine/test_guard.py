@@ -529,7 +529,7 @@ def test_unknown_namespace_labels_that_would_decide_give_no_guard_answer() -> No
         guard_pod(pod, namespace="team-a", policies=NLP_GPU)
 
 
-def test_decide_validation_passes_the_labels_to_the_guard() -> None:
+def test_validate_passes_the_labels_to_the_guard() -> None:
     review = admission_review(plain_pod(GPU_TOLERATION, namespace="team-a"), namespace="team-a")
     decision = validate(review, policies=NLP_GPU, namespace_labels={"team": "nlp"})
     assert decision.outcome == "allowed"

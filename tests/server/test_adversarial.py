@@ -1,6 +1,7 @@
-"""Generated Pods and policy files sent to the real server over TLS; every answer is checked as the
-API server would apply it: it must patch cleanly, validate strictly, touch only placement, keep what
-the Pod had, equal the engine's own decision, and leave nothing to do on a second review."""
+"""Generated Pods sent to the app ``serve`` builds, in this process, and generated policy files
+swapped into the real server over TLS; every answer is checked as the API server would apply it: it
+must patch cleanly, validate strictly, touch only placement, keep what the Pod had, equal the
+engine's own decision, and leave nothing to do on a second review."""
 
 from __future__ import annotations
 
@@ -24,13 +25,21 @@ from tests.helpers import (
     mutate,
     validate_pod,
 )
-from tests.server_helpers import ConfigMapDir, RunningServer, TlsConnection, running_server
+from tests.server_helpers import (
+    Client,
+    ConfigMapDir,
+    InProcessServer,
+    RunningServer,
+    TlsConnection,
+    in_process_server,
+    running_server,
+)
 from tests.strategies import hostile_pods, policy_documents
 from webhook.errors import PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies_text
 
-pytestmark = pytest.mark.slow
+BUNDLED = load_policies_text(BUNDLED_POLICIES.read_text())  # loaded apart from the server's
 SETTINGS = settings(
     deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
@@ -68,12 +77,18 @@ def server(served: Served) -> RunningServer:
     return served.server
 
 
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    with in_process_server(tmp_path_factory.mktemp("adversarial-api"), policies=BUNDLED_POLICIES) as app:
+        yield app
+
+
 def check_review(
-    conn: TlsConnection, pod: dict[str, Any], policies: PolicySet, namespace: str = "seldon-mesh"
+    client: Client, pod: dict[str, Any], policies: PolicySet, namespace: str = "seldon-mesh"
 ) -> None:
     """One Pod through the server, checked against every invariant."""
     review = admission_review(copy.deepcopy(pod), namespace=namespace)
-    answer = conn.review(review)  # asserts 200
+    answer = client.review(review)  # asserts 200
     assert answer == mutate(review, policies=policies).answer
     response = answer["response"]
     assert response["uid"] == review["request"]["uid"]
@@ -84,20 +99,20 @@ def check_review(
     mutated = jsonpatch.apply_patch(pod, json.loads(base64.b64decode(response["patch"])))
     validate_pod(mutated)
     assert_only_placement_added(pod, mutated)
-    again = conn.review(admission_review(mutated, namespace=namespace))["response"]
+    again = client.review(admission_review(mutated, namespace=namespace))["response"]
     assert "patch" not in again, "a second review must change nothing"
 
 
 @settings(SETTINGS, max_examples=40)
 @given(pod=hostile_pods(), namespace=st.sampled_from(["seldon-mesh", "other"]))
 def test_generated_pods_under_the_bundled_policies(
-    served: Served, conn: TlsConnection, pod: dict[str, Any], namespace: str
+    api: InProcessServer, pod: dict[str, Any], namespace: str
 ) -> None:
-    served.serve(BUNDLED_POLICIES.read_text())
     validate_pod(pod)  # the generator only makes Pods the API server would accept
-    check_review(conn, pod, served.policies, namespace)
+    check_review(api, pod, BUNDLED, namespace)
 
 
+@pytest.mark.slow
 @settings(SETTINGS, max_examples=8)
 @given(document=policy_documents(), pods=st.lists(hostile_pods(), min_size=3, max_size=5))
 def test_generated_policy_files_swapped_in_live(

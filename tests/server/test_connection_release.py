@@ -27,6 +27,8 @@ from webhook.cluster.certs import ensure_dev_certificates
 from webhook.server.serve import Webhook, bind_sockets, build_server
 from webhook.server.settings import ServerSettings
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def webhook(tmp_path: Path) -> Iterator[Webhook]:

@@ -1,5 +1,7 @@
-"""Hostile and broken requests against the real server over TLS: each gets a 4xx with a message (or a
-closed connection where HTTP cannot answer), memory stays bounded, and the next request is served."""
+"""Hostile and broken requests: each gets a 4xx with a message (or a closed connection where HTTP
+cannot answer), memory stays bounded, and the next request is served. Broken bodies go to the app
+in this process (``api``); what is sent over the wire (sizes, slowness, headers, connections) goes
+to the real server over TLS (``server``)."""
 
 from __future__ import annotations
 
@@ -14,15 +16,16 @@ import pytest
 
 from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_pod
 from tests.server_helpers import (
+    Client,
+    InProcessServer,
     RunningServer,
-    TlsConnection,
+    in_process_server,
     open_tls,
     read_until_closed,
     rss_kib,
     running_server,
 )
 
-pytestmark = pytest.mark.slow
 MAX_CONNECTIONS = 40
 LIMITS = {
     "PLACEMENT_WEBHOOK_BODY_TIMEOUT": "1",
@@ -38,6 +41,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The same app as ``server``'s, in this process."""
+    options = {"body_timeout": 1, "header_timeout": 1, "max_connections": MAX_CONNECTIONS}  # as LIMITS
+    with in_process_server(tmp_path_factory.mktemp("api"), policies=BUNDLED_POLICIES, **options) as app:
+        yield app
+
+
 def assert_still_serving(server: RunningServer) -> None:
     """A fresh connection gets the right answer: the GPU Pod is patched by gpu-servers."""
     with server.connect() as fresh:
@@ -50,8 +61,8 @@ def assert_one_line_4xx(status: int, text: bytes, expected_status: int, message:
     assert message in text.decode() and text.decode().count("\n") == 1, text
 
 
-def post(conn: TlsConnection, body: bytes) -> tuple[int, bytes]:
-    return conn.call("POST", "/mutate?timeout=10s", body)
+def post(client: Client, body: bytes) -> tuple[int, bytes]:
+    return client.call("POST", "/mutate?timeout=10s", body)
 
 
 # --- wrong types everywhere in the envelope --------------------------------------------------------
@@ -86,32 +97,32 @@ def _replaced(path: tuple[str, ...], value: Any) -> bytes:
 
 
 @pytest.mark.parametrize("path", MODELED, ids=".".join)
-def test_a_wrong_type_in_a_field_we_read_is_a_400(conn: TlsConnection, path: tuple[str, ...]) -> None:
+def test_a_wrong_type_in_a_field_we_read_is_a_400(api: InProcessServer, path: tuple[str, ...]) -> None:
     for value in WRONG:
         if path == ("request", "object") and isinstance(value, dict):
             continue  # any JSON object is a (possibly odd) Pod: see test_server's unusual Pods
-        status, text = post(conn, _replaced(path, value))
+        status, text = post(api, _replaced(path, value))
         assert status == 400 and text.decode().count("\n") == 1, (path, value, status, text)
-    assert conn.review(GOOD)["response"]["allowed"] is True
+    assert api.review(GOOD)["response"]["allowed"] is True
 
 
 @pytest.mark.parametrize("path", IGNORED, ids=".".join)
 def test_a_wrong_type_in_a_field_we_ignore_changes_nothing(
-    conn: TlsConnection, path: tuple[str, ...]
+    api: InProcessServer, path: tuple[str, ...]
 ) -> None:
-    expected = conn.review(GOOD)
+    expected = api.review(GOOD)
     for value in WRONG:
-        status, text = post(conn, _replaced(path, value))
+        status, text = post(api, _replaced(path, value))
         assert status == 200 and json.loads(text) == expected, (path, value)
 
 
 # --- broken JSON -----------------------------------------------------------------------------------
 
 
-def test_truncated_json_is_a_400(conn: TlsConnection) -> None:
+def test_truncated_json_is_a_400(api: InProcessServer) -> None:
     body = json.dumps(GOOD).encode()
     for cut in range(1, len(body), max(1, len(body) // 40)):
-        assert_one_line_4xx(*post(conn, body[:cut]), 400, "body is not valid JSON")
+        assert_one_line_4xx(*post(api, body[:cut]), 400, "body is not valid JSON")
 
 
 @pytest.mark.parametrize(
@@ -124,8 +135,8 @@ def test_truncated_json_is_a_400(conn: TlsConnection) -> None:
         b'{"request": {"uid": 1e99999}}',  # a number out of range
     ],
 )
-def test_invalid_encodings_are_a_400(conn: TlsConnection, body: bytes) -> None:
-    assert_one_line_4xx(*post(conn, body), 400, "body is not valid JSON")
+def test_invalid_encodings_are_a_400(api: InProcessServer, body: bytes) -> None:
+    assert_one_line_4xx(*post(api, body), 400, "body is not valid JSON")
 
 
 @pytest.mark.parametrize(
@@ -137,19 +148,19 @@ def test_invalid_encodings_are_a_400(conn: TlsConnection, body: bytes) -> None:
         ('"seldon-server-name":', '"seldon-server-name":"x","seldon-server-name":', "seldon-server-name"),
     ],
 )
-def test_duplicate_keys_anywhere_are_a_400(conn: TlsConnection, before: str, after: str, key: str) -> None:
+def test_duplicate_keys_anywhere_are_a_400(api: InProcessServer, before: str, after: str, key: str) -> None:
     body = json.dumps(GOOD, separators=(",", ":"))
     assert before in body
-    assert_one_line_4xx(*post(conn, body.replace(before, after, 1).encode()), 400, f"repeats the key '{key}'")
+    assert_one_line_4xx(*post(api, body.replace(before, after, 1).encode()), 400, f"repeats the key '{key}'")
 
 
-def test_unusual_but_unique_json_is_served(conn: TlsConnection) -> None:
-    expected = conn.review(GOOD)
+def test_unusual_but_unique_json_is_served(api: InProcessServer) -> None:
+    expected = api.review(GOOD)
     pretty = json.dumps(GOOD, indent=3, separators=(" , ", " : "))
-    assert json.loads(post(conn, pretty.encode())[1]) == expected
+    assert json.loads(post(api, pretty.encode())[1]) == expected
     escaped = json.dumps(GOOD, ensure_ascii=True).replace(":", "\\u003a").replace("\\u003a ", ": ")
     assert escaped.count("\\u003a") > 0  # colons inside strings, escaped: the exact path
-    assert json.loads(post(conn, escaped.encode())[1]) == expected
+    assert json.loads(post(api, escaped.encode())[1]) == expected
 
 
 def _with_nesting(depth: int) -> bytes:
@@ -160,15 +171,15 @@ def _with_nesting(depth: int) -> bytes:
     return json.dumps(admission_review(pod)).replace('"PLACEHOLDER"', deep).encode()
 
 
-def test_deep_nesting(conn: TlsConnection) -> None:
-    assert post(conn, _with_nesting(200))[0] == 200  # legal and irrelevant to placement
-    assert_one_line_4xx(*post(conn, _with_nesting(300)), 400, "body is nested deeper than 254 levels")
-    assert_one_line_4xx(*post(conn, _with_nesting(1100)), 400, "not valid JSON")  # past orjson's 1024
-    assert_still_serving_conn(conn)
+def test_deep_nesting(api: InProcessServer) -> None:
+    assert post(api, _with_nesting(200))[0] == 200  # legal and irrelevant to placement
+    assert_one_line_4xx(*post(api, _with_nesting(300)), 400, "body is nested deeper than 254 levels")
+    assert_one_line_4xx(*post(api, _with_nesting(1100)), 400, "not valid JSON")  # past orjson's 1024
+    assert_still_serving_conn(api)
 
 
-def assert_still_serving_conn(conn: TlsConnection) -> None:
-    assert conn.review(GOOD)["response"]["auditAnnotations"]["policy"] == "gpu-servers"
+def assert_still_serving_conn(client: Client) -> None:
+    assert client.review(GOOD)["response"]["auditAnnotations"]["policy"] == "gpu-servers"
 
 
 # --- sizes and slowness ------------------------------------------------------------------------------
@@ -184,6 +195,7 @@ def trickle(tls: ssl.SSLSocket, data: bytes, *, pause: float) -> None:
         time.sleep(pause)
 
 
+@pytest.mark.slow
 def test_a_declared_50_mb_body_is_refused_before_it_is_sent(server: RunningServer) -> None:
     tls = open_tls(server)
     tls.sendall(
@@ -194,6 +206,7 @@ def test_a_declared_50_mb_body_is_refused_before_it_is_sent(server: RunningServe
     assert_still_serving(server)
 
 
+@pytest.mark.slow
 def test_a_streamed_50_mb_body_is_cut_off_early(server: RunningServer) -> None:
     tls = open_tls(server)
     tls.sendall(
@@ -211,6 +224,7 @@ def test_a_streamed_50_mb_body_is_cut_off_early(server: RunningServer) -> None:
     assert_still_serving(server)
 
 
+@pytest.mark.slow
 def test_a_body_trickled_past_the_timeout_gets_408(server: RunningServer) -> None:
     body = json.dumps(GOOD).encode()
     tls = open_tls(server)
@@ -223,6 +237,7 @@ def test_a_body_trickled_past_the_timeout_gets_408(server: RunningServer) -> Non
     assert_still_serving(server)
 
 
+@pytest.mark.slow
 def test_a_huge_header_gets_431(server: RunningServer) -> None:
     for head in (
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",
@@ -236,6 +251,7 @@ def test_a_huge_header_gets_431(server: RunningServer) -> None:
     assert_still_serving(server)
 
 
+@pytest.mark.slow
 def test_slowloris_headers_get_408_and_the_connection_closed(server: RunningServer) -> None:
     tls = open_tls(server)
     started = time.monotonic()
@@ -248,6 +264,7 @@ def test_slowloris_headers_get_408_and_the_connection_closed(server: RunningServ
     assert_still_serving(server)
 
 
+@pytest.mark.slow
 def test_too_many_connections_get_503_until_the_idle_ones_are_cut(server: RunningServer) -> None:
     idle = [open_tls(server) for _ in range(MAX_CONNECTIONS)]
     with server.connect() as extra:
@@ -264,6 +281,7 @@ def _healthz_status(server: RunningServer) -> int:
         return conn.call("GET", "/healthz")[0]
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_under_a_barrage(server: RunningServer) -> None:
     """Repeat the costly attacks concurrently; the server's RSS must not grow by their size."""
     assert_still_serving(server)

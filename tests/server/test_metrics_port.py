@@ -16,6 +16,8 @@ from webhook.cli.main import main
 from webhook.server.metrics import Metrics
 from webhook.server.serve import start_metrics_listener
 
+pytestmark = pytest.mark.slow
+
 
 def plain_get(port: int, path: str, method: str = "GET") -> tuple[int, str, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

@@ -7,6 +7,7 @@ import copy
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_validate_reports_each_damage_in_one_line_and_exits_1(tmp_path: Path) -> None:
-    for name, path in _files(tmp_path).items():
-        result = _run("validate", "--policies", str(path))
+    files = _files(tmp_path)
+    with ThreadPoolExecutor(4) as pool:  # the runs are independent, and mostly start-up
+        results = pool.map(lambda path: _run("validate", "--policies", str(path)), files.values())
+    for name, result in zip(files, results, strict=True):
         # a path that cannot be opened (a folder) is a missing input, exit 2 as for every input (issue 28)
         assert result.returncode == (2 if name == "a folder" else 1), (name, result.returncode, result.stderr)
         lines = result.stderr.splitlines()

@@ -1,4 +1,6 @@
-"""The real HTTPS server on loopback, with real certificates, spoken to over TLS like the API server."""
+"""The webhook's server: what its app answers, called in this process (``api``), and the real HTTPS
+server on loopback with real certificates, spoken to over TLS like the API server (``server``), for
+what needs sockets or the process: TLS, connections, slow clients, reloads, signals, exit codes."""
 
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ from tests.helpers import BUNDLED_POLICIES, admission_review, fixture, minimal_p
 from tests.server_helpers import (
     SERVICE_HOST,
     ConfigMapDir,
+    InProcessServer,
     RunningServer,
     TlsConnection,
     client_context,
+    in_process_server,
     running_server,
 )
 from webhook.cluster.certs import build_ca, build_serving_certificate, service_hostnames
-
-pytestmark = pytest.mark.slow
 
 GPU_ONLY = """version: 1
 policies:
@@ -53,6 +55,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """The same app as ``server``'s, in this process."""
+    with in_process_server(tmp_path_factory.mktemp("api"), policies=BUNDLED_POLICIES, body_timeout=1) as app:
+        yield app
+
+
 def decoded_patch(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(base64.b64decode(answer["response"]["patch"]))  # type: ignore[no-any-return]
 
@@ -60,6 +69,7 @@ def decoded_patch(answer: dict[str, Any]) -> list[dict[str, Any]]:
 # --- the contract ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_gpu_pod_create_is_patched_over_verified_tls(conn: TlsConnection) -> None:
     pod = fixture("triton-gpu-0")
     answer = conn.review(admission_review(pod))
@@ -79,19 +89,21 @@ def test_gpu_pod_create_is_patched_over_verified_tls(conn: TlsConnection) -> Non
     assert conn.sock.selected_alpn_protocol() in (None, "http/1.1")  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_certificate_is_rejected_for_another_host_name(server: RunningServer) -> None:
     connection = server.connect(server_hostname="evil.example.com")
     with pytest.raises(ssl.SSLCertVerificationError):
         connection.call("GET", "/healthz")
 
 
-def test_dry_run_and_untouched_pods(conn: TlsConnection) -> None:
+def test_dry_run_and_untouched_pods(api: InProcessServer) -> None:
     pod = fixture("triton-gpu-0")
-    assert conn.review(admission_review(pod, dryRun=True)) == conn.review(admission_review(pod))
-    answer = conn.review(admission_review(fixture("mlserver-0")))
+    assert api.review(admission_review(pod, dryRun=True)) == api.review(admission_review(pod))
+    answer = api.review(admission_review(fixture("mlserver-0")))
     assert answer["response"] == {"uid": "705ab4f5-6393-11e8-b7cc-42010a800002", "allowed": True}
 
 
+@pytest.mark.slow
 def test_keep_alive_connection_is_reused(conn: TlsConnection) -> None:
     conn.review(admission_review(fixture("mlserver-0")))
     sock = conn.sock
@@ -130,57 +142,48 @@ def _review_without(*path: str) -> bytes:
     ],
 )
 def test_malformed_requests_get_400_with_one_line(
-    conn: TlsConnection, body: bytes, status: int, message: str
+    api: InProcessServer, body: bytes, status: int, message: str
 ) -> None:
-    got, text = conn.call("POST", "/mutate", body)
+    got, text = api.call("POST", "/mutate", body)
     assert got == status and message in text.decode()
     assert text.decode().count("\n") == 1
-    assert (
-        conn.review(admission_review(fixture("mlserver-0")))["response"]["allowed"] is True
-    )  # keeps serving
+    assert api.review(admission_review(fixture("mlserver-0")))["response"]["allowed"] is True  # keeps serving
 
 
-def test_oversized_bodies_get_413(server: RunningServer) -> None:
-    conn = server.connect()
-    status, text = conn.call("POST", "/mutate", b"x" * (3 * 1024 * 1024 + 1))
+def test_oversized_bodies_get_413(api: InProcessServer) -> None:
+    status, text = api.call("POST", "/mutate", b"x" * (3 * 1024 * 1024 + 1))
     assert status == 413 and b"byte limit" in text
-    conn.close()
     chunks = (b"x" * 65536 for _ in range(60))  # chunked: no Content-Length to refuse early
-    conn = server.connect()
-    conn.request(
-        "POST", "/mutate", body=chunks, encode_chunked=True, headers={"Transfer-Encoding": "chunked"}
-    )
-    response = conn.getresponse()
-    assert response.status == 413
-    conn.close()
-    with server.connect() as fresh:
-        assert fresh.review(admission_review(fixture("mlserver-0")))["response"]["allowed"]
+    response = api.request("POST", "/mutate", chunks, headers={"Transfer-Encoding": "chunked"})
+    assert response.status_code == 413
+    assert api.review(admission_review(fixture("mlserver-0")))["response"]["allowed"]
 
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [("GET", "/mutate", 405), ("POST", "/review", 404), ("PUT", "/healthz", 405)],
 )
-def test_wrong_method_or_path(conn: TlsConnection, method: str, path: str, status: int) -> None:
-    assert conn.call(method, path, b"{}")[0] == status
+def test_wrong_method_or_path(api: InProcessServer, method: str, path: str, status: int) -> None:
+    assert api.call(method, path, b"{}")[0] == status
 
 
-def test_unusual_pods_are_never_a_500(conn: TlsConnection) -> None:
+def test_unusual_pods_are_never_a_500(api: InProcessServer) -> None:
     odd = fixture("triton-gpu-0")
     odd["spec"]["tolerations"] = "not-a-list"
-    response = conn.review(admission_review(odd))["response"]
+    response = api.review(admission_review(odd))["response"]
     assert response["allowed"] is True and "patch" not in response
     assert response["warnings"] == [
         "placement-webhook: Pod not placed by gpu-servers: spec.tolerations is a string, expected a list"
     ]
     bare = {"metadata": {"labels": {"seldon-server-name": "x"}}}
-    assert conn.review(admission_review(bare))["response"]["allowed"] is True
+    assert api.review(admission_review(bare))["response"]["allowed"] is True
     huge = fixture("triton-gpu-0")
     huge["spec"]["containers"][0]["env"] = [{"name": f"V{i}", "value": "x" * 20} for i in range(20000)]
-    answer = conn.review(admission_review(huge))
+    answer = api.review(admission_review(huge))
     assert answer["response"]["patchType"] == "JSONPatch"
 
 
+@pytest.mark.slow
 def test_slow_body_gets_408(server: RunningServer) -> None:
     sock = socket.create_connection(("127.0.0.1", server.port))
     tls = client_context(server.ca).wrap_socket(sock, server_hostname=SERVICE_HOST)
@@ -198,12 +201,12 @@ def test_slow_body_gets_408(server: RunningServer) -> None:
 # --- observability -------------------------------------------------------------------------------------
 
 
-def test_health_readiness_and_metrics(server: RunningServer, conn: TlsConnection) -> None:
-    assert conn.call("GET", "/healthz") == (200, b"ok\n")
-    ready = server.readyz()
+def test_health_readiness_and_metrics(api: InProcessServer) -> None:
+    assert api.call("GET", "/healthz") == (200, b"ok\n")
+    ready = api.readyz()
     assert ready["status"] == 200 and ready["ready"] is True and ready["policies"] == 3
-    conn.review(admission_review(fixture("triton-gpu-0")))
-    status, text = conn.call("GET", "/metrics")
+    api.review(admission_review(fixture("triton-gpu-0")))
+    status, text = api.call("GET", "/metrics")
     metrics = text.decode()
     assert status == 200
     assert 'placement_webhook_admissions_total{outcome="patched",policy="gpu-servers"}' in metrics
@@ -212,17 +215,15 @@ def test_health_readiness_and_metrics(server: RunningServer, conn: TlsConnection
     assert "placement_webhook_certificate_expiry_timestamp_seconds" in metrics
 
 
-def test_one_json_log_line_per_admission_without_pod_contents(
-    server: RunningServer, conn: TlsConnection
-) -> None:
+def test_one_json_log_line_per_admission_without_pod_contents(api: InProcessServer) -> None:
     pod = fixture("triton-gpu-0")
-    conn.review(admission_review(pod, uid="log-test-uid"))
-    server.wait_for(lambda: any(line.get("uid") == "log-test-uid" for line in server.logs()))
-    (line,) = [entry for entry in server.logs() if entry.get("uid") == "log-test-uid"]
+    api.review(admission_review(pod, uid="log-test-uid"))
+    api.wait_for(lambda: any(line.get("uid") == "log-test-uid" for line in api.logs()))
+    (line,) = [entry for entry in api.logs() if entry.get("uid") == "log-test-uid"]
     assert line["msg"] == "admission" and line["outcome"] == "patched" and line["policy"] == "gpu-servers"
     assert line["namespace"] == "seldon-mesh" and line["pod"] == "triton-gpu-0" and line["patch_ops"] == 3
     assert isinstance(line["duration_ms"], float)
-    text = server.log_path.read_text()
+    text = api.log_text()
     assert "tritonserver" not in text and "libtcmalloc" not in text and "seldon-scheduler" not in text
 
 
@@ -273,6 +274,7 @@ class Load:
         self.pool.shutdown()
 
 
+@pytest.mark.slow
 def test_policy_hot_reload_valid_and_invalid_under_load(tmp_path: Path) -> None:
     configmap = ConfigMapDir(tmp_path / "policies", GPU_ONLY)
     with running_server(tmp_path, policies=configmap.path) as server:
@@ -310,6 +312,7 @@ def _write_pair(cert_dir: Path, ca_pem: bytes, cert_pem: bytes, key_pem: bytes) 
         (staging / name).replace(cert_dir / name)
 
 
+@pytest.mark.slow
 def test_certificate_rotation_without_downtime(tmp_path: Path) -> None:
     with running_server(tmp_path, policies=BUNDLED_POLICIES) as server:
         old_ca = server.ca.read_bytes()
@@ -350,6 +353,7 @@ def test_certificate_rotation_without_downtime(tmp_path: Path) -> None:
 # --- process lifecycle ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
     with running_server(tmp_path, policies=BUNDLED_POLICIES) as server:
         body = json.dumps(admission_review(fixture("triton-gpu-0"))).encode()
@@ -378,6 +382,7 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
         assert server.process.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 def test_start_up_with_an_invalid_policy_file_fails_fast(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -407,6 +412,7 @@ def test_start_up_with_an_invalid_policy_file_fails_fast(tmp_path: Path) -> None
     )
 
 
+@pytest.mark.slow
 def test_missing_certificates_without_dev_certs_fail_fast(tmp_path: Path) -> None:
     result = subprocess.run(
         [
@@ -428,6 +434,7 @@ def test_missing_certificates_without_dev_certs_fail_fast(tmp_path: Path) -> Non
     assert not (tmp_path / "none").exists()
 
 
+@pytest.mark.slow
 def test_environment_configures_the_server(tmp_path: Path) -> None:
     shutil.copy(BUNDLED_POLICIES, tmp_path / "p.yaml")
     with running_server(
@@ -437,6 +444,7 @@ def test_environment_configures_the_server(tmp_path: Path) -> None:
         assert conn.call("POST", "/mutate", b"x" * 4096)[0] == 413
 
 
+@pytest.mark.slow
 def test_mismatched_certificate_files_fail_fast_with_one_line(tmp_path: Path) -> None:
     certs = tmp_path / "certs"
     certs.mkdir()
@@ -454,6 +462,7 @@ def test_mismatched_certificate_files_fail_fast_with_one_line(tmp_path: Path) ->
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_port_taken_meanwhile_is_retried_and_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -474,6 +483,7 @@ def test_a_port_taken_meanwhile_is_retried_and_reported(
         assert "address already in use" in first_log.read_text().lower()
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_line_exit_1_and_never_logs_serving(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -507,6 +517,7 @@ def test_bind_sockets_raises_on_a_taken_port_and_names_addresses_like_urls() -> 
     assert listen_address("0.0.0.0", 8443) == "https://0.0.0.0:8443"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "depth",
     [
@@ -579,19 +590,18 @@ def _secret_review(**changes: Any) -> dict[str, Any]:
     ],
 )
 def test_refused_requests_are_logged_at_info_without_the_body(
-    server: RunningServer, body: bytes, status: int, answered: str | None, logged: str | None, uid: str | None
+    api: InProcessServer, body: bytes, status: int, answered: str | None, logged: str | None, uid: str | None
 ) -> None:
     def refusals() -> list[dict[str, Any]]:
-        return [line for line in server.logs() if line.get("msg") == "refused a request"]
+        return [line for line in api.logs() if line.get("msg") == "refused a request"]
 
     seen = len(refusals())  # the server is shared: only the line this request adds counts
-    with server.connect() as conn:
-        got, text = conn.call("POST", "/mutate", body)
+    got, text = api.call("POST", "/mutate", body)
     assert got == status
     if answered is not None:
         assert text.decode() == answered + "\n"
-    server.wait_for(lambda: len(refusals()) > seen)
+    api.wait_for(lambda: len(refusals()) > seen)
     line = refusals()[seen]
     reason = logged or text.decode().rstrip("\n")
     assert (line["level"], line["status"], line["reason"], line["uid"]) == ("info", status, reason, uid)
-    assert SECRET not in server.log_path.read_text()
+    assert SECRET not in api.log_text()

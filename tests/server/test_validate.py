@@ -1,5 +1,6 @@
-"""``POST /validate`` on the real HTTPS server: the guard's answers, its metrics and log lines, and
-the same protocol rules as ``/mutate``."""
+"""``POST /validate``: the guard's answers, its metrics and log lines, and the same protocol rules as
+``/mutate``; the app ``serve`` builds, called in this process (test_tls_contract.py checks that the
+real HTTPS server answers alike)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ import jsonpatch
 import pytest
 
 from tests.helpers import ROOT, admission_review, fixture
-from tests.server_helpers import RunningServer, TlsConnection, running_server
-
-pytestmark = pytest.mark.slow
+from tests.server_helpers import InProcessServer, in_process_server
 
 RESERVED = ROOT / "examples" / "reserved-gpu-pool.yaml"
 ACCESS = (
@@ -23,19 +22,13 @@ ACCESS = (
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("validate"), policies=RESERVED) as running:
-        yield running
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    with in_process_server(tmp_path_factory.mktemp("validate"), policies=RESERVED) as app:
+        yield app
 
 
-@pytest.fixture
-def conn(server: RunningServer) -> Iterator[TlsConnection]:
-    with server.connect() as connection:
-        yield connection
-
-
-def validate(conn: TlsConnection, review: dict[str, Any]) -> dict[str, Any]:
-    status, body = conn.call("POST", "/validate?timeout=10s", json.dumps(review).encode())
+def validate(api: InProcessServer, review: dict[str, Any]) -> dict[str, Any]:
+    status, body = api.call("POST", "/validate?timeout=10s", json.dumps(review).encode())
     assert status == 200, (status, body)
     return json.loads(body)["response"]  # type: ignore[no-any-return]
 
@@ -49,8 +42,8 @@ def web_pod(*tolerations: dict[str, Any], name: str = "web-1") -> dict[str, Any]
     }
 
 
-def test_a_pod_tolerating_the_reserved_taint_is_denied(conn: TlsConnection) -> None:
-    response = validate(conn, admission_review(web_pod({"operator": "Exists"}), namespace="team-a"))
+def test_a_pod_tolerating_the_reserved_taint_is_denied(api: InProcessServer) -> None:
+    response = validate(api, admission_review(web_pod({"operator": "Exists"}), namespace="team-a"))
     assert response == {
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
         "allowed": False,
@@ -63,10 +56,10 @@ def test_a_pod_tolerating_the_reserved_taint_is_denied(conn: TlsConnection) -> N
     }
 
 
-def test_the_gpu_server_mutate_placed_is_allowed(conn: TlsConnection) -> None:
+def test_the_gpu_server_mutate_placed_is_allowed(api: InProcessServer) -> None:
     pod = fixture("triton-gpu-0")
-    patch = json.loads(base64.b64decode(conn.review(admission_review(pod))["response"]["patch"]))
-    response = validate(conn, admission_review(jsonpatch.apply_patch(pod, patch)))
+    patch = json.loads(base64.b64decode(api.review(admission_review(pod))["response"]["patch"]))
+    response = validate(api, admission_review(jsonpatch.apply_patch(pod, patch)))
     assert response == {
         "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
         "allowed": True,
@@ -74,14 +67,14 @@ def test_the_gpu_server_mutate_placed_is_allowed(conn: TlsConnection) -> None:
     }
 
 
-def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(conn: TlsConnection) -> None:
+def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(api: InProcessServer) -> None:
     old, new = web_pod(), web_pod({"key": "seldon-gpu-srv", "operator": "Exists"})
-    added = validate(conn, admission_review(new, operation="UPDATE", oldObject=old, namespace="team-a"))
+    added = validate(api, admission_review(new, operation="UPDATE", oldObject=old, namespace="team-a"))
     assert added["allowed"] is False
     assert added["status"]["message"].startswith(
         "placement-webhook: Pod team-a/web-1 is updated to tolerate the reserved taint"
     )
-    same = validate(conn, admission_review(new, operation="UPDATE", oldObject=new, namespace="team-a"))
+    same = validate(api, admission_review(new, operation="UPDATE", oldObject=new, namespace="team-a"))
     assert same["allowed"] is True
 
 
@@ -116,22 +109,21 @@ def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(conn
     ],
 )
 def test_the_same_protocol_rules_as_mutate(
-    server: RunningServer, method: str, body: bytes, status: int, text: bytes
+    api: InProcessServer, method: str, body: bytes, status: int, text: bytes
 ) -> None:
-    with server.connect() as conn:
-        assert conn.call(method, "/validate", body) == (status, text)
+    assert api.call(method, "/validate", body) == (status, text)
 
 
-def test_metrics_and_log_lines_name_outcome_and_taint(server: RunningServer, conn: TlsConnection) -> None:
+def test_metrics_and_log_lines_name_outcome_and_taint(api: InProcessServer) -> None:
     validate(
-        conn,
+        api,
         admission_review(
             web_pod({"operator": "Exists"}, name="metrics-1"), uid="guard-log-uid", namespace="team-a"
         ),
     )
-    validate(conn, admission_review(web_pod(name="metrics-2"), namespace="team-a"))
-    validate(conn, admission_review(web_pod(), operation="DELETE"))
-    metrics = conn.call("GET", "/metrics")[1].decode()
+    validate(api, admission_review(web_pod(name="metrics-2"), namespace="team-a"))
+    validate(api, admission_review(web_pod(), operation="DELETE"))
+    metrics = api.call("GET", "/metrics")[1].decode()
     counts = {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
@@ -143,8 +135,8 @@ def test_metrics_and_log_lines_name_outcome_and_taint(server: RunningServer, con
     )
     assert counts['placement_webhook_guard_decisions_total{outcome="untouched",taint=""}'] >= 1
     assert counts['placement_webhook_guard_decisions_total{outcome="skipped",taint=""}'] >= 1
-    server.wait_for(lambda: any(line.get("uid") == "guard-log-uid" for line in server.logs()))
-    (line,) = [entry for entry in server.logs() if entry.get("uid") == "guard-log-uid"]
+    api.wait_for(lambda: any(line.get("uid") == "guard-log-uid" for line in api.logs()))
+    (line,) = [entry for entry in api.logs() if entry.get("uid") == "guard-log-uid"]
     assert isinstance(line.pop("duration_ms"), float) and line.pop("time")
     assert line == {
         "level": "info",

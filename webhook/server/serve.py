@@ -25,7 +25,7 @@ import uvicorn
 from webhook.cluster.certs import ensure_dev_certificates, has_serving_certificate
 from webhook.errors import PolicyError
 from webhook.policy.compiled import PolicySet
-from webhook.server.app import AppState, create_app
+from webhook.server.app import AppState, ASGIApp, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
 from webhook.server.metrics_port import start_metrics_listener
@@ -101,6 +101,7 @@ class Webhook:
     admission_log: AdmissionLog
     metrics: Metrics
     namespaces: NamespaceLookup
+    app: ASGIApp  # what uvicorn serves (``create_app``), also for driving it in-process
 
 
 def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLookup:
@@ -151,8 +152,9 @@ def build_server(settings: ServerSettings) -> Webhook:
         policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log,
         require_client_certificate=require_client_certificate, namespaces=namespaces,
     )  # fmt: skip
+    app = create_app(state)
     config = uvicorn.Config(
-        create_app(state),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -172,7 +174,7 @@ def build_server(settings: ServerSettings) -> Webhook:
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces)
+    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces, app)
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
