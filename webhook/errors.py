@@ -12,6 +12,18 @@ PlacementWebhookError
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+
+def shown(value: Any, *, limit: int | None = None) -> str:
+    """A value of the user's input in their words, JSON as YAML and JSON files spell it: a string
+    in double quotes, ``null``, ``true``, ``5`` (never Python's ``'x'``, ``None``, ``True``);
+    strings longer than ``limit`` characters are cut first."""
+    if limit is not None and isinstance(value, str) and len(value) > limit:
+        value = value[:limit]
+    return json.dumps(value, ensure_ascii=False, default=str)
+
 
 class PlacementWebhookError(Exception):
     """Base of every deliberate error of this project."""
@@ -49,6 +61,8 @@ class NamespaceLabelsUnknownError(PlacementWebhookError):
 
     def __init__(self, namespace: str, *, policy: str) -> None:
         self.namespace, self.policy = namespace, policy
+        # single quotes: kube-apiserver quotes a webhook's error body with Go's %q, which would show
+        # double quotes escaped ("labels of namespace \"x\" ...") to the user
         super().__init__(
-            f"labels of namespace {namespace!r} are unknown and policy {policy} matches on namespaceSelector"
+            f"labels of namespace '{namespace}' are unknown and policy {policy} matches on namespaceSelector"
         )

@@ -122,8 +122,8 @@ def test_a_validation_error_without_location_is_its_message() -> None:
     ("body", "message"),
     [
         ([], "body is not a JSON object"),
-        ({"kind": "Pod"}, "kind must be AdmissionReview, got 'Pod'"),
-        ({"kind": "AdmissionReview", "apiVersion": "v1"}, "apiVersion must be admission.k8s.io/v1, got 'v1'"),
+        ({"kind": "Pod"}, 'kind must be AdmissionReview, got "Pod"'),
+        ({"kind": "AdmissionReview", "apiVersion": "v1"}, 'apiVersion must be admission.k8s.io/v1, got "v1"'),
         (admission_review(None), "request.object: a Pod CREATE must carry the Pod object"),
         (admission_review(minimal_pod(), uid=""), "request.uid: string should have at least 1 character"),
     ],

@@ -94,7 +94,7 @@ def test_a_supplied_ca_signs_and_its_key_is_not_copied(
         (["--days", "0"], "--days must be at least 1"),
         (["--ca-cert", "missing.crt", "--ca-key", "missing.key"], "cannot read the CA"),
         (["--install", "--kubeconfig", "k"], "--out is for files"),
-        (["--namespace", "Ops_1"], "--namespace 'Ops_1': must be a lowercase RFC 1123 label"),
+        (["--namespace", "Ops_1"], '--namespace "Ops_1": must be a lowercase RFC 1123 label'),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -237,7 +237,7 @@ def test_input_of_another_kind_is_refused(tmp_path: Path, capsys: pytest.Capture
         2,
         "",
         f"error: {path}: expected Pods (and ReplicaSets, Namespaces, a MutatingWebhookConfiguration),"
-        " got kind 'Service'\n",
+        ' got kind "Service"\n',
     )
 
 

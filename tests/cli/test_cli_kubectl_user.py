@@ -247,7 +247,7 @@ def test_an_invalid_namespace_name_is_refused(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit) as raised:
         main([verb, GPU, "-n", "Other_NS"])
     assert raised.value.code == 2
-    assert "invalid namespace 'Other_NS': must be a lowercase RFC 1123 label" in capsys.readouterr().err
+    assert 'invalid namespace "Other_NS": must be a lowercase RFC 1123 label' in capsys.readouterr().err
 
 
 # --- 8. simulate -o yaml, long reasons, covered tolerations ----------------------------------------

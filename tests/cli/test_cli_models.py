@@ -47,6 +47,6 @@ def test_operator_namespace_for_files(capsys: pytest.CaptureFixture[str]) -> Non
     )
     # the ServerConfig is there, in seldon-mesh: say so rather than "not among the inputs" (issue 28)
     assert (
-        code == 2 and "Server triton-gpu: ServerConfig 'triton' is among the inputs but in namespace" in err
+        code == 2 and 'Server triton-gpu: ServerConfig "triton" is among the inputs but in namespace' in err
     )
     assert "seldon-mesh, not the operator's seldon-system (--operator-namespace)" in err

@@ -72,7 +72,7 @@ def test_simulate_extended_resource_toleration_option(capsys: pytest.CaptureFixt
         (["--nodes", "missing.yaml"], "error: missing.yaml: cannot read"),
         (
             ["--nodes", str(FIXTURES / "mlserver-0.yaml")],
-            "document 1 is not a Node (kind 'Pod', apiVersion 'v1')",
+            'document 1 is not a Node (kind "Pod", apiVersion "v1")',
         ),
     ],
 )

@@ -108,7 +108,7 @@ def _without(body: dict[str, Any], *path: str) -> dict[str, Any]:
     ("body", "message"),
     [
         ([], "body is not a JSON object"),
-        ({"kind": "Pod"}, "kind must be AdmissionReview, got 'Pod'"),
+        ({"kind": "Pod"}, 'kind must be AdmissionReview, got "Pod"'),
         (
             {**admission_review({}), "apiVersion": "admission.k8s.io/v1beta1"},
             "apiVersion must be admission.k8s.io/v1",

@@ -86,8 +86,8 @@ def test_the_namespace_of_a_bare_pod(doc: dict[str, Any], namespace: str | None,
     ("doc", "message"),
     [
         ([], "p.yaml: a document is not a mapping"),
-        ({"kind": "Deployment"}, "p.yaml: expected a Pod or an AdmissionReview, got kind 'Deployment'"),
-        ({"spec": {"containers": "x"}}, "p.yaml: expected a Pod or an AdmissionReview, got kind None"),
+        ({"kind": "Deployment"}, 'p.yaml: expected a Pod or an AdmissionReview, got kind "Deployment"'),
+        ({"spec": {"containers": "x"}}, "p.yaml: expected a Pod or an AdmissionReview, got kind null"),
     ],
 )
 def test_documents_that_are_no_pod(doc: Any, message: str) -> None:
@@ -121,13 +121,13 @@ def test_a_delete_without_object_has_the_request_namespace_or_none() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"kind": "x" * 100}, "kind must be AdmissionReview, got '" + "x" * 60 + "'"),
-        ({"kind": None}, "kind must be AdmissionReview, got 'None'"),
+        ({"kind": "x" * 100}, 'kind must be AdmissionReview, got "' + "x" * 60 + '"'),
+        ({"kind": None}, "kind must be AdmissionReview, got null"),
         (
             {"kind": "AdmissionReview", "apiVersion": "y" * 100},
-            "apiVersion must be admission.k8s.io/v1, got '" + "y" * 60 + "'",
+            'apiVersion must be admission.k8s.io/v1, got "' + "y" * 60 + '"',
         ),
-        ({"kind": "AdmissionReview"}, "apiVersion must be admission.k8s.io/v1, got 'None'"),
+        ({"kind": "AdmissionReview"}, "apiVersion must be admission.k8s.io/v1, got null"),
     ],
 )
 def test_envelope_errors_quote_at_most_60_characters(body: dict[str, Any], message: str) -> None:

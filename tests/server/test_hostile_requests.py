@@ -151,7 +151,7 @@ def test_invalid_encodings_are_a_400(api: InProcessServer, body: bytes) -> None:
 def test_duplicate_keys_anywhere_are_a_400(api: InProcessServer, before: str, after: str, key: str) -> None:
     body = json.dumps(GOOD, separators=(",", ":"))
     assert before in body
-    assert_one_line_4xx(*post(api, body.replace(before, after, 1).encode()), 400, f"repeats the key '{key}'")
+    assert_one_line_4xx(*post(api, body.replace(before, after, 1).encode()), 400, f'repeats the key "{key}"')
 
 
 def test_unusual_but_unique_json_is_served(api: InProcessServer) -> None:

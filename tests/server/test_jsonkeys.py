@@ -71,9 +71,9 @@ def _problem(body: bytes) -> str | None:
 
 
 def test_names_the_repeated_key_at_any_depth() -> None:
-    assert _problem(b'{"a": 1, "a": 2}') == "repeats the key 'a' in one object; its meaning is ambiguous"
+    assert _problem(b'{"a": 1, "a": 2}') == 'repeats the key "a" in one object; its meaning is ambiguous'
     assert _problem(b'{"request": {"object": {"spec": {"x": ":", "x": "::"}}}}') == (
-        "repeats the key 'x' in one object; its meaning is ambiguous"
+        'repeats the key "x" in one object; its meaning is ambiguous'
     )
     assert _problem(b'{"a": {"b": 1}, "c": [{"b": 2}]}') is None
 

@@ -140,3 +140,23 @@ def test_a_slow_first_list_is_waited_for_then_refused(tmp_path: Path) -> None:
     )
     source.grant()
     assert lookup.serving_problem(wait=0.1) is None
+
+
+def test_a_refusal_still_waiting_names_the_reason_it_has_now(tmp_path: Path) -> None:
+    """A first check that timed out on a loaded machine and a later one that got the 403: the error
+    shown is the 403, with the chart value, and the failure is still counted once."""
+    source = RefusedSource()
+    source.failure = None  # the first LIST has not answered yet
+    lookup = NamespaceLookup(lambda: source)
+    store, path, metrics = store_with(tmp_path, lookup)
+    store.can_serve = namespaces_servable(lookup, wait=0.1)
+    path.write_text(WITH_SELECTOR)
+    assert store.reload_if_changed() is False
+    assert store.last_error == (
+        f"{path}: valid, but cannot be served: namespace cache: first list of namespaces not complete after 0.1 s"
+    )
+    source.failure = "the API server refused to list Namespaces (403 Forbidden)"
+    assert store.reload_if_changed() is False
+    assert store.last_error is not None and "(403 Forbidden)" in store.last_error
+    assert "namespaceSelector.enabled=true" in store.last_error
+    assert b'placement_webhook_policy_reloads_total{result="failure"} 1.0' in metrics.render()

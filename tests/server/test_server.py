@@ -562,15 +562,15 @@ def _secret_review(**changes: Any) -> dict[str, Any]:
         (  # what the reason quotes of the body is left out of the log
             json.dumps(_secret_review(kind=SECRET)).encode(),
             400,
-            f"kind must be AdmissionReview, got '{SECRET}'",
-            "kind must be AdmissionReview, got '…'",
+            f'kind must be AdmissionReview, got "{SECRET}"',
+            'kind must be AdmissionReview, got "…"',
             "refused-uid",
         ),
         (
             json.dumps(_secret_review()).encode()[:-1] + f', "{SECRET}": "x", "{SECRET}": 1}}'.encode(),
             400,
-            f"body repeats the key '{SECRET}' in one object; its meaning is ambiguous",
-            "body repeats the key '…' in one object; its meaning is ambiguous",
+            f'body repeats the key "{SECRET}" in one object; its meaning is ambiguous',
+            'body repeats the key "…" in one object; its meaning is ambiguous',
             "refused-uid",
         ),
         (

@@ -98,7 +98,7 @@ def test_an_update_adding_the_toleration_is_denied_an_unchanged_one_allowed(api:
             "POST",
             b'{"a": 1, "a": 2}',
             400,
-            b"body repeats the key 'a' in one object; its meaning is ambiguous\n",
+            b'body repeats the key "a" in one object; its meaning is ambiguous\n',
         ),
         (
             "POST",

@@ -304,7 +304,7 @@ def test_the_default_scope_is_what_deploy_base_installs() -> None:
         ({"matchLabels": {"a": 1}}, "matchLabels must map keys to strings"),
         (
             {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]},
-            "matchExpressions: {'key': 'a', 'operator': 'Gt', 'values': ['1']} is not a key with an operator"
+            'matchExpressions: {"key": "a", "operator": "Gt", "values": ["1"]} is not a key with an operator'
             " In, NotIn, Exists or DoesNotExist",
         ),
     ],

@@ -152,7 +152,7 @@ def test_server_configs_come_from_the_operator_namespace() -> None:
     documents = [(elsewhere, "other.yaml"), (server("s", namespace="team-a"), "s.yaml")]
     with pytest.raises(
         InputError,
-        match=r"s.yaml: document 1: Server s: ServerConfig 'mlserver' is among the inputs but in namespace"
+        match=r"s.yaml: document 1: Server s: ServerConfig \"mlserver\" is among the inputs but in namespace"
         r" team-a, not the operator's seldon-mesh \(--operator-namespace\)",
     ):
         read_seldon_manifests(documents, namespace=None, operator_namespace="seldon-mesh")

@@ -20,9 +20,9 @@ def _preferred(expr: dict[str, Any], part: str = "matchExpressions") -> dict[str
     [
         (
             {"key": "k", "operator": "Bogus"},
-            "k Bogus: operator 'Bogus' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+            'k Bogus: operator "Bogus" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt',
         ),
-        ({"key": "-k", "operator": "Exists"}, "-k Exists: key '-k' is not a valid label key"),
+        ({"key": "-k", "operator": "Exists"}, '-k Exists: key "-k" is not a valid label key'),
         ({"key": "k", "operator": "In"}, "k In: In needs values"),
         ({"key": "k", "operator": "NotIn", "values": []}, "k NotIn: NotIn needs values"),
         ({"key": "k", "operator": "Exists", "values": ["a"]}, "k Exists [a]: Exists takes no values"),
@@ -35,11 +35,11 @@ def _preferred(expr: dict[str, Any], part: str = "matchExpressions") -> dict[str
         ({"key": "k", "operator": "Gt"}, "k Gt: Gt needs one integer"),
         (
             {"key": "k", "operator": "In", "values": ["a b"]},
-            "k In [a b]: value 'a b' is not a valid label value",
+            'k In [a b]: value "a b" is not a valid label value',
         ),
         (
             {"key": "k", "operator": "In", "values": ["a", "-b"]},
-            "k In [a, -b]: value '-b' is not a valid label value",
+            'k In [a, -b]: value "-b" is not a valid label value',
         ),
         ({"key": "k", "operator": "Gt", "values": ["5"]}, None),
         ({"key": "k", "operator": "In", "values": ["a", "b"]}, None),
@@ -56,7 +56,7 @@ def test_preferred_expression_parse_errors(expr: dict[str, Any], error: str | No
     [
         (
             {"key": "metadata.name", "operator": "Exists"},
-            "metadata.name Exists: matchFields operator 'Exists' is not In or NotIn",
+            'metadata.name Exists: matchFields operator "Exists" is not In or NotIn',
         ),
         (
             {"key": "metadata.name", "operator": "In", "values": ["a", "b"]},

@@ -253,7 +253,7 @@ GPU_LABELS = {"pool": "infer-srv", "nvidia.com/gpu.count": "8", "nvidia.com/gpu.
         (expr("n", "Gt", "a"), "affinity: invalid requirement n Gt [a]: Gt needs one integer"),
         (
             expr("pool", "Equals", "x"),
-            "affinity: invalid requirement pool Equals [x]: operator 'Equals' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+            'affinity: invalid requirement pool Equals [x]: operator "Equals" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt',
         ),
     ],
 )
@@ -281,7 +281,7 @@ def test_every_node_selector_operator(requirement: dict[str, Any], reason: str |
         (
             expr("metadata.name", "Exists"),
             "a",
-            "affinity: invalid requirement metadata.name Exists: matchFields operator 'Exists' is not In or NotIn",
+            'affinity: invalid requirement metadata.name Exists: matchFields operator "Exists" is not In or NotIn',
         ),
     ],
 )
@@ -496,7 +496,7 @@ def test_preferred_scheduling_terms_score_upstream(
 def test_the_invalid_key_of_the_upstream_table_is_reported_alone() -> None:
     bad_key = weighted((1, {"matchExpressions": [expr("invalid key", "In", "label_value")]}))
     assert preferred_terms_error(pod(affinity=bad_key)) == (
-        "preferred term 0: invalid requirement invalid key In [label_value]: key 'invalid key' is not a valid label key"
+        'preferred term 0: invalid requirement invalid key In [label_value]: key "invalid key" is not a valid label key'
     )
 
 
@@ -517,12 +517,12 @@ def test_the_invalid_key_of_the_upstream_table_is_reported_alone() -> None:
         ),
         (
             preferred((30, [expr("-bad-", "Exists")])),
-            "preferred term 0: invalid requirement -bad- Exists: key '-bad-' is not a valid label key",
+            'preferred term 0: invalid requirement -bad- Exists: key "-bad-" is not a valid label key',
         ),
         (
             preferred((30, [expr("pool", "Matches", "x")])),
             "preferred term 0: invalid requirement pool Matches [x]: "
-            "operator 'Matches' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+            'operator "Matches" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt',
         ),
         (
             preferred((30, [expr("pool", "In")])),
@@ -574,27 +574,27 @@ def _failure(requirement: dict[str, Any], labels: dict[str, str] | None = None) 
         (
             expr("k", "In", "v" * 64),
             {"k": "v" * 64},
-            f"affinity: invalid requirement k In [{'v' * 64}]: value '{'v' * 64}' is not a valid label value",
+            f'affinity: invalid requirement k In [{"v" * 64}]: value "{"v" * 64}" is not a valid label value',
         ),
         # keys: a 63-character name and a 253-character prefix are valid, one more is not
         (expr(LONG_NAME, "Exists"), {LONG_NAME: ""}, None),
         (
             expr(LONG_NAME + "k", "Exists"),
             {},
-            f"affinity: invalid requirement {LONG_NAME}k Exists: key '{LONG_NAME}k' is not a valid label key",
+            f'affinity: invalid requirement {LONG_NAME}k Exists: key "{LONG_NAME}k" is not a valid label key',
         ),
         (expr(f"{LONG_PREFIX}/k", "Exists"), {f"{LONG_PREFIX}/k": "x"}, None),
         (
             expr(f"{LONG_PREFIX}p/k", "Exists"),
             {},
-            f"affinity: invalid requirement {LONG_PREFIX}p/k Exists: key '{LONG_PREFIX}p/k' is not a valid label key",
+            f'affinity: invalid requirement {LONG_PREFIX}p/k Exists: key "{LONG_PREFIX}p/k" is not a valid label key',
         ),
         # Gt/Lt: exactly one value, an int64 (ParseInt: the bounds parse, one past them does not)
         (expr("n", "Gt", "9223372036854775806"), {"n": "9223372036854775807"}, None),
         (  # a negative number parses, but is no valid label value (it must start alphanumeric)
             expr("n", "Lt", "-5"),
             {"n": "-6"},
-            "affinity: invalid requirement n Lt [-5]: value '-5' is not a valid label value",
+            'affinity: invalid requirement n Lt [-5]: value "-5" is not a valid label value',
         ),
         (expr("n", "Lt", "0"), {"n": "-6"}, None),  # the node's label need only parse
         (
@@ -628,7 +628,7 @@ def _failure(requirement: dict[str, Any], labels: dict[str, str] | None = None) 
         (
             expr("k", "in", "x"),
             {"k": "x"},
-            "affinity: invalid requirement k in [x]: operator 'in' is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt",
+            'affinity: invalid requirement k in [x]: operator "in" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt',
         ),
     ],
 )
@@ -643,7 +643,7 @@ def test_requirement_refusals_and_boundaries(
     [
         (
             expr("metadata.name", "Exists"),
-            "affinity: invalid requirement metadata.name Exists: matchFields operator 'Exists' is not In or NotIn",
+            'affinity: invalid requirement metadata.name Exists: matchFields operator "Exists" is not In or NotIn',
         ),
         (
             expr("metadata.name", "NotIn", "a", "b"),

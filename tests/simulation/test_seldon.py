@@ -119,7 +119,7 @@ def test_server_configs_alone_stand_for_the_runtime_servers_of_their_name() -> N
     [
         (
             "spec: {serverConfig: missing}",
-            "Server s: ServerConfig 'missing' is not among the inputs (add its manifest)",
+            'Server s: ServerConfig "missing" is not among the inputs (add its manifest)',
         ),
         ("spec: {}", "Server s: spec.serverConfig must name a ServerConfig"),
         ("spec: {serverConfig: triton, podSpec: [1]}", "Server s: spec.podSpec must be a mapping"),

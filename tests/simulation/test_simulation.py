@@ -234,7 +234,7 @@ def test_unknown_node_resources_are_a_note_not_a_problem() -> None:
     [
         (
             "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
-            "document 1 is not a Node (kind 'Pod', apiVersion 'v1')",
+            'document 1 is not a Node (kind "Pod", apiVersion "v1")',
         ),
         ("apiVersion: v1\nkind: Node\nmetadata: {}\n", "document 1 is not a Node with a metadata.name"),
         (

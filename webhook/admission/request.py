@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from webhook.errors import InputError
+from webhook.errors import InputError, shown
 
 API_VERSION = "admission.k8s.io/v1"
 
@@ -89,9 +89,9 @@ def parse_admission_review(data: Any) -> AdmissionRequest:
     if not isinstance(data, dict):
         raise InputError("body is not a JSON object")
     if data.get("kind") != "AdmissionReview":
-        raise InputError(f"kind must be AdmissionReview, got {str(data.get('kind'))[:60]!r}")
+        raise InputError(f"kind must be AdmissionReview, got {shown(data.get('kind'), limit=60)}")
     if data.get("apiVersion") != API_VERSION:
-        raise InputError(f"apiVersion must be {API_VERSION}, got {str(data.get('apiVersion'))[:60]!r}")
+        raise InputError(f"apiVersion must be {API_VERSION}, got {shown(data.get('apiVersion'), limit=60)}")
     try:
         review = AdmissionReviewRequest.model_validate(data)
     except ValidationError as exc:

@@ -29,7 +29,7 @@ from webhook.cli.common import (
 from webhook.cli.files import read_documents
 from webhook.cli.helptext import add_verb
 from webhook.engine.documents import Subject
-from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError
+from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError, shown
 from webhook.kube.objects import RawObject, as_dict, string_labels
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.audit import (
@@ -78,7 +78,7 @@ def read_files(paths: list[str], *, namespace: str | None) -> Inputs:
             else:
                 raise InputError(
                     f"{source}: expected Pods (and ReplicaSets, Namespaces, a MutatingWebhookConfiguration),"
-                    f" got kind {kind!r}"
+                    f" got kind {shown(kind)}"
                 )
     if len(configurations) > 1:
         raise InputError("more than one MutatingWebhookConfiguration among the inputs; give one")

@@ -25,7 +25,7 @@ import yaml
 
 from webhook.cli.files import read_nodes
 from webhook.engine.documents import Subject
-from webhook.errors import ClusterError, InputError, PolicyError
+from webhook.errors import ClusterError, InputError, PolicyError, shown
 from webhook.kube.objects import RawObject, as_dict
 from webhook.kube.selectors import dns_label_error
 from webhook.policy.compiled import PolicySet
@@ -107,7 +107,7 @@ def namespace_name(value: str) -> str:
     """An ``-n``/``--namespace`` value: a namespace name is a lowercase RFC 1123 label."""
     problem = dns_label_error(value)
     if problem:
-        raise argparse.ArgumentTypeError(f"invalid namespace {value!r}: {problem}")
+        raise argparse.ArgumentTypeError(f"invalid namespace {shown(value)}: {problem}")
     return value
 
 

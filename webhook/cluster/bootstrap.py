@@ -39,7 +39,7 @@ from webhook.cluster.certs import (
     write_atomically,
     write_private,
 )
-from webhook.errors import ClusterError, InputError
+from webhook.errors import ClusterError, InputError, shown
 from webhook.kube.objects import RawObject
 from webhook.kube.selectors import dns_label_error
 
@@ -65,7 +65,7 @@ class CertsOptions:
         for flag, value in (("--service", self.service), ("--namespace", self.namespace)):
             problem = dns_label_error(value)
             if problem:
-                raise InputError(f"{flag} {value!r}: {problem}")
+                raise InputError(f"{flag} {shown(value)}: {problem}")
 
     @property
     def hostnames(self) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from webhook.admission.request import AdmissionRequest, parse_admission_review
-from webhook.errors import InputError
+from webhook.errors import InputError, shown
 from webhook.kube.objects import RawObject, as_dict, pod_display_name, string_labels
 from webhook.policy.source import load_yaml_documents
 
@@ -163,7 +163,7 @@ def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Su
         own = as_dict(doc.get("metadata")).get("namespace")
         chosen = own if isinstance(own, str) and own else (namespace or "default")
         return Subject(doc, chosen, source)
-    raise InputError(f"{source}: expected a Pod or an AdmissionReview, got kind {kind!r}")
+    raise InputError(f"{source}: expected a Pod or an AdmissionReview, got kind {shown(kind)}")
 
 
 def is_namespace(doc: Any) -> bool:

@@ -75,7 +75,7 @@ def _combine(
     for policy, result in steps:
         if result is None:
             lines.append(
-                f"audit: policy {policy.name} not evaluated: labels of namespace {namespace!r} unknown"
+                f"audit: policy {policy.name} not evaluated: labels of namespace '{namespace}' unknown"
             )
             continue
         lines += result.warnings

@@ -170,8 +170,8 @@ _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 
 
 def loggable_reason(reason: str) -> str:
-    """The reason without the values it quotes from the body (a kind, a repeated key): ``'…'``."""
-    return _QUOTED.sub("'…'", reason)
+    """The reason without the values it quotes from the body (a kind, a repeated key): ``"…"``."""
+    return _QUOTED.sub('"…"', reason)
 
 
 def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> None:

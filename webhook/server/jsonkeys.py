@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from webhook.errors import shown
+
 _ESCAPED_COLONS = (b"\\u003a", b"\\u003A")
 MAX_DEPTH = 254
 
@@ -71,4 +73,4 @@ def key_problem(body: bytes, data: Any) -> str | None:
     repeated = _slow_duplicate_key(body)
     if repeated is None:
         return None
-    return f"repeats the key {repeated[:60]!r} in one object; its meaning is ambiguous"
+    return f"repeats the key {shown(repeated, limit=60)} in one object; its meaning is ambiguous"

@@ -88,17 +88,24 @@ class PolicyStore:
         problem = self.can_serve(policies, self.policies) if self.can_serve is not None else None
         if problem is not None:
             self.waiting = policies
-            self._reject([f"{self.path}: valid, but cannot be served: {problem}"])
+            self._reject([self._unservable(problem)])
             return False
         return self._take(policies)
 
     def _take_waiting(self) -> bool:
         """Swap in the file kept aside once it can be served (checked at each poll)."""
         waiting, check = self.waiting, self.can_serve
-        if waiting is None or check is None or check(waiting, self.policies) is not None:
+        if waiting is None or check is None:
+            return False
+        problem = check(waiting, self.policies)
+        if problem is not None:  # still refused, counted once: say why now (a timeout may be a 403 now)
+            self.last_error = self._unservable(problem)
             return False
         policies, self.waiting = waiting, None
         return self._take(policies)
+
+    def _unservable(self, problem: str) -> str:
+        return f"{self.path}: valid, but cannot be served: {problem}"
 
     def _take(self, policies: PolicySet) -> bool:
         self.loaded, self.last_error = LoadedPolicies(policies), None

@@ -29,7 +29,7 @@ from webhook.server.app import AppState, ASGIApp, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
 from webhook.server.metrics_port import start_metrics_listener
-from webhook.server.namespace_lookup import NamespaceLookup
+from webhook.server.namespace_lookup import FIRST_LIST_WAIT, NamespaceLookup
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, ServingCheck, create_server_context
 from webhook.server.settings import ServerSettings
@@ -124,14 +124,15 @@ def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLo
     return NamespaceLookup(make_cache)
 
 
-def namespaces_servable(namespaces: NamespaceLookup) -> ServingCheck:
-    """A reload that newly needs namespace labels waits for the cache's first LIST: one the server
-    cannot serve (no credentials, no RBAC) is refused, never served unready."""
+def namespaces_servable(namespaces: NamespaceLookup, *, wait: float = FIRST_LIST_WAIT) -> ServingCheck:
+    """A reload that newly needs namespace labels waits (up to ``wait`` seconds) for the cache's
+    first LIST: one the server cannot serve (no credentials, no RBAC) is refused, never served
+    unready."""
 
     def check(new: PolicySet, current: PolicySet) -> str | None:
         if not new.uses_namespace_selector or current.uses_namespace_selector:
             return None  # nothing new is needed: the current policies already wait for the cache
-        return namespaces.serving_problem()
+        return namespaces.serving_problem(wait=wait)
 
     return check
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook.errors import InputError
+from webhook.errors import InputError, shown
 from webhook.kube.objects import RawObject, as_dict
 from webhook.kube.selectors import label_value_error, qualified_name_error
 
@@ -103,7 +103,8 @@ def check_nodes(documents: list[tuple[Any, str]], *, source: str) -> list[RawObj
         obj = as_dict(doc)
         kind, version = obj.get("kind"), obj.get("apiVersion")
         if kind not in ("Node", None) or version not in ("v1", None):
-            problems.append(f"{source}: {where} is not a Node (kind {kind!r}, apiVersion {version!r})")
+            what = f"kind {shown(kind)}, apiVersion {shown(version)}"
+            problems.append(f"{source}: {where} is not a Node ({what})")
             continue
         name = as_dict(obj.get("metadata")).get("name")
         if not isinstance(name, str) or not name:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from webhook.engine.placement import describe_expression
+from webhook.errors import shown
 from webhook.kube.objects import RawObject, as_dict, as_list, is_nonzero_quantity, string_labels
 from webhook.kube.selectors import (
     NODE_OPERATORS,
@@ -92,9 +93,9 @@ def _expression_error(expr: Mapping[str, Any]) -> str | None:
     """Why ``labels.NewRequirement`` would refuse this expression (the term then matches nothing)."""
     key, operator, values = _text(expr.get("key")), _text(expr.get("operator")), _values(expr)
     if operator not in NODE_OPERATORS:
-        return f"operator {operator!r} is not one of {', '.join(NODE_OPERATORS)}"
+        return f"operator {shown(operator)} is not one of {', '.join(NODE_OPERATORS)}"
     if qualified_name_error(key):
-        return f"key {key!r} is not a valid label key"
+        return f"key {shown(key)} is not a valid label key"
     if operator in ("In", "NotIn") and not values:
         return f"{operator} needs values"
     if operator in ("Exists", "DoesNotExist") and values:
@@ -102,13 +103,13 @@ def _expression_error(expr: Mapping[str, Any]) -> str | None:
     if operator in NUMERIC_OPERATORS and (len(values) != 1 or parse_int64(values[0]) is None):
         return f"{operator} needs one integer"
     bad = next((v for v in values if label_value_error(v)), None)
-    return f"value {bad!r} is not a valid label value" if bad is not None else None
+    return f"value {shown(bad)} is not a valid label value" if bad is not None else None
 
 
 def _field_error(expr: Mapping[str, Any]) -> str | None:
     """``nodeSelectorRequirementsAsFieldSelector``: only In/NotIn, with exactly one value."""
     if _text(expr.get("operator")) not in ("In", "NotIn"):
-        return f"matchFields operator {_text(expr.get('operator'))!r} is not In or NotIn"
+        return f"matchFields operator {shown(_text(expr.get('operator')))} is not In or NotIn"
     return None if len(_values(expr)) == 1 else "matchFields needs exactly one value"
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webhook.errors import shown
 from webhook.kube.objects import (
     NAMESPACE_NAME_LABEL,
     RawObject,
@@ -100,9 +101,8 @@ def _selector_problem(selector: Any) -> str | None:
             or expr.get("operator") not in LABEL_OPERATORS
             or not isinstance(expr.get("key"), str)
         ):
-            return (
-                f"matchExpressions: {expr!r} is not a key with an operator In, NotIn, Exists or DoesNotExist"
-            )
+            operators = "In, NotIn, Exists or DoesNotExist"
+            return f"matchExpressions: {shown(expr)} is not a key with an operator {operators}"
     return None
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webhook.engine.documents import Subject, is_namespace, subject_from_document
-from webhook.errors import InputError
+from webhook.errors import InputError, shown
 from webhook.kube.objects import (
     CAPABILITIES_ENV,
     SERVER_NAME_LABEL,
@@ -199,7 +199,7 @@ def _server(
     if wanted not in configs:
         found = elsewhere.get(wanted)
         why = f"is among the inputs but in {found}" if found else "is not among the inputs (add its manifest)"
-        raise InputError(f"{source}: Server {name}: ServerConfig {wanted!r} {why}")
+        raise InputError(f"{source}: Server {name}: ServerConfig {shown(wanted)} {why}")
     chosen = _namespace_of(server, namespace)
     pod = server_pod(server, configs[wanted], namespace=chosen, source=source)
     capabilities = read_pod_facts(pod, namespace=chosen).capabilities
