@@ -3,13 +3,16 @@ its effect on decisions: a namespace relabelled while the server runs changes th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.helpers import minimal_pod, policies
-from webhook.cluster.namespaces import GoneError, NamespaceState, next_backoff
+from webhook.cluster.namespaces import GoneError, NamespaceCache, NamespaceState, next_backoff
 from webhook.engine.mutation import review_pod
 
 
@@ -160,3 +163,195 @@ def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
         False,
         "the API server refused to list Namespaces (403 Forbidden)",
     )
+
+
+# --- the adapter: NamespaceCache's loop and lookups with a scripted API (no network) -----------------
+
+
+class Response:
+    """What ``_preload_content=False`` returns: the body, streamed for a watch."""
+
+    def __init__(self, body: bytes = b"", events: list[dict[str, Any]] | None = None) -> None:
+        self.data = body
+        self.lines = [json.dumps(e).encode() + b"\n" for e in events or []]
+        self.released = False
+
+    def stream(self, amt: Any = None, decode_content: Any = None) -> Iterator[bytes]:
+        yield from self.lines
+
+    def release_conn(self) -> None:
+        self.released = True
+
+
+class ScriptedCore:
+    """``CoreV1Api`` as far as the cache calls it: each call takes the next scripted answer."""
+
+    def __init__(self, *answers: Response | BaseException) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _next(self, call: str, kwargs: dict[str, Any]) -> Response:
+        self.calls.append((call, kwargs))
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def list_namespace(self, **kwargs: Any) -> Response:
+        return self._next("watch" if kwargs.get("watch") else "list", kwargs)
+
+    def read_namespace(self, name: str, **kwargs: Any) -> Response:
+        return self._next(f"get {name}", kwargs)
+
+
+def namespace_list(version: str, *items: Any) -> Response:
+    return Response(
+        json.dumps(
+            {"kind": "NamespaceList", "metadata": {"resourceVersion": version}, "items": list(items)}
+        ).encode()
+    )
+
+
+def scripted_cache(
+    core: ScriptedCore, sleeps: list[float], *, stop_after: int, **options: Any
+) -> NamespaceCache:
+    """A cache on ``core`` whose backoff sleeps are recorded; the ``stop_after``-th one stops it."""
+    cache = NamespaceCache(
+        client.ApiClient(),
+        sleep=lambda seconds: sleeps.append(seconds) or len(sleeps) >= stop_after,
+        **options,
+    )
+    cache.core = core  # type: ignore[assignment]
+    return cache
+
+
+def test_the_loop_lists_watches_resumes_relists_on_410_and_backs_off(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first_watch = Response(
+        events=[
+            event("MODIFIED", namespace("a", "11", team="cv")),
+            event("BOOKMARK", {"metadata": {"resourceVersion": "12"}}),
+        ]
+    )
+    gone = Response(events=[event("ERROR", {"kind": "Status", "code": 410, "message": "too old"})])
+    core = ScriptedCore(
+        namespace_list("10", namespace("a", "7", team="nlp"), "not an object", namespace("b", "8")),
+        first_watch,  # ends on time: resumed from 12
+        gone,  # 410 as an event: a new LIST at once, no backoff
+        namespace_list("20", namespace("a", "19", team="x")),
+        ApiException(status=500, reason="etcd\nsecond line"),  # the watch fails: backoff 0.5 s
+        ApiException(status=410, reason="Gone"),  # 410 as a status: backoff 1 s, then a new LIST
+        namespace_list("30"),
+        OSError("x" * 300),  # backoff 2 s, and the sleep stops the loop
+    )
+    sleeps: list[float] = []
+    cache = scripted_cache(core, sleeps, stop_after=3, watch_seconds=60)
+    assert cache.ready is False
+    cache._run()
+    assert [call for call, _ in core.calls] == [
+        "list",
+        "watch",
+        "watch",
+        "list",
+        "watch",
+        "watch",
+        "list",
+        "watch",
+    ]
+    watches = [kwargs for call, kwargs in core.calls if call == "watch"]
+    assert [w["resource_version"] for w in watches] == ["10", "12", "20", "20", "30"]
+    assert watches[0] == {
+        "watch": True,
+        "resource_version": "10",
+        "allow_watch_bookmarks": True,
+        "timeout_seconds": 60,
+        "_preload_content": False,
+        "_request_timeout": (30.0, 90),
+    }
+    assert core.calls[0][1] == {"_preload_content": False, "_request_timeout": 30.0}
+    assert first_watch.released and gone.released
+    assert 0.4 <= sleeps[0] <= 0.6 and 0.8 <= sleeps[1] <= 1.2 and 1.6 <= sleeps[2] <= 2.4
+    assert (cache.ready, len(cache.state), cache.labels("a"), cache.state.resource_version) == (
+        True,
+        0,
+        None,
+        "30",
+    )
+    assert cache.stats.restarts == 4
+    assert cache.stats.last_error == "OSError: " + "x" * 200
+    failures = [r for r in caplog.records if r.getMessage() == "namespace watch failed; retrying"]
+    assert [r.fields["error"] for r in failures] == [  # type: ignore[attr-defined]
+        "500 etcd",  # an API error is its status and the first line of its reason
+        "410 Gone",
+        "OSError: " + "x" * 200,
+    ]
+    assert [r.fields["retry_in_s"] for r in failures] == [0.5, 1.0, 2.0]  # type: ignore[attr-defined]
+
+
+def test_a_watch_that_ends_on_time_resets_the_backoff_and_the_last_error() -> None:
+    core = ScriptedCore(
+        namespace_list("10"),
+        OSError("one"),  # 0.5 s
+        Response(),  # ends on time
+        OSError("two"),  # 0.5 s again
+    )
+    sleeps: list[float] = []
+    cache = scripted_cache(core, sleeps, stop_after=2)
+    cache._run()
+    assert [round(s / 0.5) for s in sleeps] == [1, 1]
+    assert (cache.stats.restarts, cache.stats.last_error) == (2, "OSError: two")
+
+
+def test_a_state_handed_over_is_watched_without_a_list_until_the_relist_interval() -> None:
+    core = ScriptedCore(Response(), Response(), OSError("stop"))
+    sleeps: list[float] = []
+    cache = scripted_cache(core, sleeps, stop_after=1)
+    cache.state.replace([namespace("a", "7")], resource_version="100")
+    cache._run()
+    assert [call for call, _ in core.calls] == ["watch", "watch", "watch"]
+    # with no interval left, every pass lists first, a handed-over state included
+    core = ScriptedCore(namespace_list("200"), Response(), namespace_list("300"), OSError("stop"))
+    cache = scripted_cache(core, [], stop_after=1, relist_interval=0.0)
+    cache.state.replace([namespace("a", "7")], resource_version="100")
+    cache._run()
+    assert [call for call, _ in core.calls] == ["list", "watch", "list", "watch"]
+    assert [kwargs["resource_version"] for call, kwargs in core.calls if call == "watch"] == ["200", "300"]
+
+
+def test_a_stop_during_a_watch_ends_the_loop_after_the_event() -> None:
+    core = ScriptedCore(
+        namespace_list("10"),
+        Response(events=[event("ADDED", namespace("a", "11")), event("ADDED", namespace("b", "12"))]),
+    )
+    cache = scripted_cache(core, [], stop_after=1)
+    applied = cache.state.apply
+
+    def apply_then_stop(e: Mapping[str, Any]) -> None:
+        applied(e)
+        cache.stop()
+
+    cache.state.apply = apply_then_stop  # type: ignore[method-assign]
+    cache._run()
+    assert (cache.labels("a"), cache.labels("b"), cache.state.resource_version) == ({}, None, "11")
+
+
+@pytest.mark.parametrize(
+    ("answer", "labels", "miss"),
+    [
+        (Response(json.dumps(namespace("fresh", "5", team="nlp")).encode()), {"team": "nlp"}, "found"),
+        (ApiException(status=404), None, "not_found"),
+        (ApiException(status=403), None, "error"),
+        (OSError("refused"), None, "error"),
+        (Response(b"not json"), None, "error"),
+    ],
+)
+def test_fetch_reads_one_namespace_and_counts_the_miss(
+    answer: Response | BaseException, labels: Any, miss: str
+) -> None:
+    core = ScriptedCore(answer)
+    cache = scripted_cache(core, [], stop_after=1, lookup_timeout=1.5)
+    assert cache.fetch("fresh") == labels
+    assert core.calls == [("get fresh", {"_preload_content": False, "_request_timeout": 1.5})]
+    assert cache.stats.misses == {miss: 1}
+    assert cache.labels("fresh") == labels  # remembered only when found

@@ -116,8 +116,9 @@ class NamespaceState:
 def _one_line(exc: Exception) -> str:
     """An API refusal as its status and reason (``403 Forbidden``), anything else as its first line."""
     if isinstance(exc, ApiException):
-        return f"{exc.status} {exc.reason}".strip()
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        reason = (str(exc.reason or "").splitlines() or [""])[0][:200]
+        return f"{exc.status} {reason}".strip()
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
 
 
 def next_backoff(previous: float | None) -> float:
