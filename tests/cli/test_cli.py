@@ -221,6 +221,13 @@ NOTE = (
 )
 
 
+UNSENT = (
+    "also matches Pods without the seldon-server-name label (it sets none of servers, serverTypes,"
+    " capabilities), but the shipped webhook configuration sends only Pods with it; to place others,"
+    " widen the chart value webhook.objectSelector"
+)
+
+
 def test_validate_reports_what_the_file_alone_shows_without_nodes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,20 +242,23 @@ def test_validate_reports_what_the_file_alone_shows_without_nodes(
         f'warning: {path}:6: policies[1] (nlp).match.namespaces[0]: "Team-NLP" never matches: namespace'
         ' names are lower-case DNS labels (a-z, 0-9, \'-\'), and it needs "L", "N", "P", "T"',
         "warning: nlp: unreachable: everyone comes first and matches every Pod it matches",
+        *(f"warning: {name}: {UNSENT}" for name in ("everyone", "nlp")),
         f"note: {NOTE}",
     ]
     out_lines = out.splitlines()
     assert run(capsys, "validate", "--strict", str(path))[0] == 1
     code, out, _ = run(capsys, "validate", "-o", "json", str(path))
     report = json.loads(out)
-    assert (code, report["nodes"], report["warnings"], report["errors"]) == (0, None, 2, 0)
+    assert (code, report["nodes"], report["warnings"], report["errors"]) == (0, None, 4, 0)
     assert report["notes"] == [NOTE]
-    assert [f["message"] for f in report["findings"]] == [line.split(": ", 1)[1] for line in out_lines[1:3]]
+    assert [f["message"] for f in report["findings"]] == [line.split(": ", 1)[1] for line in out_lines[1:5]]
 
 
 def test_validate_counts_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text("version: 1\npolicies:\n- name: one\n  placement: {nodeSelector: {a: b}}\n")
+    path.write_text(
+        "version: 1\npolicies:\n- name: one\n  match: {servers: [x]}\n  placement: {nodeSelector: {a: b}}\n"
+    )
     assert run(capsys, "validate", str(path))[1] == f"{path}: 1 policy valid (1 enforce, 0 audit)\n"
 
 

@@ -30,6 +30,7 @@ from tests.server_helpers import (
     RunningServer,
     TlsConnection,
     client_context,
+    free_port,
     in_process_server,
     running_server,
 )
@@ -421,6 +422,8 @@ def test_missing_certificates_without_dev_certs_fail_fast(tmp_path: Path) -> Non
             "webhook",
             "serve",
             "--no-dev-certs",
+            "--port",  # a free one: the certificates must fail, not a port another server holds
+            str(free_port()),
             "--cert-dir",
             str(tmp_path / "none"),
             "--policies",
@@ -454,7 +457,8 @@ def test_mismatched_certificate_files_fail_fast_with_one_line(tmp_path: Path) ->
     (certs / "tls.crt").write_bytes(one.cert_pem)
     (certs / "tls.key").write_bytes(other.key_pem)  # not the key of tls.crt
     result = subprocess.run(
-        [sys.executable, "-m", "webhook", "serve", "--cert-dir", str(certs), "--policies", str(BUNDLED_POLICIES)],
+        [sys.executable, "-m", "webhook", "serve", "--port", str(free_port()), "--cert-dir", str(certs),
+         "--policies", str(BUNDLED_POLICIES)],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 1

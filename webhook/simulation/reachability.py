@@ -208,10 +208,29 @@ def _shadowed(policies: PolicySet, i: int) -> Finding | None:
     )
 
 
+#: the shipped MutatingWebhookConfiguration's objectSelector (charts/placement-webhook values.yaml
+#: ``webhook.objectSelector``, rendered into deploy/base): only Pods with this label are sent
+SENT_LABEL = "seldon-server-name"
+
+
+def _unsent(policy: CompiledPolicy) -> Finding | None:
+    """A policy that can match Pods the shipped webhook configuration never sends to ``/mutate``."""
+    if policy.policy.match.needs_seldon_server:
+        return None
+    return Finding(
+        "warning",
+        f"{policy.name}: also matches Pods without the {SENT_LABEL} label (it sets none of servers,"
+        f" serverTypes, capabilities), but the shipped webhook configuration sends only Pods with it;"
+        " to place others, widen the chart value webhook.objectSelector",
+    )
+
+
 def file_findings(policies: PolicySet) -> list[Finding]:
-    """What the file alone shows, without nodes: patterns that never match, shadowed policies."""
+    """What the file alone shows, without nodes: patterns that never match, shadowed policies,
+    policies whose Pods the shipped webhook configuration is not sent."""
     findings = [Finding("warning", w) for w in policies.warnings]
-    return findings + [f for i in range(len(policies)) if (f := _shadowed(policies, i)) is not None]
+    findings += [f for i in range(len(policies)) if (f := _shadowed(policies, i)) is not None]
+    return findings + [f for p in policies.policies if (f := _unsent(p)) is not None]
 
 
 def check_policies(
