@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers import BUNDLED_POLICIES, GUARDED_BY_NAMESPACE, ROOT, admission_review, fixture, minimal_pod
+from webhook.engine.handlers import Mutator
 from webhook.engine.memo import LoadedPolicies
 from webhook.server.app import AppState, create_app
 from webhook.server.metrics import Metrics
@@ -213,3 +214,33 @@ def test_not_ready_still_says_what_is_in_force() -> None:
             "lastReloadError": "policies.yaml:3: something",
         },
     )
+
+
+def test_a_handler_that_answers_errored_gets_its_status_and_no_admission_review() -> None:
+    """``errored(code, message)`` is the other error plane: the server answers the HTTP status with
+    the message as text (the API server's failurePolicy decides), for any handler."""
+    from webhook.admission.response import errored
+    from webhook.server.app import AdmissionEndpoint
+
+    class Refusing:
+        name, log_message = "refusing", "refusal"
+        counter = Mutator.counter
+
+        def wants_namespace_labels(self, request: Any, context: Any) -> bool:
+            return False
+
+        def handle(self, request: Any, context: Any, namespace_labels: Any) -> Any:
+            return errored(422, "cannot judge this one")
+
+    metrics = Metrics()
+    state = AppState(PolicyStore(BUNDLED_POLICIES, metrics), None, metrics, 1 << 20, 5.0)
+    endpoint = AdmissionEndpoint(Refusing(), state)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=endpoint)
+        async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as client:
+            return await client.post("/refuse", json=admission_review(fixture("triton-gpu-0")))
+
+    response = asyncio.run(call())
+    assert (response.status_code, response.text) == (422, "cannot judge this one\n")
+    assert b'placement_webhook_bad_requests_total{code="422"} 1.0' in metrics.render()

@@ -258,6 +258,11 @@ class AdmissionEndpoint:
             await _respond(send, 500, b"internal error; see the webhook's log\n", TEXT_HEADERS)
             return
         seconds = time.perf_counter() - started
+        if response.errored:  # the handler cannot answer this request: no AdmissionReview at all
+            if response.code < 500:
+                _count_refusal(state, response.code, str(response.message), body)
+            await _respond_errored(send, response)
+            return
         metrics.count(self.handler, response, seconds)
         if state.admission_log is not None:
             state.admission_log.write(log_fields(self.handler, request, response, seconds))
