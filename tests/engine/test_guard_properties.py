@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import pods, policy_documents
-from webhook.engine.guard import guard_pod
+from webhook.engine.guard import guard_pod, placement_carried
 from webhook.engine.mutation import review_pod
-from webhook.errors import PolicyError
+from webhook.engine.placement import apply_plan, plan_placement
+from webhook.errors import PodShapeError, PolicyError
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies_text
 
@@ -72,3 +73,25 @@ def test_what_mutate_placed_is_never_refused_for_what_it_placed(
     after = guard_pod(review.pod, namespace="seldon-mesh", policies=policies)
     assert after.outcome in ("allowed", "untouched"), (after.message, review.policy)
     assert all(j.granted_by == f"policy {review.policy}" for j in after.judgements)
+
+
+@SETTINGS
+@given(policy_documents(), pods())
+def test_a_pod_mutate_placed_or_left_complete_carries_the_placement(
+    document: str, pod: dict[str, Any]
+) -> None:
+    """``placement_carried`` (what entitles) holds for every Pod ``/mutate`` patched with a policy's
+    placement, and for every Pod the planner finds complete without a conflict: the guard never
+    asks more of a Pod than ``/mutate`` gave it."""
+    policies = with_reservations(document, [{"key": "seldon-gpu-srv"}], "enforce")
+    for policy in policies.policies:
+        try:
+            plan = plan_placement(pod, policy)
+        except PodShapeError:
+            continue
+        if plan.has_conflict:
+            continue
+        placed, _ = apply_plan(pod, plan)
+        assert placement_carried(placed, policy), (policy.name, plan.describe())
+        confining = plan.tolerations or plan.node_selector or plan.term_additions or plan.new_term
+        assert placement_carried(pod, policy) == (not confining), (policy.name, plan.describe())

@@ -5,11 +5,11 @@ write ``tolerations: [{operator: Exists}]``. For every reserved taint (``reserva
 policy file) that one of the Pod's tolerations tolerates (``ToleratesTaint``, see
 ``webhook.kube.tolerations``), the Pod must be entitled to it, checked in this order:
 
-1. the first matching enforce policy grants a toleration of that taint and its placement is
-   applied: the Pod carries all of it and it does not conflict (the Pod as the API server sends it
-   to ``/validate`` already carries it: validating webhooks run after all mutation). A policy that
-   conflicts, an audit policy, or one whose placement the Pod lacks entitles to nothing: the Pod's
-   own tolerations never entitle themselves;
+1. the first matching enforce policy grants a toleration of that taint and the Pod carries its
+   placement (``placement_carried``: the Pod as the API server sends it to ``/validate`` already
+   does, validating webhooks run after all mutation). A policy that conflicted, an audit policy,
+   or one whose placement the Pod lacks entitles to nothing: the Pod's own tolerations never
+   entitle themselves;
 2. an ``allow`` rule of the reservation holds for the Pod;
 3. on UPDATE, the update adds no toleration of it: every toleration of the new Pod that tolerates
    it is covered by one of the old Pod's (``tolerationSeconds`` aside, which the API server lets
@@ -28,9 +28,17 @@ from typing import Any, Literal
 
 from webhook.admission.response import WARNING_PREFIX, short_warning
 from webhook.engine.matching import select_policy
-from webhook.engine.placement import plan_placement
+from webhook.engine.placement_fields import (
+    field_of,
+    pod_node_selector,
+    pod_terms,
+    pod_tolerations,
+    read_placement_fields,
+    typed,
+)
 from webhook.errors import PodShapeError
-from webhook.kube.objects import RawObject, as_dict, pod_display_name, read_pod_facts
+from webhook.kube.objects import RawObject, as_dict, as_list, pod_display_name, read_pod_facts
+from webhook.kube.selectors import is_empty_term
 from webhook.kube.tolerations import describe_toleration, tolerates_reserved, tolerates_superset
 from webhook.policy.compiled import CompiledPolicy, PolicySet
 from webhook.policy.reservations import CompiledReservation
@@ -119,17 +127,49 @@ def _grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
     return bool(_tolerating(list(policy.tolerations), reservation))
 
 
-def placement_applied(pod: RawObject, policy: CompiledPolicy) -> bool:
-    """Whether the Pod carries the whole of ``policy``'s placement, as ``/mutate`` leaves a Pod it
-    patched (validating webhooks see the Pod after every mutation): nothing left to add and no
-    conflict. A policy that conflicted (warn or deny), or whose placement the Pod lacks (``/mutate``
-    was not called for it, or another mutation took part of it away), entitles to nothing: its
-    Pod would not be kept to the policy's nodes."""
+def _expression_identity(expr: Any) -> tuple[Any, ...]:
+    """A requirement's identity, as the planner skips one already present: key, operator, values as a set."""
+    if not isinstance(expr, Mapping):
+        return ()
+    values = expr.get("values")
+    return (expr.get("key"), expr.get("operator"), frozenset(values) if isinstance(values, list) else None)
+
+
+def placement_carried(pod: RawObject, policy: CompiledPolicy) -> bool:
+    """Whether the Pod carries what keeps it to ``policy``'s nodes, as ``/mutate`` leaves a Pod it
+    placed (validating webhooks see the Pod after every mutation): a toleration covering each of the
+    policy's (``isSuperset``), each of its ``nodeSelector`` pairs, and each of its required node
+    affinity requirements in every non-empty ``nodeSelectorTerm`` (an empty term matches no node).
+
+    A policy that conflicted (warn or deny) left the Pod without it, and so did one whose Pod
+    ``/mutate`` never saw or whose placement another mutation took away: they entitle to nothing.
+    Preferred terms are not asked for: they keep a Pod nowhere. The native ValidatingAdmissionPolicy
+    (``webhook.native``) checks exactly this in CEL, which is why it is a check of the Pod as it is
+    rather than a replay of the planner (a Pod carrying all of it whose own affinity contradicts it
+    can be scheduled nowhere, so it is harmless either way)."""
     try:
-        plan = plan_placement(pod, policy)
+        fields = read_placement_fields(pod)
+        tolerations = pod_tolerations(fields)
+        node_selector = pod_node_selector(fields)
+        affinity = typed(fields.affinity, kind=dict, where="spec.affinity")
+        node_affinity = field_of(affinity, "nodeAffinity", kind=dict, where="spec.affinity.nodeAffinity")
+        terms = pod_terms(node_affinity)
     except PodShapeError:
         return False
-    return not plan.has_conflict and plan.is_empty
+    if any(not any(tolerates_superset(o, t) for o in tolerations) for t in policy.tolerations):
+        return False
+    if any(node_selector.get(key) != value for key, value in policy.node_selector.items()):
+        return False
+    if not policy.required:
+        return True
+    if terms is None:
+        return False
+    wanted = {_expression_identity(e) for e in policy.required}
+    return all(
+        is_empty_term(term)
+        or wanted <= {_expression_identity(e) for e in as_list(as_dict(term).get("matchExpressions"))}
+        for term in terms
+    )
 
 
 def _entitlement(
@@ -142,7 +182,7 @@ def _entitlement(
     old_tolerations: list[Mapping[str, Any]] | None,
 ) -> str | None:
     """What lets the Pod tolerate this reserved taint, in words, or None. ``policy``: the enforce
-    policy that applies to the Pod, when its placement is applied (``placement_applied``)."""
+    policy that applies to the Pod, when the Pod carries its placement (``placement_carried``)."""
     if policy is not None and _grants(policy, reservation):
         return f"policy {policy.name}"
     for rule in reservation.allow:
@@ -202,7 +242,7 @@ def guard_pod(
         if not policy_read:  # the match only for Pods that tolerate a reserved taint
             facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
             policy, policy_read = select_policy(policies, facts), True
-            if policy is not None and not placement_applied(pod, policy):
+            if policy is not None and not placement_carried(pod, policy):
                 policy = None
         granted_by = _entitlement(
             pod, reservation, tolerating, namespace=namespace, policy=policy, old_tolerations=old_tolerations
