@@ -212,10 +212,16 @@ def mutate(data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str
     return Handled(request, mutator.respond(review), review=review)
 
 
-def validate(data: Any, *, policies: PolicySet, namespace_labels: Mapping[str, str] | None = None) -> Handled:
+def validate(
+    data: Any,
+    *,
+    policies: PolicySet,
+    namespace_labels: Mapping[str, str] | None = None,
+    node_taints: list[dict[str, Any]] | None = None,
+) -> Handled:
     """``POST /validate`` without HTTP: parse, ``Guard.decide``, ``Guard.respond``."""
     request, guard = parse_admission_review(data), Guard()
-    verdict = guard.decide(request, LoadedPolicies(policies), namespace_labels)
+    verdict = guard.decide(request, LoadedPolicies(policies), namespace_labels, node_taints)
     return Handled(request, guard.respond(request, verdict), verdict=verdict)
 
 

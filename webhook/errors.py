@@ -6,8 +6,11 @@ PlacementWebhookError
 ├── ClusterError         the Kubernetes API could not be reached or refused a call (CLI exit 1)
 ├── PodShapeError        a Pod field the engine owns has a type it cannot merge into
 │                        (admission allows the Pod unchanged, with a warning)
-└── NamespaceLabelsUnknownError  an enforce policy's namespaceSelector decides, but the namespace's
-                         labels are not known (HTTP 502: failurePolicy decides; CLI exit 2)
+└── UndecidableError     a cluster fact that decides is not known (HTTP 502: failurePolicy decides;
+    │                    CLI exit 2)
+    ├── NamespaceLabelsUnknownError  an enforce policy's namespaceSelector decides, but the
+    │                    namespace's labels are not known
+    └── NodeTaintsUnknownError  a Pod names a node (``spec.nodeName``) whose taints are not known
 """
 
 from __future__ import annotations
@@ -50,7 +53,14 @@ class ClusterError(PlacementWebhookError):
     """A Kubernetes API call failed; the message is one line naming the verb and the object."""
 
 
-class NamespaceLabelsUnknownError(PlacementWebhookError):
+class UndecidableError(PlacementWebhookError):
+    """A fact of the cluster that decides the answer is not known: the webhook gives no answer
+    (HTTP 502) and the API server's ``failurePolicy`` decides, exactly as when the webhook is down.
+    The message uses single quotes: kube-apiserver quotes a webhook's error body with Go's ``%q``,
+    which would show double quotes escaped to the user."""
+
+
+class NamespaceLabelsUnknownError(UndecidableError):
     """The namespace's labels are needed to decide and are not known (cache empty, lookup failed).
 
     Raised only when it matters: an enforce policy whose other criteria all hold has a
@@ -61,8 +71,17 @@ class NamespaceLabelsUnknownError(PlacementWebhookError):
 
     def __init__(self, namespace: str, *, policy: str) -> None:
         self.namespace, self.policy = namespace, policy
-        # single quotes: kube-apiserver quotes a webhook's error body with Go's %q, which would show
-        # double quotes escaped ("labels of namespace \"x\" ...") to the user
         super().__init__(
             f"labels of namespace '{namespace}' are unknown and policy {policy} matches on namespaceSelector"
         )
+
+
+class NodeTaintsUnknownError(UndecidableError):
+    """A Pod created with ``spec.nodeName`` skips the scheduler, so the guard must know whether that
+    node carries a reserved taint; its taints are not known (the node cache cannot start, the node
+    does not exist yet, the API server did not answer). Admitting it could put a stowaway on a
+    reserved node the moment a node of that name registers, so there is no answer either way."""
+
+    def __init__(self, node: str, *, why: str = "unknown") -> None:
+        self.node = node
+        super().__init__(f"the taints of node '{node}' (the Pod's spec.nodeName) are {why}")

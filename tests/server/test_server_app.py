@@ -229,7 +229,10 @@ def test_a_handler_that_answers_errored_gets_its_status_and_no_admission_review(
         def wants_namespace_labels(self, request: Any, context: Any) -> bool:
             return False
 
-        def handle(self, request: Any, context: Any, namespace_labels: Any) -> Any:
+        def wants_node(self, request: Any, context: Any) -> str | None:
+            return None
+
+        def handle(self, request: Any, context: Any, namespace_labels: Any, node_taints: Any = None) -> Any:
             return errored(422, "cannot judge this one")
 
     metrics = Metrics()

@@ -1,7 +1,8 @@
 """The seam between the server and what decides: one ``Handler`` per webhook path.
 
 The server decodes the request, asks the handler whether it needs the labels of the request's
-Namespace (looked up only then: that may cost a GET), calls ``handle`` and encodes the ``Response``;
+Namespace or the taints of the node the Pod names (looked up only then: that may cost a GET),
+calls ``handle`` and encodes the ``Response``;
 it logs one line (``log_message`` and the response's ``details``) and counts it with the
 handler's own counter (``counter``, labelled by the response's ``counts``) and one latency
 histogram labelled by ``name``. A new webhook is a new handler and a new route, nothing else.
@@ -12,7 +13,7 @@ by the server with every request so that one admission sees one generation of it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -44,18 +45,31 @@ class Handler(Protocol[C]):
         """Whether ``handle`` may need the labels of the request's Namespace."""
         ...
 
+    def wants_node(self, request: AdmissionRequest, context: C) -> str | None:
+        """The node whose taints ``handle`` may need (the Pod's ``spec.nodeName``), or None."""
+        ...
+
     def handle(
-        self, request: AdmissionRequest, context: C, namespace_labels: Mapping[str, str] | None
+        self,
+        request: AdmissionRequest,
+        context: C,
+        namespace_labels: Mapping[str, str] | None,
+        node_taints: Sequence[Mapping[str, Any]] | None = None,
     ) -> Response:
-        """The answer; raises ``InputError`` for a request it cannot judge (HTTP 400) and
-        ``NamespaceLabelsUnknownError`` when the labels it needs are unknown (HTTP 502)."""
+        """The answer; raises ``InputError`` for a request it cannot judge (HTTP 400) and an
+        ``UndecidableError`` when a cluster fact it needs is unknown (HTTP 502): the namespace's
+        labels, the node's taints (None: unknown)."""
         ...
 
 
 def answer_review(
-    handler: Handler[C], data: Any, context: C, namespace_labels: Mapping[str, str] | None = None
+    handler: Handler[C],
+    data: Any,
+    context: C,
+    namespace_labels: Mapping[str, str] | None = None,
+    node_taints: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """AdmissionReview in, AdmissionReview out, without HTTP: what the server answers ``data``
     with (``InputError`` where it answers 400). For offline callers: benchmarks, the soak test."""
     request = parse_admission_review(data)
-    return handler.handle(request, context, namespace_labels).review(request.uid)
+    return handler.handle(request, context, namespace_labels, node_taints).review(request.uid)

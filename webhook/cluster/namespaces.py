@@ -42,6 +42,21 @@ RELIST_INTERVAL = 600.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
+@dataclass(frozen=True)
+class WatchedKind:
+    """What a cache lists and watches: the client's calls and what it keeps of each object.
+    Namespaces keep their labels; ``webhook.cluster.nodes`` keeps Nodes' taints."""
+
+    singular: str  # for logs: "namespace"
+    plural: str  # for logs and messages: "Namespaces"
+    list_call: str  # the CoreV1Api method that lists (and, with watch=True, watches)
+    read_call: str  # the CoreV1Api method that reads one
+    extract: Callable[[RawObject], Any]
+
+
+NAMESPACES = WatchedKind("namespace", "Namespaces", "list_namespace", "read_namespace", string_labels)
+
+
 class GoneError(Exception):
     """The watch's resourceVersion is too old (410 Gone, as an ERROR event or a status): LIST again."""
 
@@ -67,17 +82,18 @@ class NamespaceState:
     ``GoneError`` for a 410; ``labels`` reads. Label maps are replaced whole, never edited, so a
     reader holds a consistent map."""
 
-    labels_by_name: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    labels_by_name: dict[str, Any] = field(default_factory=dict)  # or what ``extract`` keeps
     resource_version: str | None = None
+    extract: Callable[[RawObject], Any] = string_labels
     listed: bool = False  # a LIST has completed at least once
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def replace(self, items: list[RawObject], *, resource_version: str) -> None:
-        fresh: dict[str, Mapping[str, str]] = {}
+        fresh: dict[str, Any] = {}
         for item in items:
             name = _name(item)
             if name is not None:
-                fresh[name] = string_labels(item)
+                fresh[name] = self.extract(item)
         with self._lock:
             self.labels_by_name, self.resource_version, self.listed = fresh, resource_version, True
 
@@ -90,7 +106,7 @@ class NamespaceState:
         version, name = _resource_version(obj), _name(obj)
         with self._lock:
             if kind in ("ADDED", "MODIFIED") and name is not None:
-                self.labels_by_name[name] = string_labels(obj)
+                self.labels_by_name[name] = self.extract(obj)
             elif kind == "DELETED" and name is not None:
                 self.labels_by_name.pop(name, None)
             if version is not None and kind in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
@@ -102,9 +118,10 @@ class NamespaceState:
         name = _name(obj)
         if name is not None:
             with self._lock:
-                self.labels_by_name.setdefault(name, string_labels(obj))
+                self.labels_by_name.setdefault(name, self.extract(obj))
 
-    def labels(self, name: str) -> Mapping[str, str] | None:
+    def labels(self, name: str) -> Any:
+        """What is kept of the object named ``name`` (a Namespace's labels), None when absent."""
         with self._lock:
             return self.labels_by_name.get(name)
 
@@ -147,6 +164,8 @@ class CacheStats:
 class NamespaceCache:
     """List + watch of Namespaces in a daemon thread; ``labels`` and ``fetch`` for the server."""
 
+    kind = NAMESPACES
+
     def __init__(
         self,
         api: client.ApiClient,
@@ -157,7 +176,7 @@ class NamespaceCache:
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.core = client.CoreV1Api(api)
-        self.state = NamespaceState()
+        self.state = NamespaceState(extract=self.kind.extract)
         self.stats = CacheStats()
         self.lookup_timeout = lookup_timeout
         self.relist_interval = relist_interval
@@ -178,54 +197,56 @@ class NamespaceCache:
         if self.stats.last_error is None:
             return None
         if self.stats.refused:
-            return f"the API server refused to list Namespaces ({self.stats.last_error})"
+            return f"the API server refused to list {self.kind.plural} ({self.stats.last_error})"
         return self.stats.last_error
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="namespace-cache", daemon=True)
+            name = f"{self.kind.singular}-cache"
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
 
-    def labels(self, name: str) -> Mapping[str, str] | None:
+    def labels(self, name: str) -> Any:
+        """What the cache keeps of ``name`` (a Namespace's labels), None when it has nothing."""
         return self.state.labels(name)
 
-    def fetch(self, name: str) -> Mapping[str, str] | None:
+    def fetch(self, name: str) -> Any:
         """GET one namespace the cache does not have (blocking, ``lookup_timeout``); None when it
         does not exist or cannot be read in time."""
         try:
-            response: Any = self.core.read_namespace(
-                name, _preload_content=False, _request_timeout=self.lookup_timeout
-            )
+            read = getattr(self.core, self.kind.read_call)
+            response: Any = read(name, _preload_content=False, _request_timeout=self.lookup_timeout)
             namespace: RawObject = json.loads(response.data)
         except ApiException as exc:
             self.stats.missed("not_found" if exc.status == 404 else "error")
             return None
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             self.stats.missed("error")
-            log.warning(
-                "namespace lookup failed", extra={"fields": {"namespace": name, "error": str(exc)[:200]}}
-            )
+            fields = {self.kind.singular: name, "error": str(exc)[:200]}
+            log.warning(f"{self.kind.singular} lookup failed", extra={"fields": fields})
             return None
         self.stats.missed("found")
         self.state.remember(namespace)
-        return string_labels(namespace)
+        return self.kind.extract(namespace)
 
     # the loop -----------------------------------------------------------------------------------------
 
     def _list(self) -> None:
-        response: Any = self.core.list_namespace(_preload_content=False, _request_timeout=LIST_TIMEOUT)
+        list_call = getattr(self.core, self.kind.list_call)
+        response: Any = list_call(_preload_content=False, _request_timeout=LIST_TIMEOUT)
         listed: RawObject = json.loads(response.data)
         items = [i for i in listed.get("items") or [] if isinstance(i, dict)]
         version = _resource_version(listed) or ""
         self.state.replace(items, resource_version=version)
-        fields = {"namespaces": len(items), "resourceVersion": version}
-        log.info("namespaces listed", extra={"fields": fields})
+        fields = {self.kind.plural.lower(): len(items), "resourceVersion": version}
+        log.info(f"{self.kind.plural.lower()} listed", extra={"fields": fields})
 
     def _events(self) -> Iterator[dict[str, Any]]:
-        response: Any = self.core.list_namespace(  # raw: a urllib3 response, read line by line
+        list_call = getattr(self.core, self.kind.list_call)
+        response: Any = list_call(  # raw: a urllib3 response, read line by line
             watch=True,
             resource_version=self.state.resource_version,
             allow_watch_bookmarks=True,
@@ -266,7 +287,7 @@ class NamespaceCache:
                 self.stats.last_error = _one_line(exc)
                 backoff = next_backoff(backoff)
                 log.warning(
-                    "namespace watch failed; retrying",
+                    f"{self.kind.singular} watch failed; retrying",
                     extra={"fields": {"error": self.stats.last_error, "retry_in_s": backoff}},
                 )
                 if self._sleep(backoff * random.uniform(0.8, 1.2)):

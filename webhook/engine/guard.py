@@ -22,7 +22,7 @@ Nothing here does I/O; ``webhook.engine.handlers.Guard`` serves it as ``POST /va
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,7 +36,7 @@ from webhook.engine.placement_fields import (
     read_placement_fields,
     typed,
 )
-from webhook.errors import PodShapeError
+from webhook.errors import NodeTaintsUnknownError, PodShapeError
 from webhook.kube.objects import RawObject, as_dict, as_list, pod_display_name, read_pod_facts
 from webhook.kube.selectors import is_empty_term
 from webhook.kube.tolerations import describe_toleration, tolerates_reserved, tolerates_superset
@@ -53,13 +53,15 @@ DEFAULT_ACCESS = (
 
 @dataclass(frozen=True)
 class TaintJudgement:
-    """One reserved taint the Pod tolerates: through which tolerations, and what entitles it."""
+    """One reserved taint the Pod tolerates or is bound to: through which tolerations or which node
+    (``spec.nodeName``), and what entitles it."""
 
     taint: str  # as kubectl prints taints: seldon-gpu-srv:NoSchedule (any value)
     reservation: int  # index in ``reservations``
     mode: Literal["enforce", "audit"]
     tolerations: tuple[str, ...]  # the Pod's tolerations that tolerate it, described
     granted_by: str | None  # "policy gpu-servers", "allow[0] (namespaces [gpu-operator])", ...
+    node: str | None = None  # the node the Pod names in spec.nodeName, when that node carries it
 
     @property
     def granted(self) -> bool:
@@ -194,15 +196,30 @@ def _entitlement(
 
 
 def _refusal(judgements: list[TaintJudgement], *, who: str, update: bool) -> str:
-    """Which reserved taints the Pod may not tolerate, and through which of its tolerations."""
-    what = ", ".join(
-        f"{j.taint} (toleration{'s' * (len(j.tolerations) > 1)} {', '.join(j.tolerations)})"
-        for j in judgements
-    )
-    taints = "taint" if len(judgements) == 1 else "taints"
-    verb = "is updated to tolerate the reserved" if update else "tolerates the reserved"
+    """Which reserved taints the Pod may not have, through which of its tolerations or its node."""
     why = "but no enforce policy places it there and no allow rule admits it"
+    taints = "taint" if len(judgements) == 1 else "taints"
+    if all(j.node is not None and not j.tolerations for j in judgements):
+        node = judgements[0].node
+        listed = ", ".join(j.taint for j in judgements)
+        return (
+            f"Pod {who} names node {node} in spec.nodeName, skipping the scheduler, and that node"
+            f" carries the reserved {taints} {listed}, {why}"
+        )
+    what = ", ".join(f"{j.taint} ({'; '.join(_through(j))})" for j in judgements)
+    verb = "is updated to tolerate the reserved" if update else "tolerates the reserved"
     return f"Pod {who} {verb} {taints} {what}, {why}"
+
+
+def _through(judgement: TaintJudgement) -> list[str]:
+    """How the Pod gets past the taint: its tolerations, and the node it names that carries it."""
+    parts = []
+    if judgement.tolerations:
+        many = "s" * (len(judgement.tolerations) > 1)
+        parts.append(f"toleration{many} {', '.join(judgement.tolerations)}")
+    if judgement.node is not None:
+        parts.append(f"and spec.nodeName {judgement.node}, a node that carries it")
+    return parts
 
 
 def _access(reservations: list[CompiledReservation], *, default: str | None) -> str:
@@ -210,6 +227,23 @@ def _access(reservations: list[CompiledReservation], *, default: str | None) -> 
     messages = list(dict.fromkeys(r.reservation.message for r in reservations if r.reservation.message))
     text = "; ".join(messages) if messages else default
     return f"; {text}" if text else ""
+
+
+def bound_node(pod: RawObject) -> str | None:
+    """The node a Pod names in ``spec.nodeName``: created so, it skips the scheduler (and with it
+    every taint but NoExecute ones), so a reserved node's taint keeps it off only through the guard."""
+    name = as_dict(pod.get("spec")).get("nodeName")
+    return name if isinstance(name, str) and name else None
+
+
+def _reserved_on_node(
+    policies: PolicySet, node_taints: Sequence[Mapping[str, Any]] | None
+) -> frozenset[int] | None:
+    """The indexes of the reservations whose taint the node carries; None when its taints are unknown."""
+    if node_taints is None:
+        return None
+    taints = [t for t in node_taints if isinstance(t, Mapping)]
+    return frozenset(r.index for r in policies.reservations if any(r.carried_by(t) for t in taints))
 
 
 def guard_pod(
@@ -220,26 +254,33 @@ def guard_pod(
     operation: str = "CREATE",
     old_pod: RawObject | None = None,
     namespace_labels: Mapping[str, str] | None = None,
+    node_taints: Sequence[Mapping[str, Any]] | None = None,
 ) -> GuardVerdict:
     """Judge ``pod`` (never modified) against every reservation of ``policies``.
 
     ``old_pod`` is the Pod before an UPDATE; on UPDATE without it the Pod is judged as created.
     ``namespace_labels`` as for ``review_pod``: which enforce policy applies, and so grants its
-    tolerations, may depend on them (``NamespaceLabelsUnknownError`` when unknown and they would)."""
+    tolerations, may depend on them (``NamespaceLabelsUnknownError`` when unknown and they would).
+    ``node_taints``: the taints of the node a Pod being created names in ``spec.nodeName`` (None:
+    unknown; ``NodeTaintsUnknownError`` unless the Pod is entitled to every reserved taint anyway).
+    An UPDATE cannot change ``spec.nodeName`` (``ValidatePodUpdate``), so only CREATE is judged on it."""
     if not policies.reservations:
         return UNTOUCHED
     tolerations = _tolerations(pod)
-    if not tolerations:
+    node = bound_node(pod) if operation == "CREATE" else None
+    if not tolerations and node is None:
         return UNTOUCHED
+    on_node = _reserved_on_node(policies, node_taints) if node is not None else frozenset()
     old_tolerations = _tolerations(old_pod) if operation == "UPDATE" and old_pod is not None else None
     policy: CompiledPolicy | None = None
     policy_read = False
     judgements: list[TaintJudgement] = []
     for reservation in policies.reservations:
-        tolerating = _tolerating(tolerations, reservation)
-        if not tolerating:
+        tolerating = _tolerating(tolerations, reservation) if tolerations else []
+        bound = on_node is None or reservation.index in on_node
+        if not tolerating and not bound:
             continue
-        if not policy_read:  # the match only for Pods that tolerate a reserved taint
+        if not policy_read:  # the match only for Pods that tolerate a reserved taint or are bound
             facts = read_pod_facts(pod, namespace=namespace, namespace_labels=namespace_labels)
             policy, policy_read = select_policy(policies, facts), True
             if policy is not None and not placement_carried(pod, policy):
@@ -247,6 +288,11 @@ def guard_pod(
         granted_by = _entitlement(
             pod, reservation, tolerating, namespace=namespace, policy=policy, old_tolerations=old_tolerations
         )
+        if on_node is None and granted_by is None:
+            assert node is not None  # on_node is None only for a Pod bound to a node
+            raise NodeTaintsUnknownError(node)
+        if not tolerating and on_node is None:
+            continue  # entitled to it anyway: whether the node carries it does not matter
         judgements.append(
             TaintJudgement(
                 taint=reservation.taint,
@@ -254,6 +300,7 @@ def guard_pod(
                 mode=reservation.reservation.mode,
                 tolerations=tuple(describe_toleration(t) for t in tolerating),
                 granted_by=granted_by,
+                node=node if bound and on_node is not None else None,
             )
         )
     if not judgements:

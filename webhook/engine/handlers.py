@@ -10,12 +10,13 @@ callers that show more than the answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from webhook.admission.handler import CounterSpec
 from webhook.admission.request import AdmissionRequest, GroupVersionKind
 from webhook.admission.response import Response, allowed, denied, patched
-from webhook.engine.guard import GuardVerdict, guard_pod, tolerates_a_reserved_taint
+from webhook.engine.guard import GuardVerdict, bound_node, guard_pod, tolerates_a_reserved_taint
 from webhook.engine.memo import LoadedPolicies
 from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
@@ -59,6 +60,9 @@ class Mutator:
     def wants_namespace_labels(self, request: AdmissionRequest, context: LoadedPolicies) -> bool:
         return context.policies.uses_namespace_selector and request.targets_pod_creation()
 
+    def wants_node(self, request: AdmissionRequest, context: LoadedPolicies) -> str | None:
+        return None  # where a Pod is bound does not change what it is given
+
     def decide(
         self, request: AdmissionRequest, context: LoadedPolicies, namespace_labels: Mapping[str, str] | None
     ) -> Review | None:
@@ -93,7 +97,11 @@ class Mutator:
         return response.with_telemetry(review.outcome, details, ((review.policy or "", review.outcome),))
 
     def handle(
-        self, request: AdmissionRequest, context: LoadedPolicies, namespace_labels: Mapping[str, str] | None
+        self,
+        request: AdmissionRequest,
+        context: LoadedPolicies,
+        namespace_labels: Mapping[str, str] | None,
+        node_taints: Sequence[Mapping[str, Any]] | None = None,
     ) -> Response:
         return self.respond(self.decide(request, context, namespace_labels))
 
@@ -117,11 +125,23 @@ class Guard:
             policies.uses_namespace_selector
             and request.skip_reason(GUARDED_OPERATIONS) is None
             and isinstance(pod, dict)
-            and tolerates_a_reserved_taint(pod, policies)
+            and (tolerates_a_reserved_taint(pod, policies) or self.wants_node(request, context) is not None)
         )
 
+    def wants_node(self, request: AdmissionRequest, context: LoadedPolicies) -> str | None:
+        """The node a Pod being created names in ``spec.nodeName``, when reservations exist: its
+        taints decide whether the Pod goes around the scheduler onto a reserved node."""
+        pod = request.object
+        if not context.policies.reservations or request.skip_reason(("CREATE",)) is not None:
+            return None
+        return bound_node(pod) if isinstance(pod, dict) else None
+
     def decide(
-        self, request: AdmissionRequest, context: LoadedPolicies, namespace_labels: Mapping[str, str] | None
+        self,
+        request: AdmissionRequest,
+        context: LoadedPolicies,
+        namespace_labels: Mapping[str, str] | None,
+        node_taints: Sequence[Mapping[str, Any]] | None = None,
     ) -> GuardVerdict | None:
         """The guard's verdict on the Pod; None when the request is not a Pod CREATE or UPDATE.
         ``InputError`` when it is one without the Pod (or, for UPDATE, the old Pod)."""
@@ -141,6 +161,7 @@ class Guard:
             operation=request.operation,
             old_pod=old_pod,
             namespace_labels=namespace_labels,
+            node_taints=node_taints,
         )
 
     def respond(self, request: AdmissionRequest, verdict: GuardVerdict | None) -> Response:
@@ -168,6 +189,10 @@ class Guard:
         return response.with_telemetry(outcome, details, counts)
 
     def handle(
-        self, request: AdmissionRequest, context: LoadedPolicies, namespace_labels: Mapping[str, str] | None
+        self,
+        request: AdmissionRequest,
+        context: LoadedPolicies,
+        namespace_labels: Mapping[str, str] | None,
+        node_taints: Sequence[Mapping[str, Any]] | None = None,
     ) -> Response:
-        return self.respond(request, self.decide(request, context, namespace_labels))
+        return self.respond(request, self.decide(request, context, namespace_labels, node_taints))

@@ -7,11 +7,13 @@ carries the sentence that names it in the guard's answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from webhook.kube.objects import RawObject, as_dict, as_list, string_labels
 from webhook.kube.selectors import label_selector_matches
+from webhook.kube.tolerations import go_string
 from webhook.policy.criteria import glob_matcher
 from webhook.policy.model import AllowRule, Reservation
 
@@ -62,6 +64,15 @@ class CompiledReservation:
     @property
     def mode(self) -> str:
         return self.reservation.mode
+
+    def carried_by(self, taint: Mapping[str, Any]) -> bool:
+        """Whether a node's taint is one this reservation stands for: the same key, and the same
+        value and effect where the reservation names them."""
+        if go_string(taint.get("key")) != self.key:
+            return False
+        if self.value is not None and go_string(taint.get("value")) != self.value:
+            return False
+        return self.effect is None or go_string(taint.get("effect")) == self.effect
 
     @property
     def taint(self) -> str:

@@ -35,11 +35,11 @@ from webhook.admission.request import AdmissionRequest, parse_admission_review
 from webhook.admission.response import Response, errored
 from webhook.engine.handlers import Guard, Mutator
 from webhook.engine.memo import LoadedPolicies
-from webhook.errors import InputError, NamespaceLabelsUnknownError
+from webhook.errors import InputError, NamespaceLabelsUnknownError, UndecidableError
 from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
 from webhook.server.metrics import CONTENT_TYPE, Metrics
-from webhook.server.namespace_lookup import NamespaceLookup
+from webhook.server.namespace_lookup import NamespaceLabels, NodeTaints
 from webhook.server.reloading import CertificateStore, PolicyStore
 
 log = logging.getLogger(LOGGER)
@@ -65,7 +65,9 @@ class AppState:
     #: with ``--client-ca``: the webhooks answer only TLS clients that presented a verified certificate
     require_client_certificate: bool = False
     #: the Namespace labels for namespaceSelector; None: policies that need them get no answer
-    namespaces: NamespaceLookup | None = None
+    namespaces: NamespaceLabels | None = None
+    #: Node taints for the guard's spec.nodeName rule; None: Pods that need them get no answer
+    nodes: NodeTaints | None = None
 
 
 class HttpError(Exception):
@@ -184,15 +186,20 @@ def _count_refusal(state: AppState, status: int, reason: str, body: bytes) -> No
     log.info("refused a request", extra={"fields": fields})
 
 
-async def _undecided(state: AppState, send: Send, exc: NamespaceLabelsUnknownError, body: bytes) -> None:
+async def _undecided(state: AppState, send: Send, exc: UndecidableError, body: bytes) -> None:
     """502 with the reason: the API server then applies the webhook's ``failurePolicy`` (Fail:
     the Pod is refused and its controller retries; Ignore: created unplaced), as when we are down.
     502, not 503: what failed is our upstream, the API server, and kube-apiserver passes the body
     of a 5xx on to the client (k8s.io/apimachinery ``NewGenericServerResponse``) except for 503
     and 504, whose text it replaces with a generic sentence: the user would not learn why."""
     state.metrics.undecided.inc()
-    fields = {"uid": _request_uid(body), "namespace": exc.namespace, "policy": exc.policy}
-    log.warning("namespace labels unknown; no answer", extra={"fields": fields})
+    fields: dict[str, Any] = {"uid": _request_uid(body)}
+    if isinstance(exc, NamespaceLabelsUnknownError):
+        fields.update(namespace=exc.namespace, policy=exc.policy)
+        log.warning("namespace labels unknown; no answer", extra={"fields": fields})
+    else:
+        fields.update(error=str(exc))
+        log.warning("a deciding fact is unknown; no answer", extra={"fields": fields})
     await _respond_errored(send, errored(502, f"{exc}; not deciding"))
 
 
@@ -218,7 +225,11 @@ class AdmissionEndpoint:
         labels = None
         if namespaces is not None and handler.wants_namespace_labels(request, loaded):
             labels = await namespaces.labels(request.pod_namespace())
-        return request, handler.handle(request, loaded, labels)
+        taints = None
+        node = handler.wants_node(request, loaded)
+        if node is not None and self.state.nodes is not None:
+            taints = await self.state.nodes.labels(node)
+        return request, handler.handle(request, loaded, labels, taints)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state, metrics = self.state, self.state.metrics
@@ -246,7 +257,7 @@ class AdmissionEndpoint:
             _count_refusal(state, 400, str(exc), body)
             await _respond_errored(send, errored(400, str(exc)))
             return
-        except NamespaceLabelsUnknownError as exc:
+        except UndecidableError as exc:
             # not the Pod's fault and not a bug: we cannot decide, so failurePolicy must
             await _undecided(state, send, exc, body)
             return

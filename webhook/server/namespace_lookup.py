@@ -1,5 +1,11 @@
 """The server's side of the namespace cache: started only when the policies need it, async lookups.
 
+The node cache (``webhook.cluster.nodes``, Node taints for the guard's ``spec.nodeName`` rule) is
+looked up the same way (``subject="node"``), started while the policies have reservations; unlike
+the namespace cache it never holds ``/readyz`` back: only Pods created with ``spec.nodeName`` need
+it, and those get no answer (HTTP 502, the guard's fail-closed ``nodeName`` webhook refuses them)
+while a node's taints cannot be read.
+
 ``serve`` starts nothing for policies without ``namespaceSelector`` (and then needs no cluster
 credentials, as before). When the policies at start-up or after a reload use one, the cache is
 started once and kept. ``labels`` answers from the cache, else by a direct GET in a worker thread
@@ -15,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 from webhook.errors import PlacementWebhookError
 from webhook.server.logs import LOGGER
@@ -32,8 +38,12 @@ PERMISSION_HINT = (
 FIRST_LIST_WAIT = 10.0
 
 
-class LabelSource(Protocol):
-    """What the server needs of a namespace cache (``webhook.cluster.namespaces.NamespaceCache``)."""
+V = TypeVar("V", covariant=True)
+
+
+class LabelSource(Protocol[V]):
+    """What the server needs of a namespace cache (``webhook.cluster.namespaces.NamespaceCache``;
+    ``V``: what it keeps per object, a Namespace's labels or a Node's taints)."""
 
     @property
     def ready(self) -> bool: ...
@@ -45,17 +55,18 @@ class LabelSource(Protocol):
         """Why the last LIST or WATCH failed, None while it works (or has not failed yet)."""
         ...
 
-    def labels(self, name: str) -> Mapping[str, str] | None: ...
+    def labels(self, name: str) -> V | None: ...
 
-    def fetch(self, name: str) -> Mapping[str, str] | None: ...
+    def fetch(self, name: str) -> V | None: ...
 
 
-class NamespaceLookup:
+class NamespaceLookup(Generic[V]):
     """Starts the cache on first need (``ensure_started``) and looks labels up for the endpoint."""
 
-    def __init__(self, make_source: Callable[[], LabelSource]) -> None:
+    def __init__(self, make_source: Callable[[], LabelSource[V]], *, subject: str = "namespace") -> None:
         self._make_source = make_source
-        self.source: LabelSource | None = None
+        self.subject = subject  # "namespace" or "node": what its logs and problems say
+        self.source: LabelSource[V] | None = None
         self.problem: str | None = None  # why the cache could not be started (no credentials)
 
     def ensure_started(self) -> None:
@@ -65,19 +76,19 @@ class NamespaceLookup:
             source = self._make_source()
         except PlacementWebhookError as exc:
             if self.problem is None:
-                log.error("namespace cache cannot start", extra={"fields": {"error": str(exc)}})
-            self.problem = f"namespace cache cannot start: {exc}"
+                log.error(f"{self.subject} cache cannot start", extra={"fields": {"error": str(exc)}})
+            self.problem = f"{self.subject} cache cannot start: {exc}"
             return
         source.start()
         self.source, self.problem = source, None
-        log.info("namespace cache started", extra={"fields": {}})
+        log.info(f"{self.subject} cache started", extra={"fields": {}})
 
     def readiness_problem(self) -> str | None:
         """Why ``/readyz`` must say not ready while the policies need namespace labels, or None."""
         if self.source is None:
-            return self.problem or "namespace cache not started"
+            return self.problem or f"{self.subject} cache not started"
         if not self.source.ready:
-            return "namespace cache: first list of namespaces not complete"
+            return f"{self.subject} cache: first list of {self.subject}s not complete"
         return None
 
     def serving_problem(self, *, wait: float = FIRST_LIST_WAIT) -> str | None:
@@ -102,7 +113,7 @@ class NamespaceLookup:
                 return f"namespace cache: first list of namespaces not complete after {wait:g} s"
             time.sleep(min(0.05, wait))
 
-    async def labels(self, name: str) -> Mapping[str, str] | None:
+    async def labels(self, name: str) -> V | None:
         source = self.source
         if source is None or not name:
             return None
@@ -110,3 +121,8 @@ class NamespaceLookup:
         if cached is not None:
             return cached
         return await asyncio.to_thread(source.fetch, name)
+
+
+#: the lookups the server keeps: Namespace labels, Node taints
+NamespaceLabels = NamespaceLookup[Mapping[str, str]]
+NodeTaints = NamespaceLookup[Sequence[Mapping[str, Any]]]

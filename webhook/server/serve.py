@@ -29,13 +29,14 @@ from webhook.server.app import AppState, ASGIApp, create_app
 from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_logging
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
 from webhook.server.metrics_port import start_metrics_listener
-from webhook.server.namespace_lookup import FIRST_LIST_WAIT, NamespaceLookup
+from webhook.server.namespace_lookup import FIRST_LIST_WAIT, NamespaceLabels, NamespaceLookup, NodeTaints
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, ServingCheck, create_server_context
 from webhook.server.settings import ServerSettings
 
 if TYPE_CHECKING:  # the kubernetes client takes ~0.2 s to import: only when a policy needs the cache
     from webhook.cluster.namespaces import NamespaceCache
+    from webhook.cluster.nodes import NodeCache
 
 log = logging.getLogger(LOGGER)
 
@@ -57,18 +58,24 @@ class _Server(uvicorn.Server):
 
 
 async def _watch(
-    policies: PolicyStore, certificates: CertificateStore, interval: float, namespaces: NamespaceLookup
+    policies: PolicyStore,
+    certificates: CertificateStore,
+    interval: float,
+    namespaces: NamespaceLabels,
+    nodes: NodeTaints,
 ) -> None:
     """Poll both stores. Parsing a policy file may take milliseconds, so it runs in a thread; the
     certificate is loaded on the event loop's own thread, because OpenSSL must not change a
     context while the loop is doing handshakes with it. Policies that newly use namespaceSelector
-    start the namespace cache (or retry starting it)."""
+    start the namespace cache (or retry starting it), and reservations the node cache."""
     while True:
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(policies.reload_if_changed)
             if policies.policies.uses_namespace_selector:
                 namespaces.ensure_started()
+            if policies.policies.reservations:
+                nodes.ensure_started()
         except Exception:
             log.exception("policy file watch failed; retrying at the next interval")
         try:
@@ -100,11 +107,12 @@ class Webhook:
     certificates: CertificateStore
     admission_log: AdmissionLog
     metrics: Metrics
-    namespaces: NamespaceLookup
+    namespaces: NamespaceLabels
+    nodes: NodeTaints
     app: ASGIApp  # what uvicorn serves (``create_app``), also for driving it in-process
 
 
-def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLookup:
+def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLabels:
     """The lookup, whose cache is made (cluster credentials read) only when first needed."""
 
     def make_cache() -> NamespaceCache:
@@ -124,7 +132,23 @@ def _namespace_lookup(settings: ServerSettings, metrics: Metrics) -> NamespaceLo
     return NamespaceLookup(make_cache)
 
 
-def namespaces_servable(namespaces: NamespaceLookup, *, wait: float = FIRST_LIST_WAIT) -> ServingCheck:
+def _node_lookup(settings: ServerSettings) -> NodeTaints:
+    """Node taints for the guard's ``spec.nodeName`` rule, made (credentials read) when first needed."""
+
+    def make_cache() -> NodeCache:
+        from webhook.cluster.client import load_api_client
+        from webhook.cluster.nodes import NodeCache
+
+        return NodeCache(
+            load_api_client(),
+            lookup_timeout=settings.namespace_lookup_timeout,
+            relist_interval=settings.namespace_relist_interval,
+        )
+
+    return NamespaceLookup(make_cache, subject="node")
+
+
+def namespaces_servable(namespaces: NamespaceLabels, *, wait: float = FIRST_LIST_WAIT) -> ServingCheck:
     """A reload that newly needs namespace labels waits (up to ``wait`` seconds) for the cache's
     first LIST: one the server cannot serve (no credentials, no RBAC) is refused, never served
     unready."""
@@ -149,9 +173,12 @@ def build_server(settings: ServerSettings) -> Webhook:
     require_client_certificate = settings.client_ca is not None
     if policies.policies.uses_namespace_selector:
         namespaces.ensure_started()
+    nodes = _node_lookup(settings)
+    if policies.policies.reservations:
+        nodes.ensure_started()
     state = AppState(
         policies, certificates, metrics, settings.max_body_bytes, settings.body_timeout, admission_log,
-        require_client_certificate=require_client_certificate, namespaces=namespaces,
+        require_client_certificate=require_client_certificate, namespaces=namespaces, nodes=nodes,
     )  # fmt: skip
     app = create_app(state)
     config = uvicorn.Config(
@@ -175,7 +202,7 @@ def build_server(settings: ServerSettings) -> Webhook:
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces, app)
+    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces, nodes, app)
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
@@ -208,7 +235,7 @@ def listen_address(host: str, port: int, *, scheme: str = "https") -> str:
 async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:
     server = webhook.server
     watcher = asyncio.create_task(
-        _watch(webhook.policies, webhook.certificates, interval, webhook.namespaces)
+        _watch(webhook.policies, webhook.certificates, interval, webhook.namespaces, webhook.nodes)
     )
     try:
         await server.serve(sockets=sockets)
