@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -162,3 +163,57 @@ def test_a_response_is_one_type_for_every_handler() -> None:
     loaded = LoadedPolicies(load_policies_text("version: 1\npolicies: []\n"))
     request = parse_admission_review(admission_review(minimal_pod()))
     assert all(isinstance(h.handle(request, loaded, None), Response) for h in ROUTES.values())
+
+
+@pytest.mark.parametrize(
+    ("request_namespace", "metadata", "namespace"),
+    [
+        ("req", {"namespace": "own"}, "req"),
+        ("", {"namespace": "own"}, "own"),
+        ("", {"namespace": 5}, ""),
+        ("", {}, ""),
+    ],
+)
+def test_the_request_namespace_is_authoritative(
+    request_namespace: str, metadata: dict[str, Any], namespace: str
+) -> None:
+    pod = {"kind": "Pod", "metadata": metadata, "spec": {"containers": []}}
+    request = parse_admission_review(admission_review(pod, namespace=request_namespace))
+    assert request.pod_namespace() == namespace
+
+
+def test_a_delete_without_object_has_the_request_namespace_or_none() -> None:
+    request = parse_admission_review(admission_review(None, operation="DELETE", namespace=""))
+    assert request.pod_namespace() == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"kind": "x" * 100}, 'kind must be AdmissionReview, got "' + "x" * 60 + '"'),
+        ({"kind": None}, "kind must be AdmissionReview, got null"),
+        (
+            {"kind": "AdmissionReview", "apiVersion": "y" * 100},
+            'apiVersion must be admission.k8s.io/v1, got "' + "y" * 60 + '"',
+        ),
+        ({"kind": "AdmissionReview"}, "apiVersion must be admission.k8s.io/v1, got null"),
+    ],
+)
+def test_envelope_errors_quote_at_most_60_characters(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_admission_review(body)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"uid": 5}, "request.uid: input should be a valid string"),
+        ({"operation": 7}, "request.operation: input should be a valid string"),
+        ({"object": "x"}, "request.object: a Pod CREATE must carry the Pod object"),
+    ],
+)
+def test_request_errors_name_the_field(override: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_admission_review(admission_review(minimal_pod(), **override))
+    assert str(caught.value) == message

@@ -13,9 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.helpers import BUNDLED_POLICIES, admission_review, bundled_policies, fixture, mutate
-from webhook.cli.files import read_subjects
+from tests.helpers import BUNDLED_POLICIES, admission_review, bundled_policies, fixture, minimal_pod, mutate
+from webhook.cli.files import read_subjects, read_text
 from webhook.cli.main import main
+from webhook.engine.documents import Subject, subject_from_document
+from webhook.errors import InputError
 
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
 
@@ -92,3 +94,106 @@ def test_a_delete_review_is_read_with_its_old_object(tmp_path: Path) -> None:
     (subject,) = read_subjects(str(path))
     assert subject.pod == fixture("triton-gpu-0") and subject.namespace == "seldon-mesh"
     assert subject.admission_review() == body
+
+
+def test_the_review_built_for_a_bare_pod_is_what_the_api_server_sends() -> None:
+    pod = minimal_pod()
+    review = Subject(pod, "ns", "f.yaml").admission_review()
+    assert review == {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "428c0a2a-37a6-5a38-898f-9525d3acc6cb",  # uuid5 of the Pod: the same Pod, the same uid
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "srv-0",
+            "namespace": "ns",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:statefulset-controller"},
+            "object": pod,
+            "oldObject": None,
+            "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+    assert review["request"]["object"] is pod
+    other = Subject(minimal_pod(nodeSelector={"a": "b"}), "ns", "f.yaml").admission_review()
+    assert other["request"]["uid"] != review["request"]["uid"]
+
+
+def test_a_nameless_pod_gets_an_empty_request_name() -> None:
+    pod = minimal_pod()
+    del pod["metadata"]["name"]
+    assert Subject(pod, "ns", "f.yaml").admission_review()["request"]["name"] == ""
+
+
+def test_a_review_read_from_a_file_is_sent_as_read() -> None:
+    document = admission_review(minimal_pod(), uid="u-1")
+    subject = subject_from_document(document, source="r.json", namespace=None)
+    assert subject.admission_review() is document
+    # the same request with another Pod (the CLI's re-review of a patched Pod) keeps the uid only
+    patched = Subject(minimal_pod(nodeSelector={"a": "b"}), "ns", "r.json", subject.request, None)
+    assert patched.admission_review()["request"]["uid"] != "u-1"
+    again = Subject(subject.pod, "ns", "r.json", subject.request, None)
+    assert again.admission_review()["request"]["uid"] == "u-1"
+
+
+def test_a_delete_review_is_read_from_its_old_object() -> None:
+    old = minimal_pod()
+    document = admission_review(None, operation="DELETE", oldObject=old)
+    subject = subject_from_document(document, source="r.json", namespace="x")
+    assert (subject.pod, subject.namespace, subject.source) == (old, "seldon-mesh", "r.json")
+    assert subject.admission_review() is document
+
+
+@pytest.mark.parametrize(
+    ("doc", "namespace", "chosen"),
+    [
+        ({"kind": "Pod", "metadata": {"namespace": "own"}}, "flag", "own"),
+        ({"kind": "Pod", "metadata": {"namespace": ""}}, "flag", "flag"),
+        ({"kind": "Pod", "metadata": {"namespace": 5}}, "flag", "flag"),
+        ({"kind": "Pod"}, None, "default"),
+    ],
+)
+def test_the_namespace_of_a_bare_pod(doc: dict[str, Any], namespace: str | None, chosen: str) -> None:
+    subject = subject_from_document(doc, source="p.yaml", namespace=namespace)
+    assert (subject.pod, subject.namespace, subject.request) == (doc, chosen, None)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "p.yaml: a document is not a mapping"),
+        ({"kind": "Deployment"}, 'p.yaml: expected a Pod or an AdmissionReview, got kind "Deployment"'),
+        ({"spec": {"containers": "x"}}, "p.yaml: expected a Pod or an AdmissionReview, got kind null"),
+    ],
+)
+def test_documents_that_are_no_pod(doc: Any, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        subject_from_document(doc, source="p.yaml", namespace=None)
+    assert str(caught.value) == message
+
+
+def test_read_text_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        read_text(str(tmp_path / "missing.yaml"))
+    assert str(caught.value) == f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"kind: Pod # \xe9\n")
+    with pytest.raises(InputError) as caught:
+        read_text(str(latin))
+    assert str(caught.value) == f"{latin}: not UTF-8 text"
+    good = tmp_path / "good.yaml"
+    good.write_text("kind: Pod\n", encoding="utf-8")
+    assert read_text(str(good)) == ("kind: Pod\n", str(good))
+
+
+def test_read_subjects_uses_the_namespace_for_bare_pods(tmp_path: Path) -> None:
+    path = tmp_path / "pods.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: own}\n"
+    )
+    subjects = read_subjects(str(path), namespace="flag")
+    assert [(s.display_name, s.source) for s in subjects] == [("flag/a", str(path)), ("own/b", str(path))]

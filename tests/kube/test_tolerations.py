@@ -113,6 +113,11 @@ def test_describe_toleration(name: str, text: str) -> None:
     assert describe_toleration(T[name]) == text
 
 
+def test_describe_an_equal_toleration_without_value() -> None:
+    assert describe_toleration({"key": "k", "operator": "Equal", "effect": "NoSchedule"}) == "k=:NoSchedule"
+    assert describe_toleration({"key": "k", "effect": "NoSchedule"}) == "k=:NoSchedule"
+
+
 # kubernetes pkg/util/tolerations tolerations_test.go TestMergeTolerations. MergeTolerations drops
 # tolerations that a later one covers; we never remove or reorder what the Pod has, we only append
 # what is not covered yet (docs/upstream.md), so "merge redundant" and "merge all" differ.

@@ -138,6 +138,25 @@ def test_match_rules(match: str, message: str) -> None:
     assert problems[0].startswith("policies.yaml:6: policies[1] (gpu-servers).match")
 
 
+@pytest.mark.parametrize(
+    ("match", "message"),
+    [
+        ("5", "policies[0] (p).match: must be a mapping"),  # model_type
+        (
+            "{podSelector: {matchLabels: 5}}",
+            "policies[0] (p).match.podSelector.matchLabels: must be a mapping",
+        ),
+        (
+            "{podSelector: {matchExpressions: 5}}",
+            "policies[0] (p).match.podSelector.matchExpressions: must be a list",
+        ),
+    ],
+)
+def test_type_errors_read_as_json_types(match: str, message: str) -> None:
+    text = f"version: 1\npolicies:\n- name: p\n  match: {match}\n  placement: {{}}\n"
+    assert problems_of(text) == [f"policies.yaml:4: {message}"]
+
+
 def test_policy_level_rules() -> None:
     problems = one(
         "{tolerations: [{key: a, operator: Exists}]}", extra="onConflict: ignore\n          mode: dry"
