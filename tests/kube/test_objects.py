@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 
 from webhook.kube.objects import (
+    _cached,
     escape_pointer,
     is_nonzero_quantity,
     pod_display_name,
     read_pod_facts,
+    requested_resources,
     string_labels,
 )
 
@@ -141,3 +143,36 @@ def test_a_repeated_env_name_has_its_last_value_as_in_the_container(
 )
 def test_pod_display_name(metadata: dict[str, Any], namespace: str, shown: str) -> None:
     assert pod_display_name({"metadata": metadata}, namespace=namespace) == shown
+
+
+@pytest.mark.parametrize(
+    ("resources", "requested"),
+    [
+        ([{"requests": {"a.com/x": "1"}}], {"a.com/x"}),  # requests alone count
+        ([{"limits": {"a.com/x": "1"}}], {"a.com/x"}),  # limits alone count
+        ([{"requests": {"a.com/x": "1"}, "limits": {"b.com/y": "2"}}], {"a.com/x", "b.com/y"}),
+        ([None, {"requests": {"a.com/x": "1"}}], {"a.com/x"}),  # a container without resources is skipped
+        (["x", {"limits": {"a.com/x": "1"}}, {"requests": {"b.com/y": "1"}}], {"a.com/x", "b.com/y"}),
+        ([{"requests": ["a.com/x"]}, {"Requests": {"b.com/y": "1"}}], set()),
+        ([], set()),
+    ],
+)
+def test_requested_resources_of_every_container(resources: list[Any], requested: set[str]) -> None:
+    assert requested_resources(resources) == requested
+
+
+def test_a_cached_fact_is_computed_once_and_kept_under_its_name() -> None:
+    calls: list[int] = []
+
+    class Facts:
+        @_cached
+        def answer(self) -> int:
+            """The answer, counted."""
+            calls.append(1)
+            return 42
+
+    facts = Facts()
+    assert (facts.answer, facts.answer, len(calls)) == (42, 42, 1)
+    assert facts.__dict__ == {"answer": 42}
+    assert Facts.__dict__["answer"].__doc__ == "The answer, counted."
+    assert Facts().answer == 42 and len(calls) == 2  # per instance

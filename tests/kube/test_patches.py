@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from webhook.kube.patches import PatchBuilder, json_pointer
+import pytest
+
+from webhook.kube.patches import PatchBuilder, RecordedAdds, apply_recorded, json_pointer
 
 
 def test_json_pointer_escapes_every_part() -> None:
@@ -71,3 +73,71 @@ def test_appending_to_an_existing_list_adds_one_op_per_item() -> None:
         {"op": "add", "path": "/spec/tolerations/-", "value": {"key": "a"}},
         {"op": "add", "path": "/spec/tolerations/-", "value": {"key": "b"}},
     ]
+
+
+def test_a_nested_value_is_copied_whole_and_later_writes_into_it_go_into_its_op() -> None:
+    value = {"nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}]}
+    builder = PatchBuilder({"spec": {}})
+    builder.put(("spec", "affinity"), "nodeAffinity", value)
+    term = builder.result["spec"]["affinity"]["nodeAffinity"]["nodeSelectorTerms"][0]
+    assert term == value["nodeSelectorTerms"][0] and term is not value["nodeSelectorTerms"][0]
+    builder.append(
+        ("spec", "affinity", "nodeAffinity", "nodeSelectorTerms", 0, "matchExpressions"), [{"key": "b"}]
+    )
+    builder.put(("spec", "affinity", "nodeAffinity", "nodeSelectorTerms", 0), "matchFields", [])
+    expected = {
+        "nodeAffinity": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "a", "operator": "Exists"}, {"key": "b"}], "matchFields": []}
+            ]
+        }
+    }
+    assert builder.ops == [{"op": "add", "path": "/spec/affinity", "value": expected}]
+    assert builder.result == {"spec": {"affinity": expected}}
+    assert value == {"nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}]}
+
+
+def test_items_appended_are_fresh_copies_later_writes_into_them_need_no_op() -> None:
+    item = {"key": "a", "nested": {"x": 1}}
+    builder = PatchBuilder({"spec": {"tolerations": []}})
+    builder.append(("spec", "tolerations"), [item])
+    builder.put(("spec", "tolerations", 0, "nested"), "y", 2)
+    added = {"key": "a", "nested": {"x": 1, "y": 2}}
+    assert builder.ops == [{"op": "add", "path": "/spec/tolerations/-", "value": added}]
+    assert builder.result["spec"]["tolerations"] == [added]
+    assert item == {"key": "a", "nested": {"x": 1}}
+
+
+def test_recorded_adds_decode_escaped_keys_and_replay_on_another_pod() -> None:
+    builder = PatchBuilder({"metadata": {"annotations": {}}, "spec": {"tolerations": [{"key": "t"}]}})
+    builder.put(("metadata", "annotations"), "x~y/z", "v")
+    builder.append(("spec", "tolerations"), [{"key": "a"}])
+    recorded = RecordedAdds.of(builder.ops, builder.result)
+    assert recorded.steps == (
+        ("/metadata/annotations/x~0y~1z", ("metadata", "annotations"), "x~y/z"),
+        ("/spec/tolerations/-", ("spec", "tolerations"), None),
+    )
+    ops = recorded.ops()
+    assert ops == builder.ops
+    other = {"metadata": {"annotations": {"o": "1"}}, "spec": {"tolerations": []}}
+    assert apply_recorded(other, recorded, ops) == {
+        "metadata": {"annotations": {"o": "1", "x~y/z": "v"}},
+        "spec": {"tolerations": [{"key": "a"}]},
+    }
+    assert other == {"metadata": {"annotations": {"o": "1"}}, "spec": {"tolerations": []}}
+
+
+def test_only_appends_to_lists_are_recorded() -> None:
+    ops = [{"op": "add", "path": "/spec/tolerations/0", "value": {"key": "a"}}]
+    with pytest.raises(ValueError) as refused:
+        RecordedAdds.of(ops, {"spec": {"tolerations": [{"key": "a"}]}})
+    assert str(refused.value) == "/spec/tolerations/0: only appends to lists are replayed"
+
+
+def test_a_record_whose_steps_and_values_disagree_is_refused() -> None:
+    step = ("/spec/a", ("spec",), "a")
+    recorded = RecordedAdds(steps=(step, ("/spec/b", ("spec",), "b")), values=b"[1]")
+    with pytest.raises(ValueError, match="zip"):
+        recorded.ops()
+    with pytest.raises(ValueError, match="zip"):
+        apply_recorded({"spec": {}}, recorded, [{"op": "add", "path": "/spec/a", "value": 1}])

@@ -19,6 +19,7 @@ from webhook.kube.selectors import (
     dns_subdomain_error,
     is_empty_term,
     label_selector_matches,
+    label_selector_mismatch,
     label_value_error,
     parse_int64,
     qualified_name_error,
@@ -583,3 +584,26 @@ def test_requirement_matches_edges(
 )
 def test_requirements_satisfiable_edges(requirements: list[Requirement], satisfiable: bool) -> None:
     assert requirements_satisfiable(requirements) is satisfiable
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels", "sentence"),
+    [
+        ({"matchExpressions": [{"key": "team", "operator": "In", "values": ["nlp"]}]}, {"team": "nlp"}, None),
+        ({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, {"team": "cv"}, None),
+        (
+            {
+                "matchLabels": {"team": "nlp"},
+                "matchExpressions": [{"key": "env", "operator": "DoesNotExist"}],
+            },
+            {"team": "nlp"},
+            None,
+        ),
+        ({}, {}, None),
+    ],
+)
+def test_label_selector_mismatch_is_none_when_every_requirement_holds(
+    selector: dict[str, object], labels: dict[str, str], sentence: str | None
+) -> None:
+    assert label_selector_mismatch(selector, labels) is sentence
+    assert label_selector_matches(selector, labels)
