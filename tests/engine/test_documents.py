@@ -16,7 +16,15 @@ import pytest
 from tests.helpers import BUNDLED_POLICIES, admission_review, bundled_policies, fixture, minimal_pod, mutate
 from webhook.cli.files import read_subjects, read_text
 from webhook.cli.main import main
-from webhook.engine.documents import Subject, subject_from_document
+from webhook.engine.documents import (
+    Subject,
+    inputs_from,
+    is_namespace,
+    locate_documents,
+    namespace_labels_of,
+    parse_documents,
+    subject_from_document,
+)
 from webhook.errors import InputError
 
 UID = "705ab4f5-6393-11e8-b7cc-42010a800002"
@@ -197,3 +205,126 @@ def test_read_subjects_uses_the_namespace_for_bare_pods(tmp_path: Path) -> None:
     )
     subjects = read_subjects(str(path), namespace="flag")
     assert [(s.display_name, s.source) for s in subjects] == [("flag/a", str(path)), ("own/b", str(path))]
+
+
+def test_lists_are_flattened_and_typed_list_items_get_the_lists_kind_and_version() -> None:
+    text = """
+apiVersion: v1
+kind: PodList
+items:
+- metadata: {name: a}
+- {apiVersion: v1, kind: Pod, metadata: {name: b}}
+---
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: ns}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c}
+"""
+    assert locate_documents(text, source="f.yaml") == [
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}, "document 1 items[0]"),
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"}}, "document 1 items[1]"),
+        ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}, "document 2 items[0]"),
+        ({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "c"}}, "document 3"),
+    ]
+    assert parse_documents(text, source="f.yaml")[0] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "a"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "f.yaml: no documents"),
+        ("apiVersion: v1\nkind: List\nitems: []\n", "f.yaml: no objects: its List has no items"),
+        ("- a\n", "f.yaml: document 1: not a mapping (a Kubernetes object)"),
+        (
+            "kind: Pod\nmetadata: {name: p}\n",
+            "f.yaml: document 1 (Pod p): apiVersion: required (every object states its apiVersion and kind,"
+            " as kubectl apply requires)",
+        ),
+        (
+            "apiVersion: v1\nkind: ''\n",
+            "f.yaml: document 1: kind: required (every object states its apiVersion and kind, as kubectl"
+            " apply requires)",
+        ),
+        (
+            "apiVersion: apps/v1\nkind: Pod\nmetadata: {generateName: web-}\n",
+            "f.yaml: document 1 (Pod web-): apiVersion: must be v1 for kind Pod (got apps/v1)",
+        ),
+        (
+            "apiVersion: v2\nkind: Node\nmetadata: {name: ''}\n---\napiVersion: x/v1\nkind: Namespace\n"
+            "metadata: {name: 5}\n",
+            "f.yaml: document 1: apiVersion: must be v1 for kind Node (got v2)\n"
+            "f.yaml: document 2: apiVersion: must be v1 for kind Namespace (got x/v1)",
+        ),
+        (
+            "apiVersion: v1\nkind: PodList\nitems: [{metadata: {name: a}, kind: 5}]\n",  # kept as it is
+            "f.yaml: document 1 items[0]: apiVersion: required (every object states its apiVersion and kind,"
+            " as kubectl apply requires)",
+        ),
+    ],
+)
+def test_documents_that_are_no_kubernetes_object(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        locate_documents(text, source="f.yaml")
+    assert str(caught.value) == message
+
+
+def test_other_kinds_and_versions_are_taken_as_they_are() -> None:
+    text = "apiVersion: apps/v1\nkind: Deployment\n---\napiVersion: v1\nkind: NotAList\nitems: 5\n"
+    assert [where for _, where in locate_documents(text, source="f.yaml")] == ["document 1", "document 2"]
+
+
+NAMESPACE_A = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "labels": {"team": "nlp"}}}
+
+
+def test_namespace_manifests_give_their_labels_and_are_no_subjects() -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"}}
+    documents = [
+        (NAMESPACE_A, "n.yaml"),
+        ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "b"}}, "n.yaml"),
+        ({"apiVersion": "v2", "kind": "Namespace", "metadata": {"name": "c"}}, "n.yaml"),  # no v1 Namespace
+        (pod, "p.yaml"),
+    ]
+    assert namespace_labels_of(documents) == {"a": {"team": "nlp"}, "b": {}}
+    inputs = inputs_from(documents[:2] + documents[3:], namespace="flag")
+    assert inputs.namespaces == {"a": {"team": "nlp"}, "b": {}}
+    assert [(s.pod, s.namespace, s.source) for s in inputs.subjects] == [(pod, "a", "p.yaml")]
+    assert [s.namespace for s in inputs_from([({"kind": "Pod"}, "p.yaml")], namespace="flag").subjects] == [
+        "flag"
+    ]
+    assert [is_namespace(d) for d in (NAMESPACE_A, {**NAMESPACE_A, "kind": "Pod"}, "Namespace", None)] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({}, "n.yaml: Namespace without metadata.name"),
+        ({"name": ""}, "n.yaml: Namespace without metadata.name"),
+        ({"name": 5}, "n.yaml: Namespace without metadata.name"),
+        (
+            {"name": "a", "labels": {"ok": "x", "gpu": True}},
+            "n.yaml: Namespace a: label gpu must be a string (quote it)",
+        ),
+        (
+            {"name": "a", "labels": {"n": 1, "gpu": True}},
+            "n.yaml: Namespace a: label n must be a string (quote it)",
+        ),
+    ],
+)
+def test_unusable_namespace_manifests(metadata: dict[str, Any], message: str) -> None:
+    doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    with pytest.raises(InputError) as caught:
+        namespace_labels_of([(NAMESPACE_A, "a.yaml"), (doc, "n.yaml")])
+    assert str(caught.value) == message
