@@ -26,6 +26,7 @@ from tests.helpers import (
 from tests.strategies import pods, policy_documents
 from webhook.engine.guard import DEFAULT_ACCESS
 from webhook.engine.mutation import review_pod
+from webhook.errors import NamespaceLabelsUnknownError
 from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_default_tolerations
@@ -157,6 +158,34 @@ def test_a_pod_placed_by_an_old_policy(today: str, status: str, message: str | N
     pod = running(placed(fixture("triton-gpu-0"), policies(OLD)))
     result = audit_pod(pod, namespace="seldon-mesh", policies=policies(today))
     assert (result.status, result.message) == (status, message)
+    # a stale Pod is reported under the policy that placed it, the others under today's
+    placed_by = "gpu-old" if status == "stale" else result.policy
+    assert result.policy == placed_by and (result.name, result.namespace, result.node) == (
+        "triton-gpu-0",
+        "seldon-mesh",
+        "a100-40-1",
+    )
+    assert result.changes == ()
+
+
+def test_a_denied_pod_never_meets_the_guard_and_an_unbound_one_has_no_node() -> None:
+    denying = (
+        textwrap.dedent(OLD)
+        .replace("old-pool", "new-pool")
+        .replace("placement:", "onConflict: deny\n  placement:")
+    )
+    pod = running(placed(fixture("triton-gpu-0"), policies(OLD)))
+
+    def guard(*_: Any, **__: Any) -> str:
+        raise AssertionError("the guard was asked")
+
+    denied = audit_pod(pod, namespace="seldon-mesh", policies=policies(denying), guard=guard)
+    assert denied.status == "denied"
+    unbound = fixture("triton-gpu-0")
+    unbound["spec"]["nodeName"] = ""
+    del unbound["metadata"]["name"]
+    result = audit_pod(unbound, namespace="seldon-mesh", policies=bundled_policies(), guard=None)
+    assert (result.name, result.node, result.status) == ("", None, "patched")
 
 
 def test_a_pod_never_placed_and_matched_by_nothing_is_unchanged() -> None:
@@ -492,6 +521,13 @@ def test_the_guard_reports_pods_it_would_refuse_even_those_the_webhook_is_not_se
         )
     ]
     assert [p.name for p in report.audited] == ["triton-gpu-0", "web-1"]  # by namespace
+    refused = report.audited[1]
+    assert (refused.namespace, refused.node, refused.policy, refused.changes) == (
+        "team-a",
+        "a100-40-1",
+        None,
+        (),
+    )
     assert report.skipped == [
         ("kube-system/dns", "namespace kube-system not selected by the webhook's namespaceSelector"),
         ("team-a/db-0", "not selected by the webhook's objectSelector"),
@@ -527,3 +563,5 @@ def test_the_guard_gets_the_namespace_labels_the_policies_need() -> None:
     report = audit_pods(pods, policies=NLP_GPU, namespaces=labels)
     # web-1 is admitted by the guard (nlp-gpu grants it) and not sent to /mutate: not audited
     assert [(p.name, p.status) for p in report.audited] == [("web-2", "refused")]
+    with pytest.raises(NamespaceLabelsUnknownError):  # the labels of an unknown namespace are unknown
+        audit_pods(pods, policies=NLP_GPU, namespaces={"team-a": {"team": "nlp"}})
