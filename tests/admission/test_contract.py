@@ -142,6 +142,32 @@ def test_the_request_names_the_pod_for_log_lines() -> None:
     assert (request.pod_name(), request.pod_namespace()) == ("srv-", "ns-from-pod")
     named = parse_admission_review(admission_review(pod, name="srv-7", namespace="ns"))
     assert (named.pod_name(), named.pod_namespace()) == ("srv-7", "ns")
+    pod["metadata"]["name"] = "srv-own"  # the Pod's own name first
+    assert parse_admission_review(admission_review(pod, name="srv-7")).pod_name() == "srv-own"
+
+
+def test_an_errored_response_has_no_admission_review() -> None:
+    with pytest.raises(AssertionError) as caught:
+        errored(502, "unknown").review("u")
+    assert str(caught.value) == "an errored response has no AdmissionReview"
+
+
+class _Recording:
+    """A handler that answers with what it was given."""
+
+    def handle(self, request: Any, context: Any, namespace_labels: Any, node_taints: Any = None) -> Response:
+        self.given = (context, namespace_labels, node_taints)
+        return allowed()
+
+
+def test_answer_review_hands_the_cluster_facts_to_the_handler() -> None:
+    handler = _Recording()
+    taints = [{"key": "gpu", "effect": "NoSchedule"}]
+    answer = answer_review(handler, admission_review(minimal_pod(), uid="u-1"), "ctx", {"team": "a"}, taints)  # type: ignore[arg-type]
+    assert handler.given == ("ctx", {"team": "a"}, taints)
+    assert answer["response"] == {"uid": "u-1", "allowed": True}
+    answer_review(handler, admission_review(minimal_pod()), "ctx")  # type: ignore[arg-type]
+    assert handler.given == ("ctx", None, None)
 
 
 def test_every_route_serves_a_handler_with_its_own_counter() -> None:
