@@ -10,7 +10,12 @@ import pytest
 
 from tests.helpers import BUNDLED_POLICIES, ROOT, bundled_policies
 from webhook.errors import PolicyError
-from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
+from webhook.policy.loading import (
+    MAX_POLICY_FILE_BYTES,
+    default_policies_path,
+    load_policies,
+    load_policies_text,
+)
 from webhook.policy.model import policy_file_schema
 
 
@@ -374,3 +379,21 @@ reservations:
 )
 def test_an_unknown_field_names_the_closest_allowed_one(text: str, problem: str) -> None:
     assert any(p.startswith(problem) for p in problems_of(text)), problems_of(text)
+
+
+def test_the_default_policy_file_is_the_local_one_else_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bundled = default_policies_path()
+    assert (bundled.name, bundled.parent.name, bundled.is_absolute(), bundled.is_file()) == (
+        "policies.yaml",
+        "defaults",
+        True,
+        True,
+    )
+    (tmp_path / "policies.yaml").mkdir()  # a directory is no policy file
+    assert default_policies_path() == bundled
+    (tmp_path / "policies.yaml").rmdir()
+    (tmp_path / "policies.yaml").write_text("version: 1\npolicies: []\n")
+    assert default_policies_path() == Path("policies.yaml")
