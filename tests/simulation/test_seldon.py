@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SELDON, bundled_policies, read_manifest_files, validate_pod
+from tests.helpers import SELDON, bundled_policies, minimal_pod, read_manifest_files, validate_pod
 from webhook.engine.mutation import review_pod
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
@@ -16,6 +16,7 @@ from webhook.simulation.seldon import (
     is_seldon_manifest,
     merge_containers,
     merge_overrides,
+    read_seldon_manifests,
     server_pod,
 )
 
@@ -285,3 +286,52 @@ def test_server_pod_spec_override_merges_into_the_config() -> None:
 def test_a_server_config_without_pod_spec_is_one_clean_error() -> None:
     with pytest.raises(InputError, match=r"^f\.yaml: ServerConfig: spec\.podSpec must be a mapping$"):
         server_pod({"metadata": {"name": "s"}}, {"spec": {}}, namespace="ns", source="f.yaml")
+
+
+def _pod_doc(name: str, namespace: str | None = None) -> dict[str, Any]:
+    pod = minimal_pod()
+    pod["metadata"] = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return pod
+
+
+def _deployment(namespace: str | None) -> dict[str, Any]:
+    metadata = {"name": "web"} | ({"namespace": namespace} if namespace else {})
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {"template": template},
+    }
+
+
+def test_minus_n_is_for_objects_without_a_namespace_and_a_mismatch_is_said() -> None:
+    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    documents = [
+        (namespace_doc, "a.yaml"),
+        (_pod_doc("bare"), "a.yaml"),
+        (_pod_doc("own", "team-b"), "a.yaml"),
+        (_deployment(None), "b.yaml"),
+        (_deployment("team-c"), "b.yaml"),
+    ]
+    manifests = read_seldon_manifests(documents, namespace="team-a")
+    assert [(s.display_name, s.namespace, s.source) for s in manifests.subjects] == [
+        ("team-a/bare", "team-a", "a.yaml"),
+        ("team-b/own", "team-b", "a.yaml"),
+        ("team-a/web-*", "team-a", "b.yaml (Deployment web)"),
+        ("team-c/web-*", "team-c", "b.yaml (Deployment web)"),
+    ]
+    assert manifests.subjects[1].pod is documents[2][0]
+    assert manifests.warnings == [
+        "a.yaml: document 3: Pod team-b/own is in namespace team-b (its own metadata.namespace), not -n team-a:"
+        " -n applies only to objects without one (kubectl refuses such a mismatch)",
+        "b.yaml: document 2: Deployment team-c/web is in namespace team-c (its own metadata.namespace), not -n"
+        " team-a: -n applies only to objects without one (kubectl refuses such a mismatch)",
+    ]
+    without = read_seldon_manifests(documents, namespace=None)
+    assert without.warnings == [] and [s.namespace for s in without.subjects] == [
+        "default",
+        "team-b",
+        "default",
+        "team-c",
+    ]
