@@ -565,3 +565,23 @@ def test_the_guard_gets_the_namespace_labels_the_policies_need() -> None:
     assert [(p.name, p.status) for p in report.audited] == [("web-2", "refused")]
     with pytest.raises(NamespaceLabelsUnknownError):  # the labels of an unknown namespace are unknown
         audit_pods(pods, policies=NLP_GPU, namespaces={"team-a": {"team": "nlp"}})
+
+
+def test_a_server_pod_is_audited_with_its_namespaces_labels_when_known() -> None:
+    by_team = policies("""
+        version: 1
+        policies:
+        - name: nlp
+          match: {namespaceSelector: {matchLabels: {team: nlp}}}
+          placement: {nodeSelector: {pool: gpu}}
+        """)
+    server = running(fixture("triton-gpu-0"))
+    report = audit_pods([server], policies=by_team, namespaces={"seldon-mesh": {"team": "nlp"}})
+    assert [(p.name, p.status, p.policy, p.node) for p in report.audited] == [
+        ("triton-gpu-0", "patched", "nlp", "a100-40-1")
+    ]
+    assert report.skipped == []
+    other = audit_pods([server], policies=by_team, namespaces={"seldon-mesh": {"team": "cv"}})
+    assert [(p.status, p.policy) for p in other.audited] == [("unchanged", None)]
+    with pytest.raises(NamespaceLabelsUnknownError):  # labels unknown: no answer, as the server gives none
+        audit_pods([server], policies=by_team, namespaces={"elsewhere": {"team": "nlp"}})

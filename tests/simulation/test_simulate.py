@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import minimal_pod, one_policy
+import pytest
+
+from tests.helpers import minimal_pod, one_policy, policies
 from webhook.engine.documents import Subject
+from webhook.errors import NamespaceLabelsUnknownError
 from webhook.simulation.simulate import render_simulation, simulate_subject
 
 TOLERATING = one_policy(
@@ -102,3 +105,49 @@ def test_a_short_failure_is_kept_whole() -> None:
         "  NODE  BEFORE                               AFTER",
         "  n1    nodeSelector zone=a (no zone label)  nodeSelector zone=a (no zone label)",
     ]
+
+
+BY_TEAM = policies("""
+    version: 1
+    policies:
+    - name: nlp
+      match: {namespaceSelector: {matchLabels: {team: nlp}}}
+      placement: {nodeSelector: {pool: gpu}}
+    """)
+
+
+def test_the_namespace_labels_decide_the_policy_and_unknown_ones_give_no_answer() -> None:
+    subject = Subject(minimal_pod(), "team-a", "p.yaml")
+    nodes = [node("n1", pool="gpu")]
+    placed = simulate_subject(subject, nodes=nodes, policies=BY_TEAM, namespace_labels={"team": "nlp"})
+    assert (placed.review.policy, placed.review.outcome, placed.problems) == ("nlp", "patched", [])
+    other = simulate_subject(subject, nodes=nodes, policies=BY_TEAM, namespace_labels={"team": "cv"})
+    assert (other.review.policy, other.review.outcome) == (None, "unchanged")
+    with pytest.raises(NamespaceLabelsUnknownError):
+        simulate_subject(subject, nodes=nodes, policies=BY_TEAM)
+
+
+def test_a_denied_pod_is_simulated_before_only() -> None:
+    subject = Subject(minimal_pod(nodeSelector={"pool": "cpu"}), "ns", "p.yaml")
+    deny = one_policy("{nodeSelector: {pool: gpu}}", extra="onConflict: deny")
+    result = simulate_subject(subject, nodes=[node("n1", pool="cpu")], policies=deny)
+    assert (result.subject, result.review.outcome, result.after) == (subject, "denied", None)
+    assert [f.node for f in result.before] == ["n1"] and result.before[0].fits
+    assert result.problems == [
+        "denied: placement-webhook: policy p conflicts with the Pod's own placement on pool"
+    ]
+
+
+def test_an_audit_reservation_is_a_guard_note_without_the_prefix() -> None:
+    audit = policies("""
+        version: 1
+        policies: []
+        reservations:
+        - taint: {key: gpu, effect: NoSchedule}
+          mode: audit
+        """)
+    subject = Subject(minimal_pod(tolerations=[{"key": "gpu", "operator": "Exists"}]), "ns", "p.yaml")
+    result = simulate_subject(subject, nodes=[node("n1")], policies=audit)
+    assert len(result.notes) == 1 and result.notes[0].startswith(
+        "guard: audit: Pod ns/srv-0 tolerates the reserved"
+    )
