@@ -585,3 +585,17 @@ def test_a_server_pod_is_audited_with_its_namespaces_labels_when_known() -> None
     assert [(p.status, p.policy) for p in other.audited] == [("unchanged", None)]
     with pytest.raises(NamespaceLabelsUnknownError):  # labels unknown: no answer, as the server gives none
         audit_pods([server], policies=by_team, namespaces={"elsewhere": {"team": "nlp"}})
+
+
+def test_a_pod_without_namespace_or_name_is_named_as_the_api_server_would() -> None:
+    pod = plain("db-0")
+    del pod["metadata"]["namespace"]
+    nameless = plain("x", namespace="team-a")
+    del nameless["metadata"]["name"]
+    report = audit_pods([pod, nameless], policies=GUARDED)
+    assert report.skipped == [
+        ("default/db-0", "not selected by the webhook's objectSelector"),
+        ("team-a/", "not selected by the webhook's objectSelector"),
+    ]
+    moved = audit_pods([pod], policies=GUARDED, default_namespace="team-b")
+    assert moved.skipped == [("team-b/db-0", "not selected by the webhook's objectSelector")]
