@@ -141,3 +141,22 @@ def test_a_record_whose_steps_and_values_disagree_is_refused() -> None:
         recorded.ops()
     with pytest.raises(ValueError, match="zip"):
         apply_recorded({"spec": {}}, recorded, [{"op": "add", "path": "/spec/a", "value": 1}])
+
+
+def test_a_recorded_add_through_a_list_index_replays_into_that_item() -> None:
+    terms = [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}]
+    pod = {"spec": {"affinity": {"nodeAffinity": {"nodeSelectorTerms": terms}}}}
+    builder = PatchBuilder(pod)
+    where = ("spec", "affinity", "nodeAffinity", "nodeSelectorTerms", 0, "matchExpressions")
+    builder.append(where, [{"key": "b", "operator": "Exists"}])
+    recorded = RecordedAdds.of(builder.ops, builder.result)
+    assert recorded.steps == (
+        ("/spec/affinity/nodeAffinity/nodeSelectorTerms/0/matchExpressions/-", where, None),
+    )
+    other_terms = [{"matchExpressions": [{"key": "z", "operator": "Exists"}]}]
+    other = {"spec": {"affinity": {"nodeAffinity": {"nodeSelectorTerms": other_terms}}}}
+    replayed = apply_recorded(other, recorded, recorded.ops())
+    assert replayed["spec"]["affinity"]["nodeAffinity"]["nodeSelectorTerms"] == [
+        {"matchExpressions": [{"key": "z", "operator": "Exists"}, {"key": "b", "operator": "Exists"}]}
+    ]
+    assert other_terms == [{"matchExpressions": [{"key": "z", "operator": "Exists"}]}]
