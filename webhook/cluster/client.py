@@ -229,3 +229,10 @@ def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> 
         own = metadata.get("labels") or {}
         labels[str(metadata.get("name", ""))] = {str(k): str(v) for k, v in own.items()}
     return labels
+
+
+def get_node(api: client.ApiClient, name: str) -> RawObject | None:
+    """The Node, or None when it does not exist."""
+    core = client.CoreV1Api(api)
+    result: RawObject | None = _call(f"get node {name}", core.read_node, name, missing_ok=True)
+    return result
