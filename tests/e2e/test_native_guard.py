@@ -319,3 +319,54 @@ def test_updates_adding_tolerations_are_judged_alike(native: Cluster) -> None:
     refused = by_webhook.count("webhook")
     assert 10 <= refused <= len(attempts) - 10, (refused, len(attempts))
     print(f"\nupdates: {len(attempts)} patches, {refused} refused by both")
+
+
+def many_policies(count: int) -> str:
+    """``count`` enforce policies, each granting the pool to one team's namespace with every kind of
+    criterion, so that every one of them is compiled (the last grants too)."""
+    policies = "".join(
+        f"""\
+- name: team-{i}
+  match:
+    namespaces: ["team-{i}-*", "e2e-native-{i}"]
+    servers: ["srv-{i}-*"]
+    serverTypes: [triton, mlserver]
+    capabilities: [gpu]
+    resources: ["nvidia.com/*"]
+    podSelector: {{matchLabels: {{team: "{i}"}}}}
+  placement:
+    tolerations: [{{key: seldon-gpu-srv, operator: Equal, value: "true", effect: NoSchedule}}]
+    nodeSelector: {{pool: infer-srv}}
+    nodeAffinity:
+      required: [{{key: gpu, operator: In, values: [a100, h100]}}, {{key: zone, operator: Exists}}]
+"""
+        for i in range(count)
+    )
+    return f"version: 1\npolicies:\n{policies}reservations:\n- taint: {{key: seldon-gpu-srv, effect: NoSchedule}}\n"
+
+
+def test_a_file_of_fifty_policies_compiles_within_the_api_servers_cost_limits(native: Cluster) -> None:
+    """The API server refuses a policy whose estimated CEL cost is too high, and enforces a runtime
+    budget per request: fifty fully-specified policies are accepted and judge Pods in time."""
+    text = many_policies(50)
+    native.webhook.set_policies(text)  # /validate judges by the same file
+    objects = compile_guard_policy(load_policies_text(text), name="e2e-many")
+    apply(native, objects)  # refused (kubectl exits non-zero) if the API server finds it too costly
+    try:
+        wait_for("the fifty-policy guard to refuse a stowaway", lambda: stowaway_refused_natively(native), 30)
+        last = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "srv-49-0", "labels": {
+            "seldon-server-name": "srv-49-a", "team": "49"}}, "spec": {"containers": [{"name": "agent",
+            "image": "registry.invalid/x:1", "env": [{"name": "SELDON_SERVER_TYPE", "value": "triton"},
+            {"name": "SELDON_SERVER_CAPABILITIES", "value": "gpu"}], "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            "tolerations": [{"key": "seldon-gpu-srv", "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+            "nodeSelector": {"pool": "infer-srv"}, "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["h100", "a100"]},
+            {"key": "zone", "operator": "Exists"}]}]}}}}}  # fmt: skip
+        create_namespace(native.api, "team-49-x", exist_ok=True)
+        assert judged(native, "team-49-x", last) == "allowed"  # the 50th policy entitles it, within budget
+        last["spec"]["nodeSelector"] = {"pool": "other"}
+        assert judged(native, "team-49-x", last) == "native"  # its placement not carried: refused
+    finally:
+        delete(native, objects)
+        wait_for("the native policy to be gone", lambda: not stowaway_refused_natively(native), 30)
+        native.plane.kubectl("delete", "namespace", "team-49-x", "--wait=false", check=False)

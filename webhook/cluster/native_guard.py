@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from kubernetes import client
 
-from webhook.cluster.client import _call
+from webhook.cluster.client import call_api
 from webhook.errors import ClusterError
 from webhook.kube.objects import RawObject
 
@@ -42,7 +42,7 @@ def apply_native_guard(api: client.ApiClient, policies: Sequence[RawObject]) -> 
         }
         what = f"apply validatingadmissionpolicy {name}"
         try:
-            _call(
+            call_api(
                 what,
                 admission.patch_validating_admission_policy,
                 name,
