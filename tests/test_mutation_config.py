@@ -62,7 +62,7 @@ def test_the_source_scan_finds_the_property_tests() -> None:
     given = _given_tests()
     assert "tests/kube/test_selectors.py::test_satisfiable_agrees_with_a_brute_force_witness_search" in given
     assert "tests/simulation/test_audit.py::test_reviewing_our_own_output_is_unchanged" in given
-    assert {test.split("/")[1] for test in given} == {"kube", "policy", "engine", "simulation"}
+    assert {test.split("/")[1] for test in given} == {"kube", "policy", "engine", "native", "simulation"}
 
 
 def _pure_layers() -> list[str]:
@@ -75,7 +75,7 @@ def _pure_layers() -> list[str]:
 
 def test_every_pure_layer_is_mutated_with_its_tests() -> None:
     layers = _pure_layers()
-    assert set(layers) == {"admission", "kube", "policy", "engine", "simulation"}
+    assert set(layers) == {"admission", "kube", "policy", "engine", "native", "simulation"}
     assert sorted(MUTMUT["only_mutate"]) == sorted(f"webhook/{layer}/*" for layer in layers)
     assert sorted(TEST_DIRS) == sorted(f"tests/{layer}" for layer in layers)
     assert all((ROOT / directory).is_dir() for directory in TEST_DIRS)

@@ -164,3 +164,76 @@ def test_review_names_why_the_guard_skips_a_request(
         "  guard: skipped (not a Pod CREATE or UPDATE: subresource status)",
         "  guard: skipped (not a Pod CREATE or UPDATE: operation DELETE)",
     ]
+
+
+def bound_stowaway(tmp_path: Path, node: str) -> str:
+    pod = yaml.safe_load(Path(STOWAWAY).read_text())
+    pod["spec"] = {"containers": pod["spec"]["containers"], "nodeName": node}  # no toleration at all
+    path = tmp_path / f"bound-{node}.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    return str(path)
+
+
+def test_review_judges_a_pod_bound_to_a_node_by_the_nodes_taints(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    nodes = str(FIXTURES / "nodes.yaml")
+    code, out, _ = run(
+        capsys, "review", bound_stowaway(tmp_path, "gpu-node-1"), "--policies", RESERVED, "--nodes", nodes
+    )
+    assert code == 1
+    assert out.splitlines()[-3:] == [
+        "  guard: denied",
+        "  reserved: seldon-gpu-srv:NoSchedule (spec.nodeName gpu-node-1): refused",
+        "  denied: placement-webhook: Pod team-a/batch-1 names node gpu-node-1 in spec.nodeName, skipping the"
+        " scheduler, and that node carries the reserved taint seldon-gpu-srv:NoSchedule, but no enforce policy"
+        " places it there and no allow rule admits it; " + ACCESS,
+    ]
+    code, out, _ = run(
+        capsys, "review", bound_stowaway(tmp_path, "cpu-node-1"), "--policies", RESERVED, "--nodes", nodes
+    )
+    assert code == 0 and out.splitlines()[-1] == "  guard: untouched (tolerates no reserved taint)"
+
+
+def test_review_of_a_pod_bound_to_an_unknown_node_gives_no_answer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "review", bound_stowaway(tmp_path, "gpu-new"), "--policies", RESERVED)
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        "  guard: no answer (the server answers 502: the taints of node 'gpu-new' (the Pod's spec.nodeName)"
+        " are unknown: give them with --nodes FILE or --cluster); the chart's nodeName webhook fails closed,"
+        " so the Pod is refused"
+    )
+    code, _, err = run(
+        capsys, "review", bound_stowaway(tmp_path, "gpu-new"), "--policies", RESERVED, "-o", "yaml"
+    )
+    assert code == 1
+    assert err == (
+        "error: Pod team-a/batch-1 refused: the reservation guard cannot judge it: the taints of node 'gpu-new'"
+        " (the Pod's spec.nodeName) are unknown: give them with --nodes FILE or --cluster\n"
+    )
+
+
+def test_simulate_judges_a_bound_pod_by_its_node(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    def guard_refusal(node: str) -> str:
+        pod = bound_stowaway(tmp_path, node)
+        _, out, _ = run(
+            capsys,
+            "simulate",
+            pod,
+            "--policies",
+            RESERVED,
+            "--nodes",
+            str(FIXTURES / "nodes.yaml"),
+            "-o",
+            "json",
+        )
+        (result,) = json.loads(out)["pods"]
+        return str(result["guardRefusal"])
+
+    assert "names node gpu-node-1 in spec.nodeName" in guard_refusal("gpu-node-1")
+    assert guard_refusal("gpu-new") == (
+        "the guard cannot judge it: the taints of node 'gpu-new' (the Pod's spec.nodeName) are unknown"
+        " (not among the nodes)"
+    )

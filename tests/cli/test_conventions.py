@@ -317,7 +317,7 @@ def test_a_missing_kubeconfig_says_so(
 
 # --- --help ----------------------------------------------------------------------------------------
 
-VERBS = ["review", "validate", "simulate", "audit", "test", "schema", "serve", "certs"]
+VERBS = ["review", "validate", "simulate", "audit", "test", "schema", "native-guard", "serve", "certs"]
 
 
 @pytest.mark.parametrize("verb", VERBS)

@@ -22,6 +22,7 @@ from tests.deploy.test_deploy import (
     one,
 )
 from tests.render import Obj
+from webhook.native import inert_policy
 
 if chart.helm_binary() is None:  # pragma: no cover - depends on the machine
     if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
@@ -53,15 +54,14 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     "no-guard": {"guard": {"enabled": False}},
     "namespace-selector": {"namespaceSelector": {"enabled": True}, "networkPolicy": {"enabled": True}},
 }  # fmt: skip
-NAMESPACE_RBAC = ("ClusterRole", "ClusterRoleBinding")
+SERVER_RBAC = ("ClusterRole", "ClusterRoleBinding")
 
 
-def without_namespace_rbac(objects: list[Obj]) -> list[Obj]:
-    """The objects less the server's Namespace RBAC (``namespaceSelector.enabled``)."""
+def without_namespace_rbac(objects: list[Obj], *, part: str = "namespaces") -> list[Obj]:
+    """The objects less the server's Namespace RBAC (``namespaceSelector.enabled``), or its
+    guard RBAC (``part="guard"``: Nodes and the native policy)."""
     return [
-        o
-        for o in objects
-        if not (o["kind"] in NAMESPACE_RBAC and o["metadata"]["name"] == f"{NAME}-namespaces")
+        o for o in objects if not (o["kind"] in SERVER_RBAC and o["metadata"]["name"] == f"{NAME}-{part}")
     ]
 
 
@@ -118,9 +118,9 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         NAME,
         image,
         metrics_port=9090 if name == "metrics-port" else None,
-        token=name == "namespace-selector",
+        token=name != "no-guard",
     )
-    objects = without_namespace_rbac(objects)
+    objects = without_namespace_rbac(without_namespace_rbac(objects), part="guard")
     if name == "cert-manager":
         assert_cert_manager(objects, NAMESPACE, NAME)
     elif name == "existing-secret":
@@ -128,8 +128,8 @@ def test_safety_assertions_hold_in_any_namespace(renders: dict[str, list[Obj]], 
         pod = one(objects, "Deployment")["spec"]["template"]["spec"]
         assert {"name": "certs", "secret": {"secretName": "mine", "defaultMode": 0o440}} in pod["volumes"]
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
-            (hook,) = one(objects, kind)["webhooks"]
-            assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
+            for hook in one(objects, kind)["webhooks"]:
+                assert hook["clientConfig"]["caBundle"] == CA_BUNDLE
     else:
         assert_bootstrap(objects, NAMESPACE, NAME, image)
 
@@ -180,7 +180,11 @@ def test_the_optional_objects(renders: dict[str, list[Obj]]) -> None:
         "PlacementWebhookErrors",
     ]
     policy = one(objects, "NetworkPolicy")["spec"]
-    assert policy["egress"] == [] and policy["policyTypes"] == ["Ingress", "Egress"]
+    # egress only to the API server (the guard's Node cache and native policy)
+    assert policy["egress"] == [
+        {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+    ]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == [{"ports": [{"port": "https", "protocol": "TCP"}], "from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}]  # fmt: skip
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["priorityClassName"] == "system-cluster-critical"
@@ -209,6 +213,45 @@ def test_a_metrics_port_is_plain_http_beside_the_tls_port(renders: dict[str, lis
     assert "PLACEMENT_WEBHOOK_METRICS_PORT" not in {e["name"] for e in defaults["env"]}
 
 
+def test_the_guard_reads_nodes_and_keeps_only_its_own_native_policy(renders: dict[str, list[Obj]]) -> None:
+    """Least privilege: Nodes read-only; the two native policies the chart installs, by name, get
+    and patch only (server-side apply): no create, no delete, no bindings."""
+    role = one(renders["defaults"], "ClusterRole", f"{NAME}-guard")
+    names = [f"{NAME}-guard", f"{NAME}-guard-audit"]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingadmissionpolicies"],
+            "resourceNames": names,
+            "verbs": ["get", "patch"],
+        },
+    ]
+    binding = one(renders["defaults"], "ClusterRoleBinding", f"{NAME}-guard")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]
+    env = {
+        e["name"]: e["value"]
+        for e in one(renders["defaults"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["PLACEMENT_WEBHOOK_NATIVE_GUARD"] == f"{NAME}-guard"
+    # the chart installs both policies inert, as the server would write them with no reservation,
+    # and binds them to the guard webhook's namespaces
+    for name, actions in ((f"{NAME}-guard", ["Deny"]), (f"{NAME}-guard-audit", ["Warn", "Audit"])):
+        policy = one(renders["defaults"], "ValidatingAdmissionPolicy", name)
+        assert policy["spec"] == inert_policy(name)["spec"]
+        binding = one(renders["defaults"], "ValidatingAdmissionPolicyBinding", name)["spec"]
+        hook = one(renders["all-optional-on"], "ValidatingWebhookConfiguration")["webhooks"][0]
+        all_on = one(renders["all-optional-on"], "ValidatingAdmissionPolicyBinding", name)["spec"]
+        assert (binding["policyName"], binding["validationActions"]) == (name, actions)
+        assert all_on["matchResources"]["namespaceSelector"] == hook["namespaceSelector"]
+    assert not any(o["kind"].startswith("ValidatingAdmissionPolicy") for o in renders["no-guard"])
+    nodes_only = chart.template(
+        {"guard": {"native": {"enabled": False}}}, release=RELEASE, namespace=NAMESPACE
+    )
+    assert one(nodes_only, "ClusterRole", f"{NAME}-guard")["rules"] == role["rules"][:1]
+    assert "PLACEMENT_WEBHOOK_NATIVE_GUARD" not in str(one(nodes_only, "Deployment"))
+
+
 def test_the_server_reads_namespaces_only_when_enabled(renders: dict[str, list[Obj]]) -> None:
     objects = renders["namespace-selector"]
     role = one(objects, "ClusterRole", f"{NAME}-namespaces")
@@ -228,14 +271,18 @@ def test_the_server_reads_namespaces_only_when_enabled(renders: dict[str, list[O
     assert policy["egress"] == [
         {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
     ]
-    # off (the default): no Namespace RBAC, no token, no egress
-    for name in ("defaults", "metrics-port", "all-optional-on"):
+    # off (the default): no Namespace RBAC
+    for name in ("defaults", "metrics-port", "all-optional-on", "no-guard"):
         assert without_namespace_rbac(renders[name]) == renders[name]
-        assert (
-            one(renders[name], "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"]
-            is False
-        )
-    assert one(renders["metrics-port"], "NetworkPolicy")["spec"]["egress"] == []
+    # nothing calls the API server without the guard's Node cache and native policy: no token, no egress
+    no_api = chart.template(
+        {"guard": {"nodeName": {"enabled": False}, "native": {"enabled": False}}, "metrics": {"port": 9090},
+         "networkPolicy": {"enabled": True}}
+    )  # fmt: skip
+    for objects in (no_api, renders["no-guard"]):
+        assert without_namespace_rbac(objects, part="guard") == objects
+        assert one(objects, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert one(no_api, "NetworkPolicy")["spec"]["egress"] == []
     peers = [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
     limited = chart.template(
         {"namespaceSelector": {"enabled": True}, "networkPolicy": {"enabled": True, "apiServer": peers}}
@@ -243,13 +290,17 @@ def test_the_server_reads_namespaces_only_when_enabled(renders: dict[str, list[O
     assert one(limited, "NetworkPolicy")["spec"]["egress"][0]["to"] == peers
 
 
-def test_the_server_environment_names_only_serve_settings(renders: dict[str, list[Obj]]) -> None:
+def test_the_server_environment_names_only_serve_settings(
+    renders: dict[str, list[Obj]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from webhook.server.settings import ServerSettings
 
     env = one(renders["metrics-port"], "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
     names = {e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower() for e in env}
     assert names <= set(ServerSettings.model_fields)  # a typo would be refused by the server at start
-    values = ServerSettings(**{e["name"].removeprefix("PLACEMENT_WEBHOOK_").lower(): e["value"] for e in env})
+    for e in env:  # as the container gets them: environment variables (lists are JSON)
+        monkeypatch.setenv(e["name"], e["value"])
+    values = ServerSettings()
     assert values.model_dump(include={"max_body_bytes", "shutdown_timeout"}) == {
         "max_body_bytes": ServerSettings.model_fields["max_body_bytes"].default,
         "shutdown_timeout": ServerSettings.model_fields["shutdown_timeout"].default,

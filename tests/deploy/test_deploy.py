@@ -169,6 +169,24 @@ GUARD_CONDITION = (
 )
 
 
+def assert_node_name_guard(bound: Obj, hook: Obj, *, failure_policy: str = "Fail") -> None:
+    """The guard's second webhook: Pods created with spec.nodeName (they skip the scheduler), to
+    the same path and with the same exclusions as the toleration guard, fail-closed by default."""
+    assert bound["name"] == "nodename.guard.placement-webhook.io"
+    assert bound["clientConfig"] == hook["clientConfig"]
+    assert bound["namespaceSelector"] == hook["namespaceSelector"]
+    assert bound["rules"] == [{**hook["rules"][0], "operations": ["CREATE"]}]
+    assert bound["matchConditions"] == [
+        {"name": "bound-to-a-node", "expression": "has(object.spec.nodeName) && object.spec.nodeName != ''"}
+    ]
+    assert (bound["failurePolicy"], bound["timeoutSeconds"], bound["matchPolicy"]) == (
+        failure_policy,
+        3,
+        "Equivalent",
+    )
+    assert "objectSelector" not in bound
+
+
 def assert_guard_configuration(
     objects: list[Obj],
     namespace: str = NAMESPACE,
@@ -180,7 +198,8 @@ def assert_guard_configuration(
 ) -> None:
     """The reservation guard: Pod CREATE and UPDATE, the mutating webhook's namespace exclusions,
     only Pods with a toleration besides the node-condition ones, fail open by default."""
-    (hook,) = one(objects, "ValidatingWebhookConfiguration", name)["webhooks"]
+    hook, bound = one(objects, "ValidatingWebhookConfiguration", name)["webhooks"]
+    assert_node_name_guard(bound, hook)
     assert hook["name"] == "guard.placement-webhook.io"
     assert (hook["admissionReviewVersions"], hook["sideEffects"], hook["matchPolicy"]) == (
         ["v1"],
@@ -230,6 +249,8 @@ def assert_one_namespace(objects: list[Obj], namespace: str) -> None:
         "ClusterRoleBinding",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     )
     namespaced = [o for o in objects if o["kind"] not in cluster_scoped]
     assert {o["metadata"]["namespace"] for o in namespaced} == {namespace}
@@ -267,10 +288,11 @@ def assert_deployment(
     image: str | None = None,
     *,
     metrics_port: int | None = None,
-    token: bool = False,
+    token: bool = True,
 ) -> None:
     """The server Deployment and its Service; ``metrics_port``: the one extra (plain-HTTP) port
-    expected; ``token``: the ServiceAccount token is mounted (namespaceSelector.enabled)."""
+    expected; ``token``: the ServiceAccount token is mounted (the guard reads Nodes and keeps its
+    native policy; namespaceSelector.enabled reads Namespaces)."""
     deployment = one(base, "Deployment", name)
     pod = deployment["spec"]["template"]["spec"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -328,8 +350,11 @@ def assert_bootstrap(
     job_pod = one(base, "Job")["spec"]["template"]["spec"]
     _pod_is_locked_down(job_pod, image)
     account = job_pod["serviceAccountName"]
-    rules = one(base, "Role")["rules"] + one(base, "ClusterRole")["rules"]
-    assert all(s["name"] == account for b in base if b["kind"].endswith("RoleBinding") for s in b["subjects"])
+    rules = one(base, "Role")["rules"] + one(base, "ClusterRole", f"{name}-certs")["rules"]
+    job_bindings = [
+        b for b in base if b["kind"].endswith("RoleBinding") and b["roleRef"]["name"] == f"{name}-certs"
+    ]
+    assert job_bindings and all(s["name"] == account for b in job_bindings for s in b["subjects"])
     named = [r for r in rules if "resourceNames" in r]
     assert {n for r in named for n in r["resourceNames"]} == {
         flags["secret"],

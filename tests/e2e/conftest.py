@@ -22,6 +22,7 @@ import yaml
 
 from tests.e2e import install, kube, netns
 from tests.e2e.controlplane import HOW_TO_BUILD, ControlPlane, control_plane, find_binaries
+from tests.e2e.relay import Relay
 
 RUN_DIR_KEY = pytest.StashKey[Path]()
 SKIP_PREFIX = "Skipped: e2e: "
@@ -74,6 +75,8 @@ class Cluster:
     nodes: list[dict[str, Any]]
     nodes_file: Path
     default_policies: str
+    #: the API server as the webhook's network namespace reaches it (its kubeconfig points here)
+    relay: Relay | None = None
 
     @property
     def api(self) -> Any:
@@ -98,15 +101,18 @@ def cluster(plane: ControlPlane) -> Iterator[Cluster]:
     policies.write_text(default_policies)
 
     with netns.network_namespace(str(os.getpid())) as ns:
-        webhook = install.Webhook(plane, ns, cert_dir, policies)
+        # as the Deployment runs it: with its ServiceAccount's token (the guard's Node cache)
+        relay = Relay(ns.host, ("127.0.0.1", plane.api_port))
+        webhook = install.Webhook(plane, ns, cert_dir, policies, env=install.server_environment(plane, relay))
         webhook.start()
         install.publish_endpoint(plane, ns.inside)
         kube.create_namespace(plane.api, "e2e-probe")
         install.wait_until_called(plane, "e2e-probe", probe_pod())
         try:
-            yield Cluster(plane, webhook, nodes, nodes_file, default_policies)
+            yield Cluster(plane, webhook, nodes, nodes_file, default_policies, relay)
         finally:
             webhook.stop()
+            relay.close()
 
 
 def probe_pod(name: str = "probe") -> dict[str, Any]:

@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 
 from tests.e2e.controlplane import ControlPlane, Process, spawn, wait_for, write_kubeconfig
-from tests.e2e.kube import mark_running, pods
+from tests.e2e.kube import ROOT, load_objects, mark_running, pods
 from tests.e2e.netns import Netns
+from tests.e2e.relay import Relay
 
-ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / ".venv" / "bin" / "placement-webhook"
 NS = "placement-webhook"
 SERVICE_HOST = f"placement-webhook.{NS}.svc"
@@ -62,6 +62,32 @@ def service_account_kubeconfig(plane: ControlPlane, account: str, namespace: str
     token = plane.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
     path = plane.run_dir / f"sa-{namespace}-{account}.kubeconfig"
     return write_kubeconfig(path, plane.server, plane.pki.ca, token=token)
+
+
+def server_environment(plane: ControlPlane, relay: Relay, *, native: bool = False) -> dict[str, str]:
+    """What the chart's Deployment gives ``serve`` beyond its flags: a token of its ServiceAccount
+    (here a kubeconfig holding one, reaching the API server through ``relay`` as a Pod reaches the
+    ``kubernetes`` Service: the guard's Node cache, by deploy/base's RBAC) and, with ``native``,
+    the native guard's settings, read from deploy/base. Off by default in this suite: a native
+    policy refuses before the guard webhook is asked (validating admission policies run first),
+    and the other scenarios assert the webhook's own answers."""
+    token = plane.kubectl("create", "token", "placement-webhook", "-n", NS, "--duration=2h").stdout.strip()
+    server = f"https://{relay.address[0]}:{relay.address[1]}"
+    kubeconfig = write_kubeconfig(plane.run_dir / "server.kubeconfig", server, plane.pki.ca, token=token)
+    config = json.loads(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["tls-server-name"] = "127.0.0.1"  # the API server's certificate
+    kubeconfig.write_text(json.dumps(config))
+    env = {"KUBECONFIG": str(kubeconfig)}
+    if native:
+        objects = load_objects(ROOT / "deploy" / "base" / "deployment.yaml")
+        deployment = next(o for o in objects if o["kind"] == "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env |= {
+            e["name"]: e["value"]
+            for e in container["env"]
+            if e["name"].startswith("PLACEMENT_WEBHOOK_NATIVE")
+        }
+    return env
 
 
 def install_certificates(plane: ControlPlane, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -186,7 +186,22 @@ def test_pods_are_placed_by_their_namespace_labels_and_follow_a_relabel(served: 
         ("watch", "secrets", False),
         ("get", "secrets", False),
         ("watch", "configmaps", False),
-        ("list", "nodes", False),
+        # the guard's Node cache (guard.nodeName): read-only
+        ("list", "nodes", True),
+        ("watch", "nodes", True),
+        ("get", "nodes/gpu-a100-1", True),
+        ("patch", "nodes/gpu-a100-1", False),
+        ("delete", "nodes/gpu-a100-1", False),
+        # the native guard (guard.native): patch its two policies, by name; nothing else
+        ("patch", "validatingadmissionpolicies/placement-webhook-guard", True),
+        ("patch", "validatingadmissionpolicies/placement-webhook-guard-audit", True),
+        ("delete", "validatingadmissionpolicies/placement-webhook-guard", False),
+        ("patch", "validatingadmissionpolicies/other", False),
+        ("create", "validatingadmissionpolicies", False),
+        ("list", "validatingadmissionpolicies", False),
+        ("patch", "validatingadmissionpolicybindings/placement-webhook-guard", False),
+        ("create", "validatingadmissionpolicybindings", False),
+        ("patch", "validatingwebhookconfigurations/placement-webhook", False),
     ],
 )
 def test_the_servers_rbac_is_exactly_enough(

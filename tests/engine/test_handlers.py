@@ -94,13 +94,20 @@ def test_the_guard_counts_each_judged_taint() -> None:
             "outcome": "denied",
             "taints": ["seldon-gpu-srv:NoSchedule"],
             "refused": ["seldon-gpu-srv:NoSchedule"],
+            "decidedBy": {"seldon-gpu-srv:NoSchedule": "refused"},
         },
         (("denied", "seldon-gpu-srv:NoSchedule"),),
     )
     allowed = validate(admission_review(placed(fixture("triton-gpu-0"))), policies=GUARDED)
     assert telemetry(allowed) == (
         "allowed",
-        {"operation": "CREATE", "outcome": "allowed", "taints": ["seldon-gpu-srv:NoSchedule"], "refused": []},
+        {
+            "operation": "CREATE",
+            "outcome": "allowed",
+            "taints": ["seldon-gpu-srv:NoSchedule"],
+            "refused": [],
+            "decidedBy": {"seldon-gpu-srv:NoSchedule": "policy gpu-servers"},
+        },
         (("allowed", "seldon-gpu-srv:NoSchedule"),),
     )
 
@@ -125,14 +132,14 @@ def test_the_guard_counts_untouched_and_skipped_requests_without_a_taint() -> No
     untouched = validate(admission_review(plain_pod()), policies=GUARDED)
     assert telemetry(untouched) == (
         "untouched",
-        {"operation": "CREATE", "outcome": "untouched", "taints": [], "refused": []},
+        {"operation": "CREATE", "outcome": "untouched", "taints": [], "refused": [], "decidedBy": {}},
         (("untouched", ""),),
     )
     assert untouched.response.audit_annotations is None
     skipped = validate(admission_review(None, operation="DELETE", oldObject=plain_pod()), policies=GUARDED)
     assert telemetry(skipped) == (
         "skipped",
-        {"operation": "DELETE", "outcome": "skipped", "taints": [], "refused": []},
+        {"operation": "DELETE", "outcome": "skipped", "taints": [], "refused": [], "decidedBy": {}},
         (("skipped", ""),),
     )
     assert skipped.response.allowed and skipped.response.audit_annotations is None

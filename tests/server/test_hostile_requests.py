@@ -30,6 +30,7 @@ MAX_CONNECTIONS = 40
 LIMITS = {
     "PLACEMENT_WEBHOOK_BODY_TIMEOUT": "1",
     "PLACEMENT_WEBHOOK_HEADER_TIMEOUT": "1",
+    "PLACEMENT_WEBHOOK_KEEP_ALIVE_TIMEOUT": "3",
     "PLACEMENT_WEBHOOK_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
 }
 GOOD = admission_review(fixture("triton-gpu-0"))
@@ -259,8 +260,24 @@ def test_slowloris_headers_get_408_and_the_connection_closed(server: RunningServ
     reply = read_until_closed(tls)
     assert reply.startswith(b"HTTP/1.1 408") and reply.endswith(b"request headers not received within 1 s\n")
     assert time.monotonic() - started < 9
+    assert_still_serving(server)
+
+
+@pytest.mark.slow
+def test_a_new_connection_idles_until_the_keep_alive_timeout_and_is_closed_without_an_answer(
+    server: RunningServer,
+) -> None:
+    """kube-apiserver dials connections it may use only later (kept idle up to 90 s): the head's
+    deadline starts with the first byte, and an idle new connection is closed silently (no
+    unsolicited 408) after the keep-alive timeout, as between requests."""
     silent = open_tls(server)
-    assert read_until_closed(silent).startswith(b"HTTP/1.1 408")  # never sent a byte
+    started = time.monotonic()
+    assert read_until_closed(silent) == b""  # never sent a byte: no answer at all
+    assert 2.5 < time.monotonic() - started < 9  # the keep-alive timeout (3 s), not the header one (1 s)
+    late = open_tls(server)
+    time.sleep(2)  # idle past the header timeout, then a whole request: answered
+    late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_until_closed(late).startswith(b"HTTP/1.1 200")
     assert_still_serving(server)
 
 
@@ -270,8 +287,8 @@ def test_too_many_connections_get_503_until_the_idle_ones_are_cut(server: Runnin
     with server.connect() as extra:
         status, text = extra.call("GET", "/healthz")
     assert (status, text) == (503, b"Service Unavailable")
-    for tls in idle:  # the header timeout frees every slot
-        assert read_until_closed(tls).startswith(b"HTTP/1.1 408")
+    for tls in idle:  # the keep-alive timeout frees every slot, without an answer
+        assert read_until_closed(tls) == b""
     server.wait_for(lambda: _healthz_status(server) == 200)
     assert_still_serving(server)
 

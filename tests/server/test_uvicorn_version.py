@@ -56,6 +56,22 @@ def test_the_attributes_the_protocol_reads_are_uvicorns() -> None:
     """The uvicorn state the guarded protocol reads or cancels is still set by uvicorn's protocol
     (the keep-alive timer above all: its leak is what ``connection_lost`` mends)."""
     source = inspect.getsource(GuardedHttpProtocol.__mro__[1])
-    used = ("timeout_keep_alive_task", "cycle", "scope", "logger", "connections", "transport", "loop")
+    used = (
+        "timeout_keep_alive_task",
+        "timeout_keep_alive",
+        "cycle",
+        "scope",
+        "logger",
+        "connections",
+        "transport",
+        "loop",
+    )
     missing = [name for name in used if f"self.{name} =" not in source and f"self.{name}: " not in source]
     assert not missing, f"uvicorn {version('uvicorn')}'s HttpToolsProtocol no longer sets {missing}"
+
+
+def test_uvicorns_data_received_cancels_the_keep_alive_timer() -> None:
+    """A new connection idles on uvicorn's keep-alive timer until its first byte, which uvicorn's
+    ``data_received`` cancels: without that, a connection would be cut in the middle of a request."""
+    source = inspect.getsource(GuardedHttpProtocol.__mro__[1].data_received)
+    assert "_unset_keepalive_if_required()" in source, f"uvicorn {version('uvicorn')} changed data_received"

@@ -149,5 +149,6 @@ def test_metrics_and_log_lines_name_outcome_and_taint(api: InProcessServer) -> N
         "outcome": "denied",
         "taints": ["seldon-gpu-srv:NoSchedule"],
         "refused": ["seldon-gpu-srv:NoSchedule"],
+        "decidedBy": {"seldon-gpu-srv:NoSchedule": "refused"},
         "dry_run": False,
     }

@@ -36,6 +36,12 @@ Pod differs, 0 when none does.""",
     "schema": """\
 Print the JSON Schema of the policy file (policies.schema.json) or, with --test-case, of a test
 case file (placement-test.schema.json), for editors.""",
+    "native-guard": """\
+Print the ValidatingAdmissionPolicies and bindings compiled from the policy file's reservations:
+the reservation guard in CEL, evaluated by the API server itself, so that it holds while no
+webhook replica answers. The chart installs them and the server keeps them in step (serve
+--native-guard); this shows what it applies. Pods created with spec.nodeName stay with the
+webhook (CEL cannot read a Node's taints). Empty List without reservations.""",
     "serve": """\
 Run the HTTPS admission server: POST /mutate (placement) and /validate (the reservation guard),
 GET /healthz, /readyz and /metrics on one TLS port.
@@ -71,6 +77,9 @@ EXAMPLES = {
     "schema": """\
   placement-webhook schema > policies.schema.json
   placement-webhook schema --test-case > placement-test.schema.json""",
+    "native-guard": """\
+  placement-webhook native-guard --policies policies.yaml
+  placement-webhook native-guard --policies policies.yaml --exclude-namespace pw | kubectl apply -f -""",
     "serve": """\
   placement-webhook serve --policies policies.yaml --cert-dir certs --port 8443
   PLACEMENT_WEBHOOK_LOG_LEVEL=debug placement-webhook serve --no-dev-certs""",

@@ -15,11 +15,18 @@ from pathlib import Path
 from webhook import __version__
 from webhook.cli.audit import add_audit_parser
 from webhook.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from webhook.cli.nativeguard import add_native_guard_parser
 from webhook.cli.operate import add_certs_parser, add_serve_parser
 from webhook.cli.policy import add_test_and_schema_parsers, add_validate_parser
 from webhook.cli.review import add_review_parser
 from webhook.cli.simulate import add_simulate_parser
-from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError, PolicyError
+from webhook.errors import (
+    ClusterError,
+    InputError,
+    NamespaceLabelsUnknownError,
+    PolicyError,
+    UndecidableError,
+)
 
 #: the console script's second name: kubectl runs ``kubectl-placement`` for ``kubectl placement``
 KUBECTL_PLUGIN = "kubectl-placement"
@@ -37,6 +44,7 @@ def build_parser(*, prog: str = "placement-webhook") -> argparse.ArgumentParser:
     add_simulate_parser(commands)
     add_audit_parser(commands)
     add_test_and_schema_parsers(commands)
+    add_native_guard_parser(commands)
     add_serve_parser(commands)
     add_certs_parser(commands)
     return parser
@@ -65,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             " with --namespace-labels or with --cluster",
             file=sys.stderr,
         )
+        return EXIT_USAGE
+    except UndecidableError as exc:  # a node's taints: where a verb can be given them, it says how
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK

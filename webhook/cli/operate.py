@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             client_ca=args.client_ca,
             dev_certs=args.dev_certs,
             log_level=args.log_level,
+            native_guard=args.native_guard,
         )
     except ValidationError as exc:
         raise InputError("; ".join(setting_problems(exc))) from None
@@ -40,7 +41,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 #: The settings ``serve`` also takes as options (see ``add_serve_parser``).
 SERVE_OPTIONS = frozenset(
-    ("policies", "cert_dir", "host", "port", "metrics_port", "client_ca", "dev_certs", "log_level")
+    (
+        "policies",
+        "cert_dir",
+        "host",
+        "port",
+        "metrics_port",
+        "client_ca",
+        "dev_certs",
+        "log_level",
+        "native_guard",
+    )
 )
 
 
@@ -168,4 +179,11 @@ def add_serve_parser(commands: Any) -> None:
         help="create a local CA and certificate when the cert dir has none (default: on)",
     )
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--native-guard",
+        metavar="NAME",
+        help="keep the native ValidatingAdmissionPolicies NAME and NAME-audit (installed, with their"
+        " bindings, by the chart) compiled from the reservations in step, by server-side apply"
+        " (needs cluster credentials; default: off)",
+    )
     serve.set_defaults(handler=cmd_serve)

@@ -44,7 +44,7 @@ from webhook.cli.testcase import CASE_FILE, Case, Expectation, load_case
 from webhook.engine.documents import Subject
 from webhook.engine.handlers import Guard, Mutator, after_mutation, pod_request
 from webhook.engine.memo import LoadedPolicies
-from webhook.errors import InputError, NamespaceLabelsUnknownError, PolicyError
+from webhook.errors import InputError, PolicyError, UndecidableError
 from webhook.kube.objects import RawObject, escape_pointer
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import load_policies
@@ -208,6 +208,6 @@ def run_case(path: Path) -> CaseResult:
         result.failures = _check(case, path.parent, policies)
     except PolicyError as exc:
         result.failures = [f"policies: {line}" for line in exc.problems]
-    except (InputError, NamespaceLabelsUnknownError) as exc:
+    except (InputError, UndecidableError) as exc:
         result.failures = [str(exc)]
     return result

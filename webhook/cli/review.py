@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +36,14 @@ from webhook.cli.namespacelabels import (
     describe_labels,
     namespace_labels_from,
 )
+from webhook.cli.nodetaints import NodeTaints
 from webhook.engine.documents import Subject
 from webhook.engine.guard import GuardVerdict
 from webhook.engine.handlers import GUARDED_OPERATIONS, Guard, Mutator, after_mutation
 from webhook.engine.matching import explain_selection
 from webhook.engine.memo import LoadedPolicies
 from webhook.engine.review import Review
-from webhook.errors import InputError
+from webhook.errors import InputError, NodeTaintsUnknownError
 from webhook.kube.objects import read_pod_facts
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.seldon import Manifests
@@ -63,10 +64,12 @@ MUTATOR, GUARD = Mutator(), Guard()
 
 @dataclass(frozen=True)
 class GuardDecision:
-    """What ``/validate`` decided for a request: its verdict, None when it skips the request."""
+    """What ``/validate`` decided for a request: its verdict, None when it skips the request or
+    cannot decide (``undecided``: why; the server answers 502 and failurePolicy decides)."""
 
     request: AdmissionRequest
     verdict: GuardVerdict | None
+    undecided: str | None = None
 
 
 def _summary(
@@ -111,16 +114,22 @@ def judge(
     review: Review | None,
     loaded: LoadedPolicies,
     labels: Mapping[str, str] | None,
+    node_taints: Callable[[str], Sequence[Mapping[str, Any]] | None] | None = None,
 ) -> GuardDecision | str | None:
     """The guard's decision, the one-line reason the server would answer 400, or None without
-    reservations (the guard then allows everything unseen)."""
+    reservations (the guard then allows everything unseen). ``node_taints``: the taints of the
+    node a Pod being created names in ``spec.nodeName``, as the server's Node cache gives them."""
     if not loaded.policies.reservations:
         return None
     try:
         guarded = after_mutation(parsed, review)
-        return GuardDecision(guarded, GUARD.decide(guarded, loaded, labels))
+        node = GUARD.wants_node(guarded, loaded)
+        taints = node_taints(node) if node is not None and node_taints is not None else None
+        return GuardDecision(guarded, GUARD.decide(guarded, loaded, labels, taints))
     except InputError as exc:
         return str(exc)
+    except NodeTaintsUnknownError as exc:
+        return GuardDecision(guarded, None, undecided=f"{exc}: give them with --nodes FILE or --cluster")
 
 
 def guard_lines(guard: GuardDecision | str | None) -> list[str]:
@@ -130,6 +139,11 @@ def guard_lines(guard: GuardDecision | str | None) -> list[str]:
     if isinstance(guard, str):
         return [f"  guard: malformed request (400: {guard})"]
     verdict = guard.verdict
+    if guard.undecided is not None:
+        return [
+            f"  guard: no answer (the server answers 502: {guard.undecided});"
+            " the chart's nodeName webhook fails closed, so the Pod is refused"
+        ]
     if verdict is None:
         return [
             f"  guard: skipped (not a Pod CREATE or UPDATE: {guard.request.skip_reason(GUARDED_OPERATIONS)})"
@@ -139,9 +153,13 @@ def guard_lines(guard: GuardDecision | str | None) -> list[str]:
     lines = [f"  guard: {verdict.outcome}"]
     for j in verdict.judgements:
         refused = "refused" if j.mode == "enforce" else "refused (audit mode: only warns)"
-        tolerations = ", ".join(j.tolerations)
-        plural = "s" * (len(j.tolerations) > 1)
-        lines.append(f"  reserved: {j.taint} (toleration{plural} {tolerations}): {j.granted_by or refused}")
+        through = (
+            [f"toleration{'s' * (len(j.tolerations) > 1)} {', '.join(j.tolerations)}"]
+            if j.tolerations
+            else []
+        )
+        through += [f"spec.nodeName {j.node}"] if j.node is not None else []
+        lines.append(f"  reserved: {j.taint} ({'; '.join(through)}): {j.granted_by or refused}")
     lines += [f"  warning: {w}" for w in verdict.warnings]
     if verdict.message:
         lines.append(f"  denied: {verdict.message}")
@@ -193,6 +211,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise InputError(f"no Pods in the inputs ({', '.join(files)}){_what_was_read(manifests, namespaces)}")
     check_label_values(subjects)
     namespace_labels = namespace_labels_from(args, namespaces, policies)
+    node_taints = NodeTaints(nodes_file=args.nodes, cluster=args.cluster, kubeconfig=args.kubeconfig)
     if args.output == "summary":
         print(policies_line(policies))
     denied, values = False, []
@@ -204,7 +223,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         used.setdefault(subject.namespace, labels)
         parsed = parse_admission_review(request)
         review = MUTATOR.decide(parsed, loaded, labels)
-        guard = judge(parsed, review, loaded, labels)
+        guard = judge(parsed, review, loaded, labels, node_taints)
         refusals = _refusals(subject, review, guard)
         denied |= bool(refusals)
         if args.output == "summary":
@@ -236,6 +255,8 @@ def _refusals(subject: Subject, review: Review | None, guard: GuardDecision | st
         lines.append(f"{who} denied: {review.denial}")
     if isinstance(guard, GuardDecision) and guard.verdict is not None and not guard.verdict.allowed:
         lines.append(f"{who} refused by the reservation guard: {guard.verdict.message}")
+    if isinstance(guard, GuardDecision) and guard.undecided is not None:
+        lines.append(f"{who} refused: the reservation guard cannot judge it: {guard.undecided}")
     return lines
 
 
@@ -265,5 +286,11 @@ def add_review_parser(commands: Any) -> None:
         help="namespace for objects without metadata.namespace (default: default)",
     )
     add_namespace_labels_option(review)
+    review.add_argument(
+        "--nodes",
+        metavar="FILE",
+        help="Nodes (a List or documents, - for stdin): the taints of a node a Pod names in"
+        " spec.nodeName, which the reservation guard judges it by (with --cluster: GET node)",
+    )
     add_cluster_labels_option(review)
     review.set_defaults(handler=cmd_review)

@@ -70,7 +70,9 @@ def _reason(exc: ApiException) -> str:
     return f"{exc.status} {message or exc.reason}".replace("\n", " ")
 
 
-def _call(what: str, method: Callable[..., Any], *args: Any, missing_ok: bool = False, **kwargs: Any) -> Any:
+def call_api(
+    what: str, method: Callable[..., Any], *args: Any, missing_ok: bool = False, **kwargs: Any
+) -> Any:
     """Call one client method and return the JSON body as a dict (None for 404 when ``missing_ok``)."""
     try:
         response = method(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
@@ -86,7 +88,7 @@ def _call(what: str, method: Callable[..., Any], *args: Any, missing_ok: bool = 
 def get_secret(api: client.ApiClient, name: str, *, namespace: str) -> RawObject | None:
     """The Secret, or None when it does not exist."""
     core = client.CoreV1Api(api)
-    result: RawObject | None = _call(
+    result: RawObject | None = call_api(
         f"get secret {namespace}/{name}", core.read_namespaced_secret, name, namespace, missing_ok=True
     )
     return result
@@ -97,13 +99,13 @@ def save_secret(api: client.ApiClient, secret: RawObject, *, existing: RawObject
     core = client.CoreV1Api(api)
     name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
     if existing is None:
-        _call(f"create secret {namespace}/{name}", core.create_namespaced_secret, namespace, secret)
+        call_api(f"create secret {namespace}/{name}", core.create_namespaced_secret, namespace, secret)
         return "created"
     body = {
         **secret,
         "metadata": {**secret["metadata"], "resourceVersion": existing["metadata"]["resourceVersion"]},
     }
-    _call(f"update secret {namespace}/{name}", core.replace_namespaced_secret, name, namespace, body)
+    call_api(f"update secret {namespace}/{name}", core.replace_namespaced_secret, name, namespace, body)
     return "updated"
 
 
@@ -120,7 +122,7 @@ def get_webhook_configuration(
     admission = client.AdmissionregistrationV1Api(api)
     what = f"get {kind}webhookconfiguration {name}"
     method = getattr(admission, f"read_{kind}_webhook_configuration")
-    result: RawObject | None = _call(what, method, name, missing_ok=missing_ok)
+    result: RawObject | None = call_api(what, method, name, missing_ok=missing_ok)
     return result
 
 
@@ -131,21 +133,21 @@ def patch_webhook_configuration(
     admission = client.AdmissionregistrationV1Api(api)
     what = f"patch {kind}webhookconfiguration {name}"
     method = getattr(admission, f"patch_{kind}_webhook_configuration")
-    result: RawObject = _call(what, method, name, ops, _content_type=JSON_PATCH)
+    result: RawObject = call_api(what, method, name, ops, _content_type=JSON_PATCH)
     return result
 
 
 def get_namespace(api: client.ApiClient, name: str) -> RawObject | None:
     """The Namespace, or None when it does not exist."""
     core = client.CoreV1Api(api)
-    result: RawObject | None = _call(f"get namespace {name}", core.read_namespace, name, missing_ok=True)
+    result: RawObject | None = call_api(f"get namespace {name}", core.read_namespace, name, missing_ok=True)
     return result
 
 
 def list_nodes(api: client.ApiClient) -> list[RawObject]:
     """Every Node, as the raw dicts the API server sent."""
     core = client.CoreV1Api(api)
-    node_list: RawObject = _call("list nodes", core.list_node)
+    node_list: RawObject = call_api("list nodes", core.list_node)
     items = node_list.get("items")
     return items if isinstance(items, list) else []
 
@@ -161,7 +163,7 @@ def list_seldon_objects(
     custom = client.CustomObjectsApi(api)
     where = f" in {namespace}" if namespace else ""
     if namespace:
-        listed: RawObject = _call(
+        listed: RawObject = call_api(
             f"list {plural}.{SELDON_GROUP}{where}",
             custom.list_namespaced_custom_object,
             SELDON_GROUP,
@@ -170,7 +172,7 @@ def list_seldon_objects(
             plural,
         )
     else:
-        listed = _call(
+        listed = call_api(
             f"list {plural}.{SELDON_GROUP}",
             custom.list_cluster_custom_object,
             SELDON_GROUP,
@@ -193,9 +195,9 @@ def list_pods(api: client.ApiClient, *, namespace: str | None = None) -> list[Ra
     """Every Pod, in one namespace or in all, as raw dicts with ``apiVersion`` and ``kind`` set."""
     core = client.CoreV1Api(api)
     if namespace:
-        listed: RawObject = _call(f"list pods in {namespace}", core.list_namespaced_pod, namespace)
+        listed: RawObject = call_api(f"list pods in {namespace}", core.list_namespaced_pod, namespace)
     else:
-        listed = _call("list pods", core.list_pod_for_all_namespaces)
+        listed = call_api("list pods", core.list_pod_for_all_namespaces)
     items = listed.get("items")
     return [
         {"apiVersion": "v1", "kind": "Pod", **item}
@@ -208,7 +210,9 @@ def get_replicaset(api: client.ApiClient, name: str, *, namespace: str) -> RawOb
     """The ReplicaSet (to find its Deployment), or None when it is gone."""
     apps = client.AppsV1Api(api)
     what = f"get replicaset {namespace}/{name}"
-    result: RawObject | None = _call(what, apps.read_namespaced_replica_set, name, namespace, missing_ok=True)
+    result: RawObject | None = call_api(
+        what, apps.read_namespaced_replica_set, name, namespace, missing_ok=True
+    )
     return result
 
 
@@ -216,12 +220,12 @@ def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> 
     """Labels per namespace: of every namespace (list), or of one (get)."""
     core = client.CoreV1Api(api)
     if namespace:
-        one: RawObject | None = _call(
+        one: RawObject | None = call_api(
             f"get namespace {namespace}", core.read_namespace, namespace, missing_ok=True
         )
         found = [one] if one is not None else []
     else:
-        listed: RawObject = _call("list namespaces", core.list_namespace)
+        listed: RawObject = call_api("list namespaces", core.list_namespace)
         found = [i for i in listed.get("items") or [] if isinstance(i, dict)]
     labels: dict[str, dict[str, str]] = {}
     for item in found:
@@ -229,3 +233,10 @@ def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> 
         own = metadata.get("labels") or {}
         labels[str(metadata.get("name", ""))] = {str(k): str(v) for k, v in own.items()}
     return labels
+
+
+def get_node(api: client.ApiClient, name: str) -> RawObject | None:
+    """The Node, or None when it does not exist."""
+    core = client.CoreV1Api(api)
+    result: RawObject | None = call_api(f"get node {name}", core.read_node, name, missing_ok=True)
+    return result

@@ -185,7 +185,12 @@ class Guard:
             "outcome": outcome,
             "taints": list(verdict.taints) if verdict else [],
             "refused": [j.taint for j in verdict.refused] if verdict else [],
+            # which rule decided each taint: "policy gpu-servers", "allow[0] (...)", or "refused"
+            "decidedBy": {j.taint: j.granted_by or "refused" for j in verdict.judgements} if verdict else {},
         }
+        node = next((j.node for j in verdict.judgements if j.node), None) if verdict else None
+        if node is not None:  # the node a Pod being created names, when it carries a reserved taint
+            details["node"] = node
         return response.with_telemetry(outcome, details, counts)
 
     def handle(

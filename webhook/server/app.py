@@ -40,6 +40,7 @@ from webhook.server.jsonkeys import key_problem
 from webhook.server.logs import LOGGER, AdmissionLog
 from webhook.server.metrics import CONTENT_TYPE, Metrics
 from webhook.server.namespace_lookup import NamespaceLabels, NodeTaints
+from webhook.server.native_sync import NativeGuardSync
 from webhook.server.reloading import CertificateStore, PolicyStore
 
 log = logging.getLogger(LOGGER)
@@ -68,6 +69,8 @@ class AppState:
     namespaces: NamespaceLabels | None = None
     #: Node taints for the guard's spec.nodeName rule; None: Pods that need them get no answer
     nodes: NodeTaints | None = None
+    #: the native guard kept in step (``--native-guard``); its problem shows in /readyz
+    native: NativeGuardSync | None = None
 
 
 class HttpError(Exception):
@@ -308,6 +311,13 @@ def _operational_app(state: AppState) -> Starlette:
         body: dict[str, Any] = {"ready": not problems}
         if problems:
             body["problems"] = problems
+        native = state.native
+        if native is not None:
+            body["nativeGuard"] = {
+                "name": native.name,
+                "inStep": native.problem is None,
+                "problem": native.problem,
+            }
         body.update(
             policies=len(store.policies),
             reservations=len(store.policies.reservations),

@@ -142,7 +142,8 @@ class Metrics:
         )
         self.undecided = Counter(
             "placement_webhook_undecided_total",
-            "Admissions answered 502 because a namespaceSelector needed labels that were unknown.",
+            "Admissions answered 502 because a fact that decides was unknown (a namespace's labels"
+            " for namespaceSelector, the taints of a node a Pod names in spec.nodeName).",
             registry=self.registry,
         )
         self.reloads = Counter(
@@ -162,6 +163,12 @@ class Metrics:
         self.reservations = Gauge(
             "placement_webhook_reservations",
             "Number of reservations (reserved taints the guard keeps) in force.",
+            registry=self.registry,
+        )
+        self.native_guard_in_step = Gauge(
+            "placement_webhook_native_guard_in_step",
+            "1 when the native ValidatingAdmissionPolicy matches the policies in force; 0 while applying"
+            " it fails, and when the server keeps none (--native-guard unset).",
             registry=self.registry,
         )
         self.certificate_reloads = Counter(

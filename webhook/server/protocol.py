@@ -8,9 +8,12 @@ against ``limit_concurrency``, so a few hundred of them would turn real admissio
 
 This subclass adds, per request head (request line and headers):
 
-- a deadline (``header_timeout``) from the end of the TLS handshake, or from the first byte of a
-  kept-alive connection's next request, until the head is complete; a late head gets **408** and
-  the connection is closed;
+- a deadline (``header_timeout``) from the first byte of a request until its head is complete; a
+  late head gets **408** and the connection is closed. Before its first byte a new connection is
+  idle like a kept-alive one between requests: closed, without an answer, after the keep-alive
+  timeout. kube-apiserver's HTTP client dials connections it may not use at once (a burst of
+  admissions, then an idle pool kept up to 90 s): a deadline from the handshake would answer those
+  with an unsolicited 408 and close them under its feet;
 - a size limit (``max_header_bytes``) on the request target plus header names and values: a longer
   head gets **431** and the connection is closed. A head that spans reads is also cut off once the
   bytes received for it pass the limit, before httptools buffers more of it.
@@ -67,7 +70,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head()
+        self._awaiting_head, self._head_bytes = True, 0  # the deadline starts with the first byte
+        # idle until then, as between requests: uvicorn's keep-alive timer (cancelled by data_received)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -111,6 +118,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         if self._awaiting_head:
+            if self._head_timer is None and self._head_bytes == 0:  # a new connection's first byte
+                self._start_head()
             self._head_bytes += len(data)
         super().data_received(data)
         if self._awaiting_head and self._head_bytes > self.max_header_bytes:

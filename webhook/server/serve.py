@@ -30,6 +30,7 @@ from webhook.server.logs import LOGGER, AdmissionLog, configure_logging, flush_l
 from webhook.server.metrics import Metrics, NamespaceCacheFigures
 from webhook.server.metrics_port import start_metrics_listener
 from webhook.server.namespace_lookup import FIRST_LIST_WAIT, NamespaceLabels, NamespaceLookup, NodeTaints
+from webhook.server.native_sync import Apply, NativeGuardSync
 from webhook.server.protocol import guarded_protocol
 from webhook.server.reloading import CertificateStore, PolicyStore, ServingCheck, create_server_context
 from webhook.server.settings import ServerSettings
@@ -57,25 +58,26 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-async def _watch(
-    policies: PolicyStore,
-    certificates: CertificateStore,
-    interval: float,
-    namespaces: NamespaceLabels,
-    nodes: NodeTaints,
-) -> None:
+async def _watch(webhook: Webhook, interval: float) -> None:
     """Poll both stores. Parsing a policy file may take milliseconds, so it runs in a thread; the
     certificate is loaded on the event loop's own thread, because OpenSSL must not change a
     context while the loop is doing handshakes with it. Policies that newly use namespaceSelector
-    start the namespace cache (or retry starting it), and reservations the node cache."""
+    start the namespace cache (or retry starting it), and reservations the node cache; the native
+    guard is brought in step (in the thread: it calls the API server) from the first poll on."""
+    policies, certificates, native = webhook.policies, webhook.certificates, webhook.native
     while True:
+        try:
+            if native is not None:
+                await asyncio.to_thread(native.sync, policies.loaded)
+        except Exception:
+            log.exception("native guard sync failed; retrying at the next interval")
         await asyncio.sleep(interval)
         try:
             await asyncio.to_thread(policies.reload_if_changed)
             if policies.policies.uses_namespace_selector:
-                namespaces.ensure_started()
+                webhook.namespaces.ensure_started()
             if policies.policies.reservations:
-                nodes.ensure_started()
+                webhook.nodes.ensure_started()
         except Exception:
             log.exception("policy file watch failed; retrying at the next interval")
         try:
@@ -109,6 +111,7 @@ class Webhook:
     metrics: Metrics
     namespaces: NamespaceLabels
     nodes: NodeTaints
+    native: NativeGuardSync | None  # --native-guard: the ValidatingAdmissionPolicy kept in step
     app: ASGIApp  # what uvicorn serves (``create_app``), also for driving it in-process
 
 
@@ -146,6 +149,21 @@ def _node_lookup(settings: ServerSettings) -> NodeTaints:
         )
 
     return NamespaceLookup(make_cache, subject="node")
+
+
+def _native_guard(settings: ServerSettings, metrics: Metrics) -> NativeGuardSync | None:
+    """The native guard's keeper with ``--native-guard``; its API client is made at the first apply."""
+    if settings.native_guard is None:
+        return None
+
+    def make_apply() -> Apply:
+        from webhook.cluster.client import load_api_client
+        from webhook.cluster.native_guard import apply_native_guard
+
+        api = load_api_client()
+        return lambda policies: apply_native_guard(api, policies)
+
+    return NativeGuardSync(make_apply, name=settings.native_guard, metrics=metrics)
 
 
 def namespaces_servable(namespaces: NamespaceLabels, *, wait: float = FIRST_LIST_WAIT) -> ServingCheck:
@@ -202,7 +220,11 @@ def build_server(settings: ServerSettings) -> Webhook:
     )
     config.load()
     config.ssl = context  # ours: TLS policy, client CA, and reloadable in place
-    return Webhook(_Server(config), policies, certificates, admission_log, metrics, namespaces, nodes, app)
+    native = _native_guard(settings, metrics)
+    state.native = native
+    return Webhook(
+        _Server(config), policies, certificates, admission_log, metrics, namespaces, nodes, native, app
+    )
 
 
 def bind_sockets(host: str, port: int) -> list[socket.socket]:
@@ -234,9 +256,7 @@ def listen_address(host: str, port: int, *, scheme: str = "https") -> str:
 
 async def _serve(webhook: Webhook, interval: float, sockets: list[socket.socket]) -> None:
     server = webhook.server
-    watcher = asyncio.create_task(
-        _watch(webhook.policies, webhook.certificates, interval, webhook.namespaces, webhook.nodes)
-    )
+    watcher = asyncio.create_task(_watch(webhook, interval))
     try:
         await server.serve(sockets=sockets)
     finally:

@@ -44,4 +44,9 @@ class ServerSettings(BaseSettings):
     namespace_relist_interval: float = Field(
         600.0, ge=10, description="seconds between full relists of the namespace cache"
     )
+    native_guard: str | None = Field(
+        None,
+        description="keep the native ValidatingAdmissionPolicies NAME and NAME-audit (the chart installs"
+        " them and their bindings) compiled from the reservations in step, by server-side apply",
+    )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")

@@ -18,9 +18,10 @@ from typing import Any
 
 from webhook.admission.response import WARNING_PREFIX
 from webhook.engine.documents import Subject
-from webhook.engine.guard import guard_pod
+from webhook.engine.guard import bound_node, guard_pod
 from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
+from webhook.errors import NodeTaintsUnknownError
 from webhook.kube.objects import RawObject, as_dict, as_list, read_pod_facts
 from webhook.kube.tolerations import describe_toleration, missing_tolerations
 from webhook.policy.compiled import PolicySet
@@ -106,6 +107,14 @@ def _covered_tolerations(review: Review, pod: RawObject) -> list[str]:
     return notes
 
 
+def _taints_of(nodes: list[RawObject], name: str | None) -> list[dict[str, Any]] | None:
+    """The taints of the node ``name`` among ``nodes``; None when there is no such node."""
+    found = next((n for n in nodes if name is not None and node_name(n) == name), None)
+    if found is None:
+        return None
+    return [t for t in as_list(as_dict(found.get("spec")).get("taints")) if isinstance(t, dict)]
+
+
 def simulate_subject(
     subject: Subject,
     *,
@@ -122,7 +131,17 @@ def simulate_subject(
     before = fit_nodes(pod, nodes)
     if not review.allowed:
         return Simulation(subject, review, before, None, [f"denied: {review.denial}"])
-    verdict = guard_pod(review.pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
+    try:  # a Pod bound by spec.nodeName is judged by that node's taints, when it is among the nodes
+        verdict = guard_pod(
+            review.pod,
+            namespace=subject.namespace,
+            policies=policies,
+            namespace_labels=labels,
+            node_taints=_taints_of(nodes, bound_node(review.pod)),
+        )
+    except NodeTaintsUnknownError as exc:  # the server answers 502; the nodeName webhook fails closed
+        refusal = f"the guard cannot judge it: {exc} (not among the nodes)"
+        return Simulation(subject, review, before, None, [f"refused: {refusal}"], guard_refusal=refusal)
     if not verdict.allowed:  # validating webhooks judge the Pod as mutated; refused, it never exists
         refusal = str(verdict.message)
         return Simulation(

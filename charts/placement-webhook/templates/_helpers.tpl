@@ -173,3 +173,20 @@ containers:
 {{- fail "the policies use match.namespaceSelector: set namespaceSelector.enabled=true (the server then reads Namespaces)" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* the server calls the API server: the namespace cache, the guard's Node cache, or keeping the
+     native guard policy in step ("true" or "false") */}}
+{{- define "pw.callsApi" -}}
+{{- or .Values.namespaceSelector.enabled (and .Values.guard.enabled (or .Values.guard.nodeName.enabled .Values.guard.native.enabled)) -}}
+{{- end -}}
+
+{{/* the native ValidatingAdmissionPolicy (and binding) the server keeps in step; "-audit" is
+     appended for the audit-mode reservations */}}
+{{- define "pw.nativeGuardName" -}}
+{{- include "pw.fullname" . }}-guard
+{{- end -}}
+
+{{/* the namespaces no webhook of this chart is sent, nor the native guard judges */}}
+{{- define "pw.excludedNamespaces" -}}
+{{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | toJson -}}
+{{- end -}}
