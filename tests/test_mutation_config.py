@@ -17,7 +17,8 @@ import tomllib
 
 from tests.helpers import ROOT
 
-MUTMUT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+MUTMUT = PYPROJECT["mutmut"]
 TEST_DIRS: list[str] = MUTMUT["pytest_add_cli_args_test_selection"]
 
 
@@ -61,7 +62,30 @@ def test_the_source_scan_finds_the_property_tests() -> None:
     given = _given_tests()
     assert "tests/kube/test_selectors.py::test_satisfiable_agrees_with_a_brute_force_witness_search" in given
     assert "tests/simulation/test_audit.py::test_reviewing_our_own_output_is_unchanged" in given
-    assert {test.split("/")[1] for test in given} == {"kube", "policy", "engine", "simulation"}
+    assert {test.split("/")[1] for test in given} == {"kube", "policy", "engine", "native", "simulation"}
+
+
+def _pure_layers() -> list[str]:
+    """The layers import-linter keeps free of HTTP, prometheus and the Kubernetes client."""
+    (contract,) = (
+        c for c in PYPROJECT["importlinter"]["contracts"] if c["name"].startswith("The pure layers")
+    )
+    return [module.removeprefix("webhook.") for module in contract["source_modules"]]
+
+
+def test_every_pure_layer_is_mutated_with_its_tests() -> None:
+    layers = _pure_layers()
+    assert set(layers) == {"admission", "kube", "policy", "engine", "native", "simulation"}
+    assert sorted(MUTMUT["only_mutate"]) == sorted(f"webhook/{layer}/*" for layer in layers)
+    assert sorted(TEST_DIRS) == sorted(f"tests/{layer}" for layer in layers)
+    assert all((ROOT / directory).is_dir() for directory in TEST_DIRS)
+
+
+def test_what_the_selected_tests_read_is_copied_for_mutmut() -> None:
+    """mutmut runs the tests in mutants/, which holds the package and only what also_copy names."""
+    assert all((ROOT / path).exists() for path in MUTMUT["also_copy"])
+    read = {"policies.yaml", "policies.schema.json", "examples", "docs", "deploy/base", "charts"}
+    assert read <= set(MUTMUT["also_copy"])
 
 
 def test_the_property_marker_is_on_exactly_the_given_tests() -> None:

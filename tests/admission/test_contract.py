@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -141,6 +142,32 @@ def test_the_request_names_the_pod_for_log_lines() -> None:
     assert (request.pod_name(), request.pod_namespace()) == ("srv-", "ns-from-pod")
     named = parse_admission_review(admission_review(pod, name="srv-7", namespace="ns"))
     assert (named.pod_name(), named.pod_namespace()) == ("srv-7", "ns")
+    pod["metadata"]["name"] = "srv-own"  # the Pod's own name first
+    assert parse_admission_review(admission_review(pod, name="srv-7")).pod_name() == "srv-own"
+
+
+def test_an_errored_response_has_no_admission_review() -> None:
+    with pytest.raises(AssertionError) as caught:
+        errored(502, "unknown").review("u")
+    assert str(caught.value) == "an errored response has no AdmissionReview"
+
+
+class _Recording:
+    """A handler that answers with what it was given."""
+
+    def handle(self, request: Any, context: Any, namespace_labels: Any, node_taints: Any = None) -> Response:
+        self.given = (context, namespace_labels, node_taints)
+        return allowed()
+
+
+def test_answer_review_hands_the_cluster_facts_to_the_handler() -> None:
+    handler = _Recording()
+    taints = [{"key": "gpu", "effect": "NoSchedule"}]
+    answer = answer_review(handler, admission_review(minimal_pod(), uid="u-1"), "ctx", {"team": "a"}, taints)  # type: ignore[arg-type]
+    assert handler.given == ("ctx", {"team": "a"}, taints)
+    assert answer["response"] == {"uid": "u-1", "allowed": True}
+    answer_review(handler, admission_review(minimal_pod()), "ctx")  # type: ignore[arg-type]
+    assert handler.given == ("ctx", None, None)
 
 
 def test_every_route_serves_a_handler_with_its_own_counter() -> None:
@@ -162,3 +189,57 @@ def test_a_response_is_one_type_for_every_handler() -> None:
     loaded = LoadedPolicies(load_policies_text("version: 1\npolicies: []\n"))
     request = parse_admission_review(admission_review(minimal_pod()))
     assert all(isinstance(h.handle(request, loaded, None), Response) for h in ROUTES.values())
+
+
+@pytest.mark.parametrize(
+    ("request_namespace", "metadata", "namespace"),
+    [
+        ("req", {"namespace": "own"}, "req"),
+        ("", {"namespace": "own"}, "own"),
+        ("", {"namespace": 5}, ""),
+        ("", {}, ""),
+    ],
+)
+def test_the_request_namespace_is_authoritative(
+    request_namespace: str, metadata: dict[str, Any], namespace: str
+) -> None:
+    pod = {"kind": "Pod", "metadata": metadata, "spec": {"containers": []}}
+    request = parse_admission_review(admission_review(pod, namespace=request_namespace))
+    assert request.pod_namespace() == namespace
+
+
+def test_a_delete_without_object_has_the_request_namespace_or_none() -> None:
+    request = parse_admission_review(admission_review(None, operation="DELETE", namespace=""))
+    assert request.pod_namespace() == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"kind": "x" * 100}, 'kind must be AdmissionReview, got "' + "x" * 60 + '"'),
+        ({"kind": None}, "kind must be AdmissionReview, got null"),
+        (
+            {"kind": "AdmissionReview", "apiVersion": "y" * 100},
+            'apiVersion must be admission.k8s.io/v1, got "' + "y" * 60 + '"',
+        ),
+        ({"kind": "AdmissionReview"}, "apiVersion must be admission.k8s.io/v1, got null"),
+    ],
+)
+def test_envelope_errors_quote_at_most_60_characters(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_admission_review(body)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"uid": 5}, "request.uid: input should be a valid string"),
+        ({"operation": 7}, "request.operation: input should be a valid string"),
+        ({"object": "x"}, "request.object: a Pod CREATE must carry the Pod object"),
+    ],
+)
+def test_request_errors_name_the_field(override: dict[str, Any], message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_admission_review(admission_review(minimal_pod(), **override))
+    assert str(caught.value) == message

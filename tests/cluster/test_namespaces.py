@@ -1,5 +1,7 @@
-"""The namespace cache's state machine, event by event (the real watch runs in tests/e2e), and
-its effect on decisions: a namespace relabelled while the server runs changes the next review."""
+"""The namespace cache's adapter: ``NamespaceCache`` driving the pure state machine
+(tests/kube/test_namespace_state.py) against a scripted Kubernetes API (the real watch runs in
+tests/e2e), and the state's effect on decisions: a namespace relabelled while the server runs
+changes the next review."""
 
 from __future__ import annotations
 
@@ -12,106 +14,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.helpers import minimal_pod, policies
-from webhook.cluster.namespaces import GoneError, NamespaceCache, NamespaceState, next_backoff
+from tests.kube.test_namespace_state import event, listed, namespace
+from webhook.cluster.namespaces import NamespaceCache
 from webhook.engine.mutation import review_pod
-
-
-def namespace(name: str, version: str, **labels: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "resourceVersion": version, "labels": labels},
-    }
-
-
-def event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
-    return {"type": kind, "object": obj}
-
-
-def listed(*items: dict[str, Any], version: str = "100") -> NamespaceState:
-    state = NamespaceState()
-    state.replace(list(items), resource_version=version)
-    return state
-
-
-def test_a_list_fills_the_state_and_sets_the_version_to_watch_from() -> None:
-    state = NamespaceState()
-    assert (state.listed, state.labels("a"), len(state)) == (False, None, 0)
-    state.replace(
-        [namespace("a", "7", team="nlp"), namespace("b", "9"), {"metadata": {}}], resource_version="100"
-    )
-    assert (state.listed, state.resource_version, len(state)) == (True, "100", 2)
-    assert state.labels("a") == {"team": "nlp"}
-    assert state.labels("b") == {}  # known, without labels: not the same as unknown
-    assert state.labels("c") is None
-
-
-def test_events_add_relabel_and_delete_in_order() -> None:
-    state = listed(namespace("a", "7", team="nlp"))
-    state.apply(event("ADDED", namespace("b", "101", team="cv")))
-    state.apply(event("MODIFIED", namespace("a", "102", team="cv", env="prod")))
-    assert (state.labels("a"), state.labels("b"), state.resource_version) == (
-        {"team": "cv", "env": "prod"},
-        {"team": "cv"},
-        "102",
-    )
-    state.apply(event("MODIFIED", namespace("a", "103")))  # every label removed
-    assert state.labels("a") == {}
-    state.apply(event("DELETED", namespace("b", "104", team="cv")))
-    assert (state.labels("b"), state.resource_version, len(state)) == (None, "104", 1)
-    state.apply(event("DELETED", namespace("never-seen", "105")))  # harmless
-    assert state.resource_version == "105"
-
-
-def test_a_bookmark_moves_only_the_version() -> None:
-    state = listed(namespace("a", "7", team="nlp"))
-    state.apply(event("BOOKMARK", {"kind": "Namespace", "metadata": {"resourceVersion": "500"}}))
-    assert (state.resource_version, state.labels("a"), len(state)) == ("500", {"team": "nlp"}, 1)
-
-
-def test_410_gone_asks_for_a_new_list_and_other_errors_fail_the_watch() -> None:
-    state = listed(namespace("a", "7"))
-    with pytest.raises(GoneError, match="too old resource version"):
-        state.apply(
-            event("ERROR", {"kind": "Status", "code": 410, "message": "too old resource version: 7 (90)"})
-        )
-    with pytest.raises(RuntimeError, match="watch error: 500 etcd"):
-        state.apply(event("ERROR", {"kind": "Status", "code": 500, "message": "etcd"}))
-    assert state.resource_version == "100"  # an error moves nothing
-
-
-def test_a_relist_replaces_everything_including_namespaces_deleted_meanwhile() -> None:
-    state = listed(namespace("a", "7", team="nlp"), namespace("gone", "8"))
-    state.replace([namespace("a", "300", team="cv"), namespace("new", "301")], resource_version="310")
-    assert (state.labels("a"), state.labels("gone"), state.labels("new"), state.resource_version) == (
-        {"team": "cv"},
-        None,
-        {},
-        "310",
-    )
-
-
-def test_a_direct_get_is_remembered_without_moving_the_watch() -> None:
-    state = listed(namespace("a", "7", team="nlp"))
-    state.remember(namespace("fresh", "900", team="nlp"))
-    assert (state.labels("fresh"), state.resource_version) == ({"team": "nlp"}, "100")
-    state.remember(namespace("a", "901", team="old"))  # the watch's own entry wins
-    assert state.labels("a") == {"team": "nlp"}
-
-
-def test_label_values_that_are_not_strings_are_dropped() -> None:
-    odd = namespace("a", "7")
-    odd["metadata"]["labels"] = {"team": "nlp", "n": 1, "x": None}
-    assert listed(odd).labels("a") == {"team": "nlp"}
-
-
-def test_backoff_doubles_to_thirty_seconds() -> None:
-    delays, previous = [], None
-    for _ in range(9):
-        previous = next_backoff(previous)
-        delays.append(previous)
-    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-
 
 TEAMS = policies("""
     version: 1

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import admission_review, bundled_policies, fixture, mutate, one_policy
 from webhook.admission.request import parse_admission_review
+from webhook.engine.handlers import Mutator
+from webhook.engine.review import Review
 from webhook.errors import InputError
 
 
@@ -129,3 +131,18 @@ def test_malformed_requests_raise_one_line_input_errors(body: Any, message: str)
     with pytest.raises(InputError) as raised:
         parse_admission_review(body)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_audit_annotations_list_every_audit_policy() -> None:
+    review = Review(outcome="patched", pod={}, policy="p", audits=("a", "b"))
+    assert Mutator().respond(review).review("u") == {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": "u",
+            "allowed": True,
+            "auditAnnotations": {"policy": "p", "outcome": "patched", "audit": "a,b"},
+        },
+    }
+    no_policy = Mutator().respond(Review(outcome="unchanged", pod={})).review("u")
+    assert no_policy["response"] == {"uid": "u", "allowed": True}

@@ -38,6 +38,8 @@ GPU = "seldon-gpu-srv"
         ({"key": GPU, "operator": "Exists", "effect": "NoSchedule"}, None, "NoSchedule", True),
         ({"key": GPU, "operator": "Exists", "effect": "NoExecute"}, None, "NoSchedule", False),
         ({"key": "other", "value": "true"}, None, "NoSchedule", False),
+        ({"key": GPU, "value": "false"}, None, "NoSchedule", True),  # no operator: Equal
+        ({"key": GPU}, None, None, True),
         # an open effect: any of the three; an effect that is none of them tolerates no taint
         ({"key": GPU, "operator": "Exists", "effect": "NoExecute"}, None, None, True),
         ({"key": GPU, "operator": "Exists", "effect": "PreferNoSchedule"}, "true", None, True),

@@ -19,6 +19,7 @@ from webhook.kube.selectors import (
     dns_subdomain_error,
     is_empty_term,
     label_selector_matches,
+    label_selector_mismatch,
     label_value_error,
     parse_int64,
     qualified_name_error,
@@ -485,3 +486,123 @@ def test_node_affinity_expressions_upstream(
 )
 def test_is_empty_term_upstream(term: object, empty: bool) -> None:
     assert is_empty_term(term) is empty
+
+
+# --- exact limits and messages, Gt/Lt windows at the int64 bounds (ours) -----------------------
+# a subdomain of exactly 253 characters: 3 labels of 63 and one of 61, joined by dots
+SUBDOMAIN_253 = ".".join(["a" * 63] * 3 + ["b" * 61])
+
+
+def test_the_subdomain_fixture_is_253_characters() -> None:
+    assert len(SUBDOMAIN_253) == 253
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        ("a" * 63, None),
+        ("a" * 64, NAME_PART),
+        (f"{SUBDOMAIN_253}/gpu", None),
+        (f"{SUBDOMAIN_253}b/gpu", PREFIX),
+        ("/gpu", PREFIX),
+        ("Example.com/gpu", PREFIX),
+        ("a/b/c", SLASHES),
+        ("example.com/", NAME_PART),
+        ("", NAME_PART),
+        ("-a", NAME_PART),
+    ],
+)
+def test_qualified_name_messages_and_limits(key: str, error: str | None) -> None:
+    assert qualified_name_error(key) == error
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("", None), ("a" * 63, None), ("a" * 64, LABEL_VALUE), ("0" * 63, None), ("a b", LABEL_VALUE)],
+)
+def test_label_value_messages_and_limits(value: str, error: str | None) -> None:
+    assert label_value_error(value) == error
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("a" * 63, None), ("a" * 64, DNS_LABEL), ("A", DNS_LABEL), ("", DNS_LABEL)],
+)
+def test_dns_label_messages_and_limits(value: str, error: str | None) -> None:
+    assert dns_label_error(value) == error
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(SUBDOMAIN_253, None), (SUBDOMAIN_253 + "b", DNS_SUBDOMAIN), ("a..b", DNS_SUBDOMAIN)],
+)
+def test_dns_subdomain_messages_and_limits(value: str, error: str | None) -> None:
+    assert dns_subdomain_error(value) == error
+
+
+@pytest.mark.parametrize(
+    ("operator", "values", "label", "matches"),
+    [
+        ("Gt", ["1", "2"], "5", False),  # Gt/Lt need exactly one value
+        ("Lt", ["9", "10"], "5", False),
+        ("Gt", [], "5", False),
+        ("Gt", ["x"], "5", False),
+        ("Gt", ["4"], "x", False),
+        ("Gt", ["4"], None, False),
+        ("Gt", ["4"], "5", True),
+        ("Gt", ["5"], "5", False),
+        ("Lt", ["5"], "4", True),
+        ("Lt", ["5"], "5", False),
+        ("Unknown", ["5"], "5", False),  # an unknown operator matches nothing
+        ("in", ["5"], "5", False),
+    ],
+)
+def test_requirement_matches_edges(
+    operator: str, values: list[str], label: str | None, matches: bool
+) -> None:
+    assert requirement_matches(operator, values, label) is matches
+
+
+@pytest.mark.parametrize(
+    ("requirements", "satisfiable"),
+    [
+        # a requirement that is not Gt/Lt before the numeric ones does not end the window early
+        ([("NotIn", ("x",)), ("Gt", ("5",))], True),
+        ([("Exists", ()), ("Gt", ("5",)), ("Lt", ("7",))], True),
+        ([("Exists", ()), ("Gt", ("5",)), ("Lt", ("6",))], False),
+        ([("DoesNotExist", ()), ("Gt", ("5",))], False),
+        ([("Gt", ("5", "6"))], False),
+        ([("Lt", ())], False),
+        ([("Gt", ("9223372036854775806",))], True),
+        ([("Gt", ("9223372036854775807",))], False),
+        ([("Lt", ("0",))], False),
+        ([("Lt", ("1",))], True),
+        ([("Gt", ("-9223372036854775808",)), ("Lt", ("1",))], True),
+        ([("Unknown", ("a",))], False),
+        ([("NotIn", ("v0", "v1"))], True),
+    ],
+)
+def test_requirements_satisfiable_edges(requirements: list[Requirement], satisfiable: bool) -> None:
+    assert requirements_satisfiable(requirements) is satisfiable
+
+
+@pytest.mark.parametrize(
+    ("selector", "labels"),
+    [
+        ({"matchExpressions": [{"key": "team", "operator": "In", "values": ["nlp"]}]}, {"team": "nlp"}),
+        ({"matchExpressions": [{"key": "team", "operator": "Exists"}]}, {"team": "cv"}),
+        (
+            {
+                "matchLabels": {"team": "nlp"},
+                "matchExpressions": [{"key": "env", "operator": "DoesNotExist"}],
+            },
+            {"team": "nlp"},
+        ),
+        ({}, {}),
+    ],
+)
+def test_label_selector_mismatch_is_none_when_every_requirement_holds(
+    selector: dict[str, object], labels: dict[str, str]
+) -> None:
+    assert label_selector_mismatch(selector, labels) is None
+    assert label_selector_matches(selector, labels)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.kube.tolerations import describe_toleration, missing_tolerations, tolerates_superset
+from webhook.kube.tolerations import (
+    describe_toleration,
+    is_decimal_integer,
+    missing_tolerations,
+    tolerates_superset,
+)
 
 T: dict[str, dict[str, Any]] = {
     "all": {"operator": "Exists"},
@@ -111,6 +117,11 @@ def test_missing_tolerations(existing: list[str], wanted: list[str], added: list
 )
 def test_describe_toleration(name: str, text: str) -> None:
     assert describe_toleration(T[name]) == text
+
+
+def test_describe_an_equal_toleration_without_value() -> None:
+    assert describe_toleration({"key": "k", "operator": "Equal", "effect": "NoSchedule"}) == "k=:NoSchedule"
+    assert describe_toleration({"key": "k", "effect": "NoSchedule"}) == "k=:NoSchedule"
 
 
 # kubernetes pkg/util/tolerations tolerations_test.go TestMergeTolerations. MergeTolerations drops
@@ -234,3 +245,11 @@ def test_fuzzed_every_toleration_stays_covered(a: list[dict[str, Any]], b: list[
 )
 def test_is_superset_edges(have: dict[str, Any], want: dict[str, Any], covers: bool) -> None:
     assert tolerates_superset(have, want) is covers
+
+
+@pytest.mark.parametrize("char", sorted(set(string.printable) - set(string.digits)))
+def test_a_decimal_integer_has_no_other_character_anywhere(char: str) -> None:
+    assert not is_decimal_integer(f"1{char}2")
+    assert not is_decimal_integer(f"1{char}")
+    if char != "-":  # "-1" is one
+        assert not is_decimal_integer(f"{char}1")

@@ -228,3 +228,16 @@ def test_the_namespace_selector_is_asked_last_so_cheaper_criteria_decide_first()
     holds, _ = policy.criteria[-1]
     with pytest.raises(NamespaceLabelsUnknownError):
         holds(facts)
+
+
+def test_the_namespace_criterion_names_the_namespace_and_the_first_miss() -> None:
+    holds, explain = compiled("{matchLabels: {team: nlp}}").criteria[-1]
+    matching = read_pod_facts(minimal_pod(), namespace="team-a", namespace_labels={"team": "nlp"})
+    missing = read_pod_facts(minimal_pod(), namespace="team-b", namespace_labels={"team": "cv"})
+    assert holds(matching) and not holds(missing)
+    assert explain(missing) == 'namespace "team-b" labels do not match namespaceSelector: team=nlp (team=cv)'
+    unknown = read_pod_facts(minimal_pod(), namespace="team-c", namespace_labels=None)
+    assert explain(unknown) == 'labels of namespace "team-c" unknown (namespaceSelector not evaluated)'
+    with pytest.raises(NamespaceLabelsUnknownError) as caught:
+        holds(unknown)
+    assert (caught.value.namespace, caught.value.policy) == ("team-c", "")

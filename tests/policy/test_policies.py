@@ -10,7 +10,12 @@ import pytest
 
 from tests.helpers import BUNDLED_POLICIES, ROOT, bundled_policies
 from webhook.errors import PolicyError
-from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
+from webhook.policy.loading import (
+    MAX_POLICY_FILE_BYTES,
+    default_policies_path,
+    load_policies,
+    load_policies_text,
+)
 from webhook.policy.model import policy_file_schema
 
 
@@ -136,6 +141,25 @@ def test_match_rules(match: str, message: str) -> None:
     problems = one("{tolerations: [{key: a, operator: Exists}]}", match=match)
     assert len(problems) == 1 and message in problems[0], problems
     assert problems[0].startswith("policies.yaml:6: policies[1] (gpu-servers).match")
+
+
+@pytest.mark.parametrize(
+    ("match", "message"),
+    [
+        ("5", "policies[0] (p).match: must be a mapping"),  # model_type
+        (
+            "{podSelector: {matchLabels: 5}}",
+            "policies[0] (p).match.podSelector.matchLabels: must be a mapping",
+        ),
+        (
+            "{podSelector: {matchExpressions: 5}}",
+            "policies[0] (p).match.podSelector.matchExpressions: must be a list",
+        ),
+    ],
+)
+def test_type_errors_read_as_json_types(match: str, message: str) -> None:
+    text = f"version: 1\npolicies:\n- name: p\n  match: {match}\n  placement: {{}}\n"
+    assert problems_of(text) == [f"policies.yaml:4: {message}"]
 
 
 def test_policy_level_rules() -> None:
@@ -355,3 +379,21 @@ reservations:
 )
 def test_an_unknown_field_names_the_closest_allowed_one(text: str, problem: str) -> None:
     assert any(p.startswith(problem) for p in problems_of(text)), problems_of(text)
+
+
+def test_the_default_policy_file_is_the_local_one_else_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bundled = default_policies_path()
+    assert (bundled.name, bundled.parent.name, bundled.is_absolute(), bundled.is_file()) == (
+        "policies.yaml",
+        "defaults",
+        True,
+        True,
+    )
+    (tmp_path / "policies.yaml").mkdir()  # a directory is no policy file
+    assert default_policies_path() == bundled
+    (tmp_path / "policies.yaml").rmdir()
+    (tmp_path / "policies.yaml").write_text("version: 1\npolicies: []\n")
+    assert default_policies_path() == Path("policies.yaml")

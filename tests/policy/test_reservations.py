@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,44 @@ def test_the_documented_reference_loads_with_its_reservation() -> None:
         "allow[0] (namespaces [gpu-operator], DaemonSet Pods)",
         "allow[1] (namespaces [monitoring], podSelector)",
     ]
+
+
+def _allow_rules(allow: str) -> Any:
+    policies = load_policies_text(POLICY + f"- taint: {{key: gpu, effect: NoSchedule}}\n  allow: {allow}\n")
+    return policies.reservations[0].allow
+
+
+def _pod(labels: dict[str, str] | None = None, owner: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "p", "labels": labels or {}}
+    if owner:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": owner, "name": "o", "uid": "u", "controller": True}
+        ]
+    return {"metadata": metadata, "spec": {}}
+
+
+def test_an_allow_rule_holds_when_every_one_of_its_conditions_does() -> None:
+    (both,) = _allow_rules(
+        "[{namespaces: [gpu-*, ops], podSelector: {matchExpressions: [{key: app, operator: In, values: [dcgm]}]}}]"
+    )
+    assert both.description == "allow[0] (namespaces [gpu-*, ops], podSelector)"
+    assert both.holds(_pod({"app": "dcgm"}), "gpu-operator") and both.holds(_pod({"app": "dcgm"}), "ops")
+    assert not both.holds(_pod({"app": "web"}), "gpu-operator")  # the selector fails
+    assert not both.holds(_pod({"app": "dcgm"}), "team-a")  # the namespace fails
+    assert not both.holds(_pod(), "ops")
+
+
+def test_a_pod_selector_reads_the_pods_string_labels() -> None:
+    (rule,) = _allow_rules("[{podSelector: {matchLabels: {app: dcgm}}, acceptForgeable: a test}]")
+    assert rule.holds(_pod({"app": "dcgm", "tier": "x"}), "any")
+    assert not rule.holds(_pod({"app": "web"}), "any") and not rule.holds(_pod(), "any")
+
+
+def test_a_daemonsets_rule_holds_for_pods_a_daemonset_controls() -> None:
+    (rule,) = _allow_rules("[{daemonSets: true, acceptForgeable: a test}]")
+    assert rule.description == "allow[0] (DaemonSet Pods)"
+    assert rule.holds(_pod(owner="DaemonSet"), "any")
+    assert not rule.holds(_pod(owner="ReplicaSet"), "any") and not rule.holds(_pod(), "any")
+    (scoped,) = _allow_rules("[{daemonSets: true, namespaces: [ops]}]")
+    assert scoped.description == "allow[0] (namespaces [ops], DaemonSet Pods)"
+    assert scoped.holds(_pod(owner="DaemonSet"), "ops") and not scoped.holds(_pod(owner="DaemonSet"), "web")

@@ -14,7 +14,7 @@ import pytest
 
 from webhook.errors import InputError, PolicyError
 from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
-from webhook.policy.source import load_yaml_documents
+from webhook.policy.source import YamlDocument, load_yaml_documents
 
 TOO_DEEP = "x.yaml:1: nesting deeper than 100 levels"
 LIBYAML_LIMIT = "x.yaml:1: not valid YAML: exceeded maximum nesting depth"
@@ -127,3 +127,58 @@ def test_one_byte_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as raised:
         load_policies(path)
     assert raised.value.problems == [f"{path}: 1048577 bytes is over the 1048576 byte limit"]
+
+
+VALID = "version: 1\npolicies: [{name: p, placement: {nodeSelector: {pool: gpu}}}]\n"
+
+
+def _file_problems(path: Path) -> list[str]:
+    with pytest.raises(PolicyError) as caught:
+        load_policies(path)
+    return caught.value.problems
+
+
+def test_a_file_of_exactly_the_limit_loads(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(VALID + "#" * (MAX_POLICY_FILE_BYTES - len(VALID) - 1) + "\n")
+    assert path.stat().st_size == MAX_POLICY_FILE_BYTES == 1024 * 1024
+    assert [p.name for p in load_policies(path).policies] == ["p"]
+    assert [p.name for p in load_policies(str(path)).policies] == ["p"]
+
+
+def test_one_byte_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(VALID + "#" * (MAX_POLICY_FILE_BYTES - len(VALID)) + "\n")
+    assert _file_problems(path) == [f"{path}: 1048577 bytes is over the 1048576 byte limit"]
+
+
+def test_a_missing_file_and_a_directory(tmp_path: Path) -> None:
+    assert _file_problems(tmp_path / "missing.yaml") == [
+        f"{tmp_path / 'missing.yaml'}: cannot read: No such file or directory"
+    ]
+    assert _file_problems(tmp_path) == [f"{tmp_path}: cannot read: Is a directory"]
+
+
+def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"version: 1 # \xe9\n")
+    assert _file_problems(path) == [f"{path}: not UTF-8 text: invalid continuation byte"]
+
+
+def test_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 2\npolicies: []\n")
+    assert _file_problems(path)[0].startswith(f"{path}:1: version: ")
+
+
+def test_a_reader_error_has_no_line_and_keeps_its_first_line() -> None:
+    # PyYAML's ReaderError carries neither problem_mark nor problem
+    assert problems_of(load_policies_text, "a: \x07") == [
+        "x.yaml: not valid YAML: unacceptable character #x0007: control characters are not allowed"
+    ]
+
+
+def test_a_path_with_no_known_line_is_only_the_source() -> None:
+    document = YamlDocument(data={}, source="x.yaml", lines={("a",): 3})
+    assert (document.line_of(("b", "c")), document.where(("b", "c"))) == (0, "x.yaml")
+    assert (document.line_of(("a", "c")), document.where(("a", "c"))) == (3, "x.yaml:3")

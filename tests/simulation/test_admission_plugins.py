@@ -89,3 +89,70 @@ def test_default_toleration_seconds(tolerations: list[dict[str, Any]], added_key
     added = result["spec"]["tolerations"][len(tolerations) :]
     assert [t["key"] for t in added] == added_keys
     assert all(t["effect"] == "NoExecute" and t["tolerationSeconds"] == 300 for t in added)
+
+
+GPU = "example.com/gpu"
+ERT = {"key": GPU, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _gpu_pod(tolerations: list[dict[str, Any]]) -> dict[str, Any]:
+    pod = minimal_pod(tolerations=tolerations)
+    pod["spec"]["containers"][0]["resources"] = {"requests": {GPU: "1"}}
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("existing", "added"),
+    [
+        (ERT, False),  # MatchToleration: same key, effect, operator and value
+        ({**ERT, "tolerationSeconds": 5}, False),  # tolerationSeconds is not part of the identity
+        ({"key": "other.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, True),
+        ({"operator": "Exists", "effect": "NoSchedule"}, True),  # an empty key is another identity
+        ({"key": GPU, "operator": "Exists"}, True),
+        ({"key": GPU, "operator": "Exists", "effect": "NoExecute"}, True),
+        ({"key": GPU, "operator": "Equal", "effect": "NoSchedule"}, True),
+        ({"key": GPU, "effect": "NoSchedule"}, True),
+        ({"key": GPU, "operator": "Exists", "effect": "NoSchedule", "value": "v"}, True),
+        ({"key": GPU, "operator": "Exists", "effect": "NoSchedule", "value": ""}, False),
+    ],
+)
+def test_extended_resource_toleration_identity(existing: dict[str, Any], added: bool) -> None:
+    result = add_extended_resource_tolerations(_gpu_pod([existing]))
+    assert result["spec"]["tolerations"] == ([existing, ERT] if added else [existing])
+
+
+NOT_READY = {
+    "key": "node.kubernetes.io/not-ready",
+    "operator": "Exists",
+    "effect": "NoExecute",
+    "tolerationSeconds": 300,
+}
+UNREACHABLE = {
+    "key": "node.kubernetes.io/unreachable",
+    "operator": "Exists",
+    "effect": "NoExecute",
+    "tolerationSeconds": 300,
+}
+
+
+@pytest.mark.parametrize(
+    ("existing", "added"),
+    [
+        ([], [NOT_READY, UNREACHABLE]),
+        (
+            [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"}],
+            [UNREACHABLE],
+        ),
+        ([{"key": "node.kubernetes.io/not-ready", "operator": "Exists"}], [UNREACHABLE]),  # any effect
+        ([{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}], [NOT_READY, UNREACHABLE]),
+        ([{"operator": "Exists"}], []),  # an empty key tolerates both
+        ([{"operator": "Exists", "effect": "NoExecute"}], []),
+        ([{"operator": "Exists", "effect": "NoSchedule"}], [NOT_READY, UNREACHABLE]),
+    ],
+)
+def test_default_toleration_seconds_by_key_and_effect(
+    existing: list[dict[str, Any]], added: list[dict[str, Any]]
+) -> None:
+    assert (
+        add_default_tolerations(minimal_pod(tolerations=existing))["spec"]["tolerations"] == existing + added
+    )

@@ -26,6 +26,7 @@ from tests.helpers import (
 from tests.strategies import pods, policy_documents
 from webhook.engine.guard import DEFAULT_ACCESS
 from webhook.engine.mutation import review_pod
+from webhook.errors import NamespaceLabelsUnknownError
 from webhook.kube.objects import RawObject
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import add_default_tolerations
@@ -157,6 +158,34 @@ def test_a_pod_placed_by_an_old_policy(today: str, status: str, message: str | N
     pod = running(placed(fixture("triton-gpu-0"), policies(OLD)))
     result = audit_pod(pod, namespace="seldon-mesh", policies=policies(today))
     assert (result.status, result.message) == (status, message)
+    # a stale Pod is reported under the policy that placed it, the others under today's
+    placed_by = "gpu-old" if status == "stale" else result.policy
+    assert result.policy == placed_by and (result.name, result.namespace, result.node) == (
+        "triton-gpu-0",
+        "seldon-mesh",
+        "a100-40-1",
+    )
+    assert result.changes == ()
+
+
+def test_a_denied_pod_never_meets_the_guard_and_an_unbound_one_has_no_node() -> None:
+    denying = (
+        textwrap.dedent(OLD)
+        .replace("old-pool", "new-pool")
+        .replace("placement:", "onConflict: deny\n  placement:")
+    )
+    pod = running(placed(fixture("triton-gpu-0"), policies(OLD)))
+
+    def guard(*_: Any, **__: Any) -> str:
+        raise AssertionError("the guard was asked")
+
+    denied = audit_pod(pod, namespace="seldon-mesh", policies=policies(denying), guard=guard)
+    assert denied.status == "denied"
+    unbound = fixture("triton-gpu-0")
+    unbound["spec"]["nodeName"] = ""
+    del unbound["metadata"]["name"]
+    result = audit_pod(unbound, namespace="seldon-mesh", policies=bundled_policies(), guard=None)
+    assert (result.name, result.node, result.status) == ("", None, "patched")
 
 
 def test_a_pod_never_placed_and_matched_by_nothing_is_unchanged() -> None:
@@ -492,6 +521,13 @@ def test_the_guard_reports_pods_it_would_refuse_even_those_the_webhook_is_not_se
         )
     ]
     assert [p.name for p in report.audited] == ["triton-gpu-0", "web-1"]  # by namespace
+    refused = report.audited[1]
+    assert (refused.namespace, refused.node, refused.policy, refused.changes) == (
+        "team-a",
+        "a100-40-1",
+        None,
+        (),
+    )
     assert report.skipped == [
         ("kube-system/dns", "namespace kube-system not selected by the webhook's namespaceSelector"),
         ("team-a/db-0", "not selected by the webhook's objectSelector"),
@@ -527,3 +563,39 @@ def test_the_guard_gets_the_namespace_labels_the_policies_need() -> None:
     report = audit_pods(pods, policies=NLP_GPU, namespaces=labels)
     # web-1 is admitted by the guard (nlp-gpu grants it) and not sent to /mutate: not audited
     assert [(p.name, p.status) for p in report.audited] == [("web-2", "refused")]
+    with pytest.raises(NamespaceLabelsUnknownError):  # the labels of an unknown namespace are unknown
+        audit_pods(pods, policies=NLP_GPU, namespaces={"team-a": {"team": "nlp"}})
+
+
+def test_a_server_pod_is_audited_with_its_namespaces_labels_when_known() -> None:
+    by_team = policies("""
+        version: 1
+        policies:
+        - name: nlp
+          match: {namespaceSelector: {matchLabels: {team: nlp}}}
+          placement: {nodeSelector: {pool: gpu}}
+        """)
+    server = running(fixture("triton-gpu-0"))
+    report = audit_pods([server], policies=by_team, namespaces={"seldon-mesh": {"team": "nlp"}})
+    assert [(p.name, p.status, p.policy, p.node) for p in report.audited] == [
+        ("triton-gpu-0", "patched", "nlp", "a100-40-1")
+    ]
+    assert report.skipped == []
+    other = audit_pods([server], policies=by_team, namespaces={"seldon-mesh": {"team": "cv"}})
+    assert [(p.status, p.policy) for p in other.audited] == [("unchanged", None)]
+    with pytest.raises(NamespaceLabelsUnknownError):  # labels unknown: no answer, as the server gives none
+        audit_pods([server], policies=by_team, namespaces={"elsewhere": {"team": "nlp"}})
+
+
+def test_a_pod_without_namespace_or_name_is_named_as_the_api_server_would() -> None:
+    pod = plain("db-0")
+    del pod["metadata"]["namespace"]
+    nameless = plain("x", namespace="team-a")
+    del nameless["metadata"]["name"]
+    report = audit_pods([pod, nameless], policies=GUARDED)
+    assert report.skipped == [
+        ("default/db-0", "not selected by the webhook's objectSelector"),
+        ("team-a/", "not selected by the webhook's objectSelector"),
+    ]
+    moved = audit_pods([pod], policies=GUARDED, default_namespace="team-b")
+    assert moved.skipped == [("team-b/db-0", "not selected by the webhook's objectSelector")]

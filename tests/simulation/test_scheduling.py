@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import minimal_pod
 from webhook.simulation.scheduling import (
     affinity_failure,
     describe_taint,
@@ -551,6 +552,66 @@ def test_no_score_at_all_when_a_preferred_term_does_not_parse() -> None:
     """The scheduler computes no score then: not the other terms' weights with the bad one skipped."""
     broken = preferred((50, [expr("pool", "In", "infer-srv")]), (30, [expr("gen", "Gt", "abc")]))
     assert preferred_score(pod(affinity=broken), node(labels=GPU_LABELS)) == 0
+
+
+def _preferred(expr: dict[str, Any], part: str = "matchExpressions") -> dict[str, Any]:
+    term = {"weight": 1, "preference": {part: [expr]}}
+    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [term]}}
+
+
+@pytest.mark.parametrize(
+    ("expr", "error"),
+    [
+        (
+            {"key": "k", "operator": "Bogus"},
+            'k Bogus: operator "Bogus" is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt',
+        ),
+        ({"key": "-k", "operator": "Exists"}, '-k Exists: key "-k" is not a valid label key'),
+        ({"key": "k", "operator": "In"}, "k In: In needs values"),
+        ({"key": "k", "operator": "NotIn", "values": []}, "k NotIn: NotIn needs values"),
+        ({"key": "k", "operator": "Exists", "values": ["a"]}, "k Exists [a]: Exists takes no values"),
+        (
+            {"key": "k", "operator": "DoesNotExist", "values": ["a"]},
+            "k DoesNotExist [a]: DoesNotExist takes no values",
+        ),
+        ({"key": "k", "operator": "Gt", "values": ["1", "2"]}, "k Gt [1, 2]: Gt needs one integer"),
+        ({"key": "k", "operator": "Lt", "values": ["x"]}, "k Lt [x]: Lt needs one integer"),
+        ({"key": "k", "operator": "Gt"}, "k Gt: Gt needs one integer"),
+        (
+            {"key": "k", "operator": "In", "values": ["a b"]},
+            'k In [a b]: value "a b" is not a valid label value',
+        ),
+        (
+            {"key": "k", "operator": "In", "values": ["a", "-b"]},
+            'k In [a, -b]: value "-b" is not a valid label value',
+        ),
+        ({"key": "k", "operator": "Gt", "values": ["5"]}, None),
+        ({"key": "k", "operator": "In", "values": ["a", "b"]}, None),
+        ({"key": "k", "operator": "Exists"}, None),
+    ],
+)
+def test_preferred_expression_parse_errors(expr: dict[str, Any], error: str | None) -> None:
+    expected = None if error is None else f"preferred term 0: invalid requirement {error}"
+    assert preferred_terms_error(minimal_pod(affinity=_preferred(expr))) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "error"),
+    [
+        (
+            {"key": "metadata.name", "operator": "Exists"},
+            'metadata.name Exists: matchFields operator "Exists" is not In or NotIn',
+        ),
+        (
+            {"key": "metadata.name", "operator": "In", "values": ["a", "b"]},
+            "metadata.name In [a, b]: matchFields needs exactly one value",
+        ),
+        ({"key": "metadata.name", "operator": "NotIn", "values": ["a"]}, None),
+    ],
+)
+def test_preferred_field_parse_errors(expr: dict[str, Any], error: str | None) -> None:
+    expected = None if error is None else f"preferred term 0: invalid requirement {error}"
+    assert preferred_terms_error(minimal_pod(affinity=_preferred(expr, "matchFields"))) == expected
 
 
 # --- labels.NewRequirement's refusals, exactly, at their boundaries (a required term that does not

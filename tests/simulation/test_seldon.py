@@ -7,11 +7,18 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SELDON, bundled_policies, read_manifest_files, validate_pod
+from tests.helpers import SELDON, bundled_policies, minimal_pod, read_manifest_files, validate_pod
 from webhook.engine.mutation import review_pod
 from webhook.errors import InputError
 from webhook.kube.objects import read_pod_facts
-from webhook.simulation.seldon import merge_containers, merge_overrides
+from webhook.simulation.seldon import (
+    _is_empty,
+    is_seldon_manifest,
+    merge_containers,
+    merge_overrides,
+    read_seldon_manifests,
+    server_pod,
+)
 
 CONFIGS = str(SELDON / "serverconfigs.yaml")
 
@@ -179,3 +186,152 @@ def test_a_server_config_without_a_namespace_takes_n_else_default(
     )
     [subject] = read_manifest_files([str(path)], namespace=namespace)
     assert subject.display_name == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "seldon"),
+    [
+        ({"kind": "Server", "apiVersion": "mlops.seldon.io/v1alpha1"}, True),
+        ({"kind": "ServerConfig", "apiVersion": "mlops.seldon.io/v1alpha1"}, True),
+        ({"kind": "Server", "apiVersion": "apps/v1"}, False),
+        ({"kind": "Server"}, False),
+        ({"kind": "Pod", "apiVersion": "mlops.seldon.io/v1alpha1"}, False),
+        ({"apiVersion": "mlops.seldon.io/v1alpha1"}, False),
+        ([], False),
+    ],
+)
+def test_is_seldon_manifest(doc: Any, seldon: bool) -> None:
+    assert is_seldon_manifest(doc) is seldon
+
+
+@pytest.mark.parametrize(
+    ("value", "empty"),
+    [(None, True), ("", True), (False, True), (0, True), ({}, True), ([], True), (True, False), ("x", False)],
+)
+def test_mergo_empty_values(value: Any, empty: bool) -> None:
+    assert _is_empty(value) is empty
+
+
+@pytest.mark.parametrize(
+    ("base", "override", "merged"),
+    [
+        ({"a": 1, "b": {"c": 1}}, {"b": {"d": 2}, "e": 3}, {"a": 1, "b": {"c": 1, "d": 2}, "e": 3}),
+        ([1], [2], [1, 2]),
+        ({"a": 1}, [2], [2]),  # different kinds: the non-empty override wins
+        ([1], {"a": 2}, {"a": 2}),
+        ([1], {}, [1]),
+        ({"a": 1}, [], {"a": 1}),
+        ("x", "", "x"),
+        ("x", "y", "y"),
+    ],
+)
+def test_merge_overrides(base: Any, override: Any, merged: Any) -> None:
+    assert merge_overrides(base, override) == merged
+
+
+def _config(env: list[dict[str, Any]], **metadata: Any) -> dict[str, Any]:
+    return {
+        "kind": "ServerConfig",
+        "metadata": {"name": "cfg", **metadata},
+        "spec": {"podSpec": {"containers": [{"name": "agent", "env": env}]}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("server_spec", "env", "value"),
+    [
+        ({"capabilities": ["a", "b"]}, [{"name": "SELDON_SERVER_CAPABILITIES", "value": "x"}], "a,b"),
+        ({"extraCapabilities": ["a", "b"]}, [{"name": "SELDON_SERVER_CAPABILITIES", "value": "x"}], "x,a,b"),
+        ({"extraCapabilities": ["a"]}, [{"name": "SELDON_SERVER_CAPABILITIES"}], ",a"),
+        ({}, [{"name": "SELDON_SERVER_CAPABILITIES", "value": "x"}], "x"),
+    ],
+)
+def test_server_capabilities(server_spec: dict[str, Any], env: list[dict[str, Any]], value: str) -> None:
+    server = {"kind": "Server", "metadata": {"name": "s"}, "spec": server_spec}
+    pod = server_pod(server, _config(env), namespace="ns", source="f.yaml")
+    [agent] = pod["spec"]["containers"]
+    assert agent["env"] == [{"name": "SELDON_SERVER_CAPABILITIES", "value": value}]
+
+
+def test_server_pod_metadata_merges_config_and_server() -> None:
+    config = _config([], labels={"a": "config", "b": "config"}, annotations={"n": "config"})
+    server = {"kind": "Server", "metadata": {"name": "s", "labels": {"b": "server"}}, "spec": {}}
+    pod = server_pod(server, config, namespace="ns", source="f.yaml")
+    assert pod["metadata"] == {
+        "name": "s-0",
+        "generateName": "s-",
+        "namespace": "ns",
+        "labels": {
+            "a": "config",
+            "b": "server",
+            "app.kubernetes.io/name": "seldon-server",
+            "seldon-server-name": "s",
+        },
+        "annotations": {"n": "config"},
+    }
+
+
+def test_server_pod_spec_override_merges_into_the_config() -> None:
+    config = {
+        "metadata": {"name": "cfg"},
+        "spec": {"podSpec": {"nodeSelector": {"a": "1"}, "containers": [{"name": "agent", "image": "i"}]}},
+    }
+    override = {"nodeSelector": {"b": "2"}, "containers": [{"name": "agent", "image": "j"}, {"name": "x"}]}
+    server = {"metadata": {"name": "s"}, "spec": {"podSpec": override}}
+    spec = server_pod(server, config, namespace="ns", source="f.yaml")["spec"]
+    assert spec["nodeSelector"] == {"a": "1", "b": "2"}
+    assert spec["containers"] == [{"name": "agent", "image": "j"}, {"name": "x"}]
+
+
+def test_a_server_config_without_pod_spec_is_one_clean_error() -> None:
+    with pytest.raises(InputError, match=r"^f\.yaml: ServerConfig: spec\.podSpec must be a mapping$"):
+        server_pod({"metadata": {"name": "s"}}, {"spec": {}}, namespace="ns", source="f.yaml")
+
+
+def _pod_doc(name: str, namespace: str | None = None) -> dict[str, Any]:
+    pod = minimal_pod()
+    pod["metadata"] = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return pod
+
+
+def _deployment(namespace: str | None) -> dict[str, Any]:
+    metadata = {"name": "web"} | ({"namespace": namespace} if namespace else {})
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {"template": template},
+    }
+
+
+def test_minus_n_is_for_objects_without_a_namespace_and_a_mismatch_is_said() -> None:
+    namespace_doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    documents = [
+        (namespace_doc, "a.yaml"),
+        (_pod_doc("bare"), "a.yaml"),
+        (_pod_doc("own", "team-b"), "a.yaml"),
+        (_deployment(None), "b.yaml"),
+        (_deployment("team-c"), "b.yaml"),
+    ]
+    manifests = read_seldon_manifests(documents, namespace="team-a")
+    assert [(s.display_name, s.namespace, s.source) for s in manifests.subjects] == [
+        ("team-a/bare", "team-a", "a.yaml"),
+        ("team-b/own", "team-b", "a.yaml"),
+        ("team-a/web-*", "team-a", "b.yaml (Deployment web)"),
+        ("team-c/web-*", "team-c", "b.yaml (Deployment web)"),
+    ]
+    assert manifests.subjects[1].pod is documents[2][0]
+    assert manifests.warnings == [
+        "a.yaml: document 3: Pod team-b/own is in namespace team-b (its own metadata.namespace), not -n team-a:"
+        " -n applies only to objects without one (kubectl refuses such a mismatch)",
+        "b.yaml: document 2: Deployment team-c/web is in namespace team-c (its own metadata.namespace), not -n"
+        " team-a: -n applies only to objects without one (kubectl refuses such a mismatch)",
+    ]
+    without = read_seldon_manifests(documents, namespace=None)
+    assert without.warnings == [] and [s.namespace for s in without.subjects] == [
+        "default",
+        "team-b",
+        "default",
+        "team-c",
+    ]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.helpers import (
+    DEFAULT_TOLERATIONS,
     FIXTURES,
     NODES,
     SELDON,
@@ -20,10 +22,13 @@ from tests.helpers import (
 )
 from webhook.cli.files import read_nodes
 from webhook.engine.documents import Subject, subject_from_document
+from webhook.engine.review import Review
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
-from webhook.simulation.reachability import check_policies, shadows
-from webhook.simulation.simulate import simulate_subject, simulation_json
+from webhook.simulation.nodes import check_nodes
+from webhook.simulation.reachability import Finding, check_policies, probe_pod, render_findings, shadows
+from webhook.simulation.scheduling import NodeFit
+from webhook.simulation.simulate import Simulation, render_simulation, simulate_subject, simulation_json
 
 SHARED_NODES = FIXTURES / "nodes.yaml"
 
@@ -252,6 +257,27 @@ def test_unusable_node_files(tmp_path: Path, content: str, message: str) -> None
         read_nodes(str(path))
 
 
+@pytest.mark.parametrize(
+    ("documents", "message"),
+    [
+        ([], "n.yaml: no nodes"),
+        (
+            [{"kind": "Node", "metadata": {"name": ""}}],
+            "n.yaml: document 1 is not a Node with a metadata.name",
+        ),
+        (
+            [{"kind": "Node", "metadata": {"name": 5}}],
+            "n.yaml: document 1 is not a Node with a metadata.name",
+        ),
+        ([{"kind": "Node", "metadata": {}}], "n.yaml: document 1 is not a Node with a metadata.name"),
+    ],
+)
+def test_unusable_node_documents(documents: list[Any], message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        check_nodes([(d, f"document {i}") for i, d in enumerate(documents, start=1)], source="n.yaml")
+    assert str(caught.value) == message
+
+
 # --- validate --nodes ------------------------------------------------------------------------------
 
 
@@ -437,6 +463,52 @@ def test_shadowed_policy_is_reported_unreachable() -> None:
     ) in findings(text, "gpu-pools")
 
 
+def test_the_probe_pod_requests_the_literal_extended_resources_only() -> None:
+    [policy] = one_policy(
+        "{nodeSelector: {pool: gpu}}", match="{resources: [nvidia.com/gpu, 'example.com/*', cpu]}"
+    ).policies
+    assert probe_pod(policy) == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe-p", "annotations": {"placement-webhook.io/policy": "p"}},
+        "spec": {
+            "containers": [
+                {"name": "probe", "image": "probe", "resources": {"requests": {"nvidia.com/gpu": "1"}}}
+            ],
+            "tolerations": DEFAULT_TOLERATIONS,
+            "nodeSelector": {"pool": "gpu"},
+        },
+    }
+
+
+def test_the_probe_pod_with_extended_resource_toleration() -> None:
+    [policy] = one_policy("{nodeSelector: {pool: gpu}}", match="{resources: [nvidia.com/gpu]}").policies
+    assert probe_pod(policy)["spec"]["tolerations"] == DEFAULT_TOLERATIONS
+    assert probe_pod(policy, extended_resource_toleration=True)["spec"]["tolerations"] == [
+        *DEFAULT_TOLERATIONS,
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+
+
+def test_render_findings_counts_in_words() -> None:
+    assert render_findings([], nodes=3, where="n.yaml") == [
+        "checked against 3 nodes from n.yaml:",
+        "  no findings",
+    ]
+    one_each = [Finding("error", "a"), Finding("warning", "b")]
+    assert render_findings(one_each, nodes=1, where="n.yaml") == [
+        "checked against 1 nodes from n.yaml:",
+        "  error: a",
+        "  warning: b",
+        "1 error, 1 warning",
+    ]
+    several = [Finding("error", "a"), Finding("error", "b"), Finding("warning", "c"), Finding("warning", "d")]
+    assert render_findings(several, nodes=2, where="x")[-1] == "2 errors, 2 warnings"
+    assert render_findings([Finding("warning", "c")], nodes=2, where="x")[-1] == "0 errors, 1 warning"
+
+
+# --- simulate: the preferred terms the scheduler cannot parse -----------------------------------
+
 BROKEN_PREFERENCE = {
     "nodeAffinity": {
         "preferredDuringSchedulingIgnoredDuringExecution": [
@@ -481,3 +553,131 @@ def test_a_preferred_term_that_does_not_parse_is_only_a_note_when_one_node_fits(
 def test_valid_preferred_terms_have_no_pre_score_error() -> None:
     result = simulate_subject(subject(*SERVER_LLM), nodes=nodes("gpu-pools"), policies=bundled_policies())
     assert result.pre_score_error is None and simulation_json(result)["preScoreError"] is None
+
+
+# --- the report and its JSON, line by line ---------------------------------------------------------
+
+SUBJECT = Subject(pod=minimal_pod(), namespace="seldon-mesh", source="pods.yaml")
+BEFORE = [
+    NodeFit("cpu-1"),
+    NodeFit("gpu-node-long-name", "untolerated taint nvidia.com/gpu:NoSchedule"),
+]
+AFTER = [
+    NodeFit("cpu-1", "node affinity does not match"),
+    NodeFit("gpu-node-long-name", score=42, avoided=("spot=true:PreferNoSchedule", "x:PreferNoSchedule")),
+]
+
+
+def _patched(**overrides: Any) -> Simulation:
+    review = Review(outcome="patched", pod=SUBJECT.pod, policy="gpu", warnings=["placement-webhook: w"])
+    values: dict[str, Any] = {
+        "subject": SUBJECT,
+        "review": review,
+        "before": BEFORE,
+        "after": AFTER,
+        "problems": ["may land on x, which offers no nvidia.com/gpu"],
+        "notes": ["cannot check nvidia.com/gpu on y: no status.allocatable"],
+    }
+    values.update(overrides)
+    return Simulation(**values)
+
+
+def test_render_a_patched_pod() -> None:
+    assert render_simulation(_patched()) == [
+        "Pod seldon-mesh/srv-0 from pods.yaml",
+        "  policy: gpu, outcome patched",
+        "  NODE                BEFORE                                       AFTER",
+        "  cpu-1               fits                                         node affinity does not match",
+        "  gpu-node-long-name  untolerated taint nvidia.com/gpu:NoSchedule  fits (score 42,"
+        " prefers not spot=true:PreferNoSchedule, prefers not x:PreferNoSchedule)",
+        "  fits: 1 of 2 nodes before, 1 of 2 nodes after",
+        "  problem: may land on x, which offers no nvidia.com/gpu",
+        "  note: cannot check nvidia.com/gpu on y: no status.allocatable",
+        "  warning: placement-webhook: w",
+    ]
+
+
+def test_render_a_fit_with_only_a_score_or_only_avoided_taints() -> None:
+    after = [NodeFit("cpu-1", score=3), NodeFit("gpu-node-long-name", avoided=("t:PreferNoSchedule",))]
+    lines = render_simulation(_patched(after=after, problems=[], notes=[]))
+    assert lines[3:5] == [
+        "  cpu-1               fits                                         fits (score 3)",
+        "  gpu-node-long-name  untolerated taint nvidia.com/gpu:NoSchedule  fits (prefers not t:PreferNoSchedule)",
+    ]
+    assert lines[5:] == ["  fits: 1 of 2 nodes before, 2 of 2 nodes after", "  warning: placement-webhook: w"]
+
+
+def test_render_a_denied_pod_without_policy() -> None:
+    review = Review(outcome="denied", pod=SUBJECT.pod, denial="conflict")
+    result = Simulation(SUBJECT, review, BEFORE, None, ["denied: conflict"])
+    assert render_simulation(result) == [
+        "Pod seldon-mesh/srv-0 from pods.yaml",
+        "  policy: none matched, outcome denied",
+        "  NODE                BEFORE                                       AFTER",
+        "  cpu-1               fits                                         not created (denied)",
+        "  gpu-node-long-name  untolerated taint nvidia.com/gpu:NoSchedule  not created (denied)",
+        "  fits: 1 of 2 nodes before, - after",
+        "  problem: denied: conflict",
+    ]
+
+
+def test_simulation_json_field_by_field() -> None:
+    assert simulation_json(_patched()) == {
+        "pod": "seldon-mesh/srv-0",
+        "source": "pods.yaml",
+        "policy": "gpu",
+        "outcome": "patched",
+        "before": {
+            "fits": ["cpu-1"],
+            "nodes": [
+                {"node": "cpu-1", "fits": True, "reason": None, "score": 0, "preferNoSchedule": []},
+                {
+                    "node": "gpu-node-long-name",
+                    "fits": False,
+                    "reason": "untolerated taint nvidia.com/gpu:NoSchedule",
+                    "score": 0,
+                    "preferNoSchedule": [],
+                },
+            ],
+        },
+        "after": {
+            "fits": ["gpu-node-long-name"],
+            "nodes": [
+                {
+                    "node": "cpu-1",
+                    "fits": False,
+                    "reason": "node affinity does not match",
+                    "score": 0,
+                    "preferNoSchedule": [],
+                },
+                {
+                    "node": "gpu-node-long-name",
+                    "fits": True,
+                    "reason": None,
+                    "score": 42,
+                    "preferNoSchedule": ["spot=true:PreferNoSchedule", "x:PreferNoSchedule"],
+                },
+            ],
+        },
+        "problems": ["may land on x, which offers no nvidia.com/gpu"],
+        "notes": ["cannot check nvidia.com/gpu on y: no status.allocatable"],
+        "warnings": ["placement-webhook: w"],
+        "preScoreError": None,
+        "guardRefusal": None,
+    }
+
+
+def test_simulation_json_of_a_denied_pod_has_no_after() -> None:
+    review = Review(outcome="denied", pod=SUBJECT.pod, denial="conflict")
+    result = simulation_json(Simulation(SUBJECT, review, BEFORE[:1], None, ["denied: conflict"]))
+    assert result["after"] is None
+    assert result["preScoreError"] is None
+    assert result["policy"] is None
+    assert result["before"] == {
+        "fits": ["cpu-1"],
+        "nodes": [{"node": "cpu-1", "fits": True, "reason": None, "score": 0, "preferNoSchedule": []}],
+    }
+
+
+def test_simulation_json_carries_the_pre_score_error() -> None:
+    assert simulation_json(_patched(pre_score_error="e"))["preScoreError"] == "e"

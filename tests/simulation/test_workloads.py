@@ -138,3 +138,156 @@ def test_the_reader_reviews_workloads_skips_other_kinds_and_names_documents() ->
     broken = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"}}
     with pytest.raises(InputError, match=r"^b.yaml: document 2: StatefulSet s: spec.template"):
         read_seldon_manifests([*documents, (broken, "b.yaml")], namespace=None)
+
+
+def _owner(kind: str, api: str, uid: str) -> list[dict[str, Any]]:
+    reference = {"apiVersion": api, "kind": kind, "name": "triton-gpu", "uid": uid}
+    return [reference | {"controller": True, "blockOwnerDeletion": True}]
+
+
+TEMPLATE_LABELS = {"app": "triton", "seldon-server-name": "triton-gpu"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "api", "extra"),
+    [
+        ("Deployment", "apps/v1", {}),  # its ReplicaSet, unnamed offline, owns the Pod: no reference
+        ("CronJob", "batch/v1", {}),  # its Job, likewise
+        ("ReplicaSet", "apps/v1", {"ownerReferences": _owner("ReplicaSet", "apps/v1", "rs-uid")}),
+        ("DaemonSet", "apps/v1", {"ownerReferences": _owner("DaemonSet", "apps/v1", "rs-uid")}),
+        (
+            "StatefulSet",
+            "apps/v1",
+            {
+                "name": "triton-gpu-0",
+                "labels": TEMPLATE_LABELS
+                | {"statefulset.kubernetes.io/pod-name": "triton-gpu-0", "apps.kubernetes.io/pod-index": "0"},
+                "ownerReferences": _owner("StatefulSet", "apps/v1", "rs-uid"),
+            },
+        ),
+        (
+            "Job",
+            "batch/v1",
+            {
+                "labels": TEMPLATE_LABELS
+                | {"batch.kubernetes.io/job-name": "triton-gpu", "job-name": "triton-gpu"},
+                "ownerReferences": _owner("Job", "batch/v1", "rs-uid"),
+            },
+        ),
+    ],
+)
+def test_the_pods_metadata_exactly(kind: str, api: str, extra: dict[str, Any]) -> None:
+    doc = workload(kind, api)
+    doc["metadata"]["uid"] = "rs-uid"
+    template = (
+        doc["spec"]["jobTemplate"]["spec"]["template"] if kind == "CronJob" else doc["spec"]["template"]
+    )
+    template["metadata"] = {**template["metadata"], "finalizers": ["f"], "name": "ignored", "uid": "ignored"}
+    metadata = workload_pod(doc, where="w", namespace=None).pod["metadata"]
+    expected = {
+        "generateName": "triton-gpu-",
+        "namespace": "seldon-mesh",
+        "labels": TEMPLATE_LABELS,
+        "annotations": {"a": "b"},
+        "finalizers": ["f"],
+    } | extra
+    assert metadata == expected
+
+
+def test_a_workload_without_uid_is_owned_under_a_stable_stand_in() -> None:
+    first = workload_pod(workload("ReplicaSet"), where="w", namespace=None).pod["metadata"]["ownerReferences"]
+    again = workload_pod(workload("ReplicaSet"), where="w", namespace=None).pod["metadata"]["ownerReferences"]
+    assert first == again == _owner("ReplicaSet", "apps/v1", "221b7f35-d792-5a5d-a7e2-71fe2f535182")
+    doc = workload("ReplicaSet")
+    doc["metadata"]["uid"] = ""
+    assert workload_pod(doc, where="w", namespace=None).pod["metadata"]["ownerReferences"] == first
+    other = workload("ReplicaSet")
+    other["metadata"]["namespace"] = "other"
+    assert workload_pod(other, where="w", namespace=None).pod["metadata"]["ownerReferences"] != first
+
+
+def test_a_template_without_labels_gets_only_the_controllers() -> None:
+    template = {"spec": {"containers": [{"name": "c", "image": "i"}]}}
+    deployment = workload("Deployment")
+    deployment["spec"]["template"] = template
+    assert "labels" not in workload_pod(deployment, where="w", namespace=None).pod["metadata"]
+    job = workload("Job", "batch/v1")
+    job["spec"]["template"] = template
+    labels = workload_pod(job, where="w", namespace=None).pod["metadata"]["labels"]
+    assert labels == {"batch.kubernetes.io/job-name": "triton-gpu", "job-name": "triton-gpu"}
+
+
+@pytest.mark.parametrize(
+    ("service", "subdomain"), [("triton", "triton"), ("", None), (None, None), (5, None)]
+)
+def test_a_statefulset_pods_subdomain_is_its_service(service: Any, subdomain: str | None) -> None:
+    spec = workload_pod(workload("StatefulSet", serviceName=service), where="w", namespace=None).pod["spec"]
+    assert (spec["hostname"], spec.get("subdomain")) == ("triton-gpu-0", subdomain)
+
+
+@pytest.mark.parametrize(("name", "namespace"), [(None, "ns"), ("", "ns"), (5, "ns")])
+def test_a_workload_needs_a_string_name(name: Any, namespace: str) -> None:
+    doc = workload("Deployment")
+    doc["metadata"]["name"] = name
+    with pytest.raises(InputError, match=r"^w: Deployment without metadata\.name$"):
+        workload_pod(doc, where="w", namespace=namespace)
+
+
+@pytest.mark.parametrize(("own", "chosen"), [("", "flag"), (5, "flag"), (None, "flag"), ("mine", "mine")])
+def test_the_workloads_own_namespace_unless_it_has_none(own: Any, chosen: str) -> None:
+    doc = workload("Deployment")
+    doc["metadata"]["namespace"] = own
+    assert workload_pod(doc, where="w", namespace="flag").pod["metadata"]["namespace"] == chosen
+
+
+DAEMON = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"},
+    {"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/memory-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/pid-pressure", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def _daemon_pod_tolerations(tolerations: Any, **spec: Any) -> Any:
+    doc = workload("DaemonSet")
+    doc["spec"]["template"] = {**TEMPLATE, "spec": {**TEMPLATE["spec"], "tolerations": tolerations, **spec}}
+    return workload_pod(doc, where="w", namespace=None).pod["spec"]["tolerations"]
+
+
+def test_a_daemonsets_pod_gets_the_daemon_tolerations_in_order() -> None:
+    own = {"key": "gpu", "operator": "Exists"}
+    assert _daemon_pod_tolerations([own]) == [own, *DAEMON]
+    network = {"key": "node.kubernetes.io/network-unavailable", "operator": "Exists", "effect": "NoSchedule"}
+    assert _daemon_pod_tolerations([], hostNetwork=True) == [*DAEMON, network]
+    assert _daemon_pod_tolerations([], hostNetwork="true") == DAEMON  # only a real true
+
+
+def test_a_matching_toleration_is_replaced_in_place_others_are_kept() -> None:
+    same = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "value": ""}
+    timed = {**DAEMON[0], "tolerationSeconds": 300}  # the same toleration with a time limit: replaced
+    equal = {"key": "node.kubernetes.io/disk-pressure", "operator": "Equal", "effect": "NoSchedule"}
+    valued = {
+        "key": "node.kubernetes.io/pid-pressure",
+        "operator": "Exists",
+        "value": "x",
+        "effect": "NoSchedule",
+    }
+    other_effect = {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoExecute"}
+    given = [same, timed, equal, valued, other_effect, "odd"]
+    assert _daemon_pod_tolerations(given) == [
+        DAEMON[1],
+        DAEMON[0],
+        equal,
+        valued,
+        other_effect,
+        "odd",
+        DAEMON[2],
+        DAEMON[3],
+        DAEMON[4],
+        DAEMON[5],
+    ]
+    # a template whose tolerations are no list gets none of the daemon ones (DefaultTolerationSeconds
+    # then gives it its own two)
+    assert _daemon_pod_tolerations("not a list") == DEFAULT_TOLERATIONS

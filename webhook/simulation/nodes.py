@@ -28,8 +28,10 @@ def _label_problems(labels: Any) -> list[tuple[str, str]]:
     problems = []
     for key, value in labels.items():
         field = f"metadata.labels.{key}"
-        if not isinstance(key, str) or (problem := qualified_name_error(key)) is not None:
-            problems.append((field, "key " + (problem or "must be a string")))
+        if not isinstance(key, str):
+            problems.append((field, "key must be a string"))
+        elif (problem := qualified_name_error(key)) is not None:
+            problems.append((field, "key " + problem))
         elif not isinstance(value, str):
             problems.append((field, f'must be a string (quote it: "{_yaml_scalar(value)}")'))
         elif (problem := label_value_error(value)) is not None:

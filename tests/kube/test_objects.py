@@ -1,4 +1,4 @@
-"""Reading raw objects and building patches: the cases mutation testing found unpinned (docs/mutation.md)."""
+"""Reading raw objects: JSON Pointer tokens, labels, quantities, Pod facts and display names."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 from webhook.kube.objects import (
+    _cached,
     escape_pointer,
     is_nonzero_quantity,
     pod_display_name,
     read_pod_facts,
+    requested_resources,
     string_labels,
 )
-from webhook.kube.patches import PatchBuilder, json_pointer
-from webhook.kube.tolerations import describe_toleration
 
 
 @pytest.mark.parametrize(
@@ -29,10 +29,6 @@ from webhook.kube.tolerations import describe_toleration
 )
 def test_escape_pointer_as_rfc_6901(token: str, escaped: str) -> None:
     assert escape_pointer(token) == escaped
-
-
-def test_json_pointer_escapes_every_part() -> None:
-    assert json_pointer(("metadata", "annotations", "a/b~c", 0)) == "/metadata/annotations/a~1b~0c/0"
 
 
 def test_string_labels_keep_only_string_keys_and_values() -> None:
@@ -149,68 +145,34 @@ def test_pod_display_name(metadata: dict[str, Any], namespace: str, shown: str) 
     assert pod_display_name({"metadata": metadata}, namespace=namespace) == shown
 
 
-def test_describe_an_equal_toleration_without_value() -> None:
-    assert describe_toleration({"key": "k", "operator": "Equal", "effect": "NoSchedule"}) == "k=:NoSchedule"
-    assert describe_toleration({"key": "k", "effect": "NoSchedule"}) == "k=:NoSchedule"
+@pytest.mark.parametrize(
+    ("resources", "requested"),
+    [
+        ([{"requests": {"a.com/x": "1"}}], {"a.com/x"}),  # requests alone count
+        ([{"limits": {"a.com/x": "1"}}], {"a.com/x"}),  # limits alone count
+        ([{"requests": {"a.com/x": "1"}, "limits": {"b.com/y": "2"}}], {"a.com/x", "b.com/y"}),
+        ([None, {"requests": {"a.com/x": "1"}}], {"a.com/x"}),  # a container without resources is skipped
+        (["x", {"limits": {"a.com/x": "1"}}, {"requests": {"b.com/y": "1"}}], {"a.com/x", "b.com/y"}),
+        ([{"requests": ["a.com/x"]}, {"Requests": {"b.com/y": "1"}}], set()),
+        ([], set()),
+    ],
+)
+def test_requested_resources_of_every_container(resources: list[Any], requested: set[str]) -> None:
+    assert requested_resources(resources) == requested
 
 
-def test_get_does_not_follow_a_string_into_a_list_or_an_index_past_its_end() -> None:
-    builder = PatchBuilder({"spec": {"tolerations": [{"key": "a"}, {"key": "b"}]}})
-    assert builder.get(("spec", "tolerations", 1, "key")) == "b"
-    assert builder.get(("spec", "tolerations", 2)) is None
-    assert builder.get(("spec", "tolerations", -1)) is None
-    assert builder.get(("spec", "tolerations", "key")) is None
+def test_a_cached_fact_is_computed_once_and_kept_under_its_name() -> None:
+    calls: list[int] = []
 
+    class Facts:
+        @_cached
+        def answer(self) -> int:
+            """The answer, counted."""
+            calls.append(1)
+            return 42
 
-def test_put_into_a_pod_without_metadata_creates_it_in_one_op() -> None:
-    original: dict[str, Any] = {"spec": {}}
-    builder = PatchBuilder(original)
-    builder.put(("metadata", "annotations"), "k", "v")
-    assert builder.result == {"spec": {}, "metadata": {"annotations": {"k": "v"}}}
-    assert builder.ops == [{"op": "add", "path": "/metadata", "value": {"annotations": {"k": "v"}}}]
-    assert original == {"spec": {}}
-
-
-def test_put_under_an_affinity_that_is_a_list_replaces_it_with_an_object() -> None:
-    original: dict[str, Any] = {"spec": {"affinity": []}}
-    builder = PatchBuilder(original)
-    builder.put(("spec", "affinity", "nodeAffinity"), "k", "v")
-    assert builder.result == {"spec": {"affinity": {"nodeAffinity": {"k": "v"}}}}
-    assert builder.ops == [{"op": "add", "path": "/spec/affinity", "value": {"nodeAffinity": {"k": "v"}}}]
-    assert original == {"spec": {"affinity": []}}
-
-
-def test_put_through_an_index_past_the_end_of_a_list_leaves_the_original_alone() -> None:
-    original: dict[str, Any] = {"a": [{"x": 1}]}
-    builder = PatchBuilder(original)
-    builder.put(("a", 1), "k", "v")
-    assert original == {"a": [{"x": 1}]}
-    assert len(builder.ops) == 1
-
-
-def test_containers_on_the_way_are_copied_once() -> None:
-    original: dict[str, Any] = {"spec": {"nodeSelector": {"old": "1"}}}
-    builder = PatchBuilder(original)
-    builder.put(("spec", "nodeSelector"), "a", "1")
-    spec, selector = builder.result["spec"], builder.result["spec"]["nodeSelector"]
-    builder.put(("spec", "nodeSelector"), "b", "2")
-    assert builder.result["spec"] is spec
-    assert builder.result["spec"]["nodeSelector"] is selector
-    assert selector == {"old": "1", "a": "1", "b": "2"}
-    assert original == {"spec": {"nodeSelector": {"old": "1"}}}
-
-
-def test_appending_twice_to_a_list_an_op_creates_extends_that_op() -> None:
-    builder = PatchBuilder({"spec": {}})
-    builder.append(("spec", "tolerations"), [{"key": "a"}])
-    builder.append(("spec", "tolerations"), [{"key": "b"}])
-    assert builder.ops == [{"op": "add", "path": "/spec/tolerations", "value": [{"key": "a"}, {"key": "b"}]}]
-
-
-def test_appending_to_an_existing_list_adds_one_op_per_item() -> None:
-    builder = PatchBuilder({"spec": {"tolerations": [{"key": "x"}]}})
-    builder.append(("spec", "tolerations"), [{"key": "a"}, {"key": "b"}])
-    assert builder.ops == [
-        {"op": "add", "path": "/spec/tolerations/-", "value": {"key": "a"}},
-        {"op": "add", "path": "/spec/tolerations/-", "value": {"key": "b"}},
-    ]
+    facts = Facts()
+    assert (facts.answer, facts.answer, len(calls)) == (42, 42, 1)
+    assert facts.__dict__ == {"answer": 42}
+    assert Facts.__dict__["answer"].__doc__ == "The answer, counted."
+    assert Facts().answer == 42 and len(calls) == 2  # per instance

@@ -1,4 +1,5 @@
-"""Engine messages and answers mutation testing found unpinned (docs/mutation.md)."""
+"""What a review says: plans described, conflicts named, shapes named by their JSON type, and the
+audit policies listed after the enforce one."""
 
 from __future__ import annotations
 
