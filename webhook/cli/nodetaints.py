@@ -14,12 +14,7 @@ from typing import Any
 
 from webhook.cli.files import read_nodes
 from webhook.errors import ClusterError, InputError
-
-
-def _node_taints(node: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
-    spec = node.get("spec")
-    taints = spec.get("taints") if isinstance(spec, Mapping) else None
-    return tuple(t for t in taints if isinstance(t, dict)) if isinstance(taints, list) else ()
+from webhook.kube.objects import node_taints
 
 
 class NodeTaints:
@@ -34,7 +29,7 @@ class NodeTaints:
             for node in nodes:
                 name = (node.get("metadata") or {}).get("name")
                 if isinstance(name, str):
-                    self.known[name] = _node_taints(node)
+                    self.known[name] = node_taints(node)
         self.cluster, self.kubeconfig = cluster, kubeconfig
         self._api: Any = None
 
@@ -52,4 +47,4 @@ class NodeTaints:
             node = cluster.get_node(self._api, name)
         except ClusterError as exc:
             raise InputError(f"cluster: {exc}") from exc
-        return None if node is None else _node_taints(node)
+        return None if node is None else node_taints(node)

@@ -9,20 +9,8 @@ get, list and watch on Nodes, and it is started only while the policies have ``r
 
 from __future__ import annotations
 
-from typing import Any
-
 from webhook.cluster.namespaces import NamespaceCache, WatchedKind
-from webhook.kube.objects import RawObject, as_dict, as_list
-
-
-def node_taints(node: RawObject) -> tuple[dict[str, Any], ...]:
-    """A Node's ``spec.taints`` as the guard reads them (key, value, effect; malformed entries left out)."""
-    return tuple(
-        {k: taint[k] for k in ("key", "value", "effect") if k in taint}
-        for taint in as_list(as_dict(node.get("spec")).get("taints"))
-        if isinstance(taint, dict)
-    )
-
+from webhook.kube.objects import node_taints
 
 NODES = WatchedKind("node", "Nodes", "list_node", "read_node", node_taints)
 

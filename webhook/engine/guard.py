@@ -124,7 +124,7 @@ def _already_had(new: list[Mapping[str, Any]], old: list[Mapping[str, Any]]) -> 
     return all(any(tolerates_superset(o, _without_seconds(t)) for o in olds) for t in new)
 
 
-def _grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
+def grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
     """The policy's placement gives its Pods a toleration of the reserved taint."""
     return bool(_tolerating(list(policy.tolerations), reservation))
 
@@ -185,7 +185,7 @@ def _entitlement(
 ) -> str | None:
     """What lets the Pod tolerate this reserved taint, in words, or None. ``policy``: the enforce
     policy that applies to the Pod, when the Pod carries its placement (``placement_carried``)."""
-    if policy is not None and _grants(policy, reservation):
+    if policy is not None and grants(policy, reservation):
         return f"policy {policy.name}"
     for rule in reservation.allow:
         if rule.holds(pod, namespace):

@@ -213,6 +213,12 @@ def read_pod_facts(
     return PodFacts(pod, namespace=namespace, namespace_labels=namespace_labels)
 
 
+def node_taints(node: RawObject) -> list[dict[str, Any]]:
+    """A Node's ``spec.taints`` (malformed entries left out): what the scheduler, the guard's
+    ``spec.nodeName`` rule and its caches read."""
+    return [t for t in as_list(as_dict(node.get("spec")).get("taints")) if isinstance(t, dict)]
+
+
 def pod_display_name(pod: RawObject, *, namespace: str) -> str:
     """``namespace/name`` or ``namespace/generateName*`` for messages (Deployment Pods lack a name)."""
     metadata = as_dict(pod.get("metadata"))

@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webhook.engine.guard import DEFAULT_ACCESS
+from webhook.engine.guard import DEFAULT_ACCESS, grants
 from webhook.kube.objects import AGENT_CONTAINER, CAPABILITIES_ENV, SERVER_NAME_LABEL, SERVER_TYPE_ENV
-from webhook.kube.tolerations import tolerates_reserved as reserved_tolerated
 from webhook.native.cel import (
     covers,
     covers_any_seconds,
@@ -164,12 +163,6 @@ def placement_carried(policy: CompiledPolicy) -> str:
     return " && ".join(tests) if tests else "true"
 
 
-def _grants(policy: CompiledPolicy, reservation: CompiledReservation) -> bool:
-    """The policy's placement tolerates the reserved taint (as the guard's ``_grants``)."""
-    key, value, effect = reservation.key, reservation.value, reservation.effect
-    return any(reserved_tolerated(t, key=key, value=value, effect=effect) for t in policy.tolerations)
-
-
 def _allow(reservation: CompiledReservation) -> list[str]:
     rules = []
     for rule in reservation.reservation.allow:
@@ -215,7 +208,7 @@ def _policy_object(
 ) -> dict[str, Any]:
     enforce = [p for p in policies.policies if p.policy.mode != "audit"]
     variables = [{"name": k, "expression": v} for k, v in _SHARED.items()]
-    granting = {r.index: [p for p in enforce if _grants(p, r)] for r in reservations}
+    granting = {r.index: [p for p in enforce if grants(p, r)] for r in reservations}
     deciding = sorted({p.index for ps in granting.values() for p in ps})
     if deciding:  # which enforce policy applies matters only when one of them grants a reserved taint
         last = max(deciding)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from webhook.engine.placement import apply_plan, plan_placement
-from webhook.kube.objects import RawObject, string_labels
+from webhook.kube.objects import RawObject, node_taints, string_labels
 from webhook.kube.tolerations import describe_toleration, go_string, tolerates_reserved
 from webhook.policy.compiled import CompiledPolicy, PolicySet
 from webhook.policy.reservations import CompiledReservation
@@ -43,7 +43,6 @@ from webhook.simulation.scheduling import (
     missing_resources,
     node_name,
     node_resources,
-    node_taints,
     offered_extended,
 )
 from webhook.simulation.scheduling import tolerations_tolerate as tolerate

@@ -34,7 +34,7 @@ from typing import Any
 
 from webhook.engine.placement import describe_expression
 from webhook.errors import shown
-from webhook.kube.objects import RawObject, as_dict, as_list, is_nonzero_quantity, string_labels
+from webhook.kube.objects import RawObject, as_dict, as_list, is_nonzero_quantity, node_taints, string_labels
 from webhook.kube.selectors import (
     NODE_OPERATORS,
     NUMERIC_OPERATORS,
@@ -72,10 +72,6 @@ def find_untolerated_taint(
 
 def pod_tolerations(pod: RawObject) -> list[Mapping[str, Any]]:
     return [t for t in as_list(as_dict(pod.get("spec")).get("tolerations")) if isinstance(t, dict)]
-
-
-def node_taints(node: RawObject) -> list[Mapping[str, Any]]:
-    return [t for t in as_list(as_dict(node.get("spec")).get("taints")) if isinstance(t, dict)]
 
 
 def node_name(node: RawObject) -> str:

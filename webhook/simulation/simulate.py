@@ -22,7 +22,7 @@ from webhook.engine.guard import bound_node, guard_pod
 from webhook.engine.mutation import review_pod
 from webhook.engine.review import Review
 from webhook.errors import NodeTaintsUnknownError
-from webhook.kube.objects import RawObject, as_dict, as_list, read_pod_facts
+from webhook.kube.objects import RawObject, as_dict, as_list, node_taints, read_pod_facts
 from webhook.kube.tolerations import describe_toleration, missing_tolerations
 from webhook.policy.compiled import PolicySet
 from webhook.simulation.admission_plugins import (
@@ -112,7 +112,7 @@ def _taints_of(nodes: list[RawObject], name: str | None) -> list[dict[str, Any]]
     found = next((n for n in nodes if name is not None and node_name(n) == name), None)
     if found is None:
         return None
-    return [t for t in as_list(as_dict(found.get("spec")).get("taints")) if isinstance(t, dict)]
+    return node_taints(found)
 
 
 def simulate_subject(
