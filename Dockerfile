@@ -13,7 +13,11 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 # webhook/defaults/policies.yaml is a symlink to the top-level policies.yaml
 COPY requirements.lock ./
-RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
+# the package index may be reached through a TLS-intercepting proxy: `--secret id=ca-bundle,src=...`
+# mounts that CA bundle for this step only (never in a layer); without it pip uses its own
+RUN --mount=type=secret,id=ca-bundle,required=false \
+    if [ -s /run/secrets/ca-bundle ]; then export PIP_CERT=/run/secrets/ca-bundle; fi \
+ && /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md LICENSE policies.yaml ./
 COPY webhook ./webhook
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . \
@@ -33,8 +37,9 @@ LABEL org.opencontainers.image.title="placement-webhook" \
       org.opencontainers.image.source="https://github.com/placement-webhook/placement-webhook" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-# the base image's own installer is not needed at run time
-RUN python -m pip uninstall --yes --no-cache-dir pip setuptools wheel
+# the base image's own installer is not needed at run time (a base without pip has none to remove)
+RUN if python -m pip --version >/dev/null 2>&1; then \
+      python -m pip uninstall --yes --no-cache-dir pip setuptools wheel; fi
 COPY --from=build /opt/venv /opt/venv
 USER 65532:65532
 EXPOSE 8443

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak mutate clean control-plane lock
+.PHONY: run test lint typecheck unit bench soak mutate clean control-plane lock image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ docs: $(STAMP)
 # built once from the pinned modules in e2e/controlplane into ~/.cache/placement-webhook (needs Go)
 control-plane:
 	e2e/controlplane/build.sh
+
+# the server image from the Dockerfile, built daemonless with buildah on a stand-in base made of
+# Debian packages by mmdebstrap (cached in ~/.cache/placement-webhook/containers); the e2e suite
+# runs the webhook from it. Needs root and `apt-get install buildah mmdebstrap`; see docs/image.md
+image:
+	@command -v buildah >/dev/null && command -v mmdebstrap >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q buildah mmdebstrap || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q buildah mmdebstrap; }; }
+	$(PYTHON) -m tests.e2e.image build
 
 unit: $(STAMP)
 	$(BIN)/pytest -q -x

@@ -112,3 +112,20 @@ def test_a_disruption_budget_never_blocks_a_node_drain(replicas: int, budget: in
     budgets = [o["spec"]["minAvailable"] for o in objects if o["kind"] == "PodDisruptionBudget"]
     assert budgets == ([] if budget is None else [budget])
     assert one(objects, "Deployment")["spec"]["replicas"] == replicas
+
+
+@pytest.mark.parametrize(("pre_stop", "shutdown"), [(None, None), (0, 25), (12, 40)])
+def test_the_server_leaves_the_endpoints_before_sigterm_and_has_time_to_drain(
+    pre_stop: int | None, shutdown: int | None
+) -> None:
+    """The kubelet runs preStop, then sends SIGTERM, and kills at terminationGracePeriodSeconds:
+    the grace period must cover both, with room for the process to exit."""
+    server = {k: v for k, v in (("preStopSeconds", pre_stop), ("shutdownTimeout", shutdown)) if v is not None}
+    pod = one(chart.template({"server": server} if server else {}), "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    expected_sleep = 5 if pre_stop is None else pre_stop
+    sleep = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    assert sleep == expected_sleep
+    assert pod["terminationGracePeriodSeconds"] == expected_sleep + (shutdown or 25) + 5
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PLACEMENT_WEBHOOK_SHUTDOWN_TIMEOUT"] == str(shutdown or 25)

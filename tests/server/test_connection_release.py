@@ -8,54 +8,21 @@ the test can see whether the protocol objects are still alive.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import socket
 import struct
-import threading
 import time
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import admission_review, fixture
-from tests.server_helpers import TlsConnection, client_context, free_port
-from webhook.cluster.certs import ensure_dev_certificates
-from webhook.server.serve import Webhook, bind_sockets, build_server
-from webhook.server.settings import ServerSettings
+from tests.server_helpers import TlsConnection, client_context
+from webhook.server.serve import Webhook
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def webhook(tmp_path: Path) -> Iterator[Webhook]:
-    ensure_dev_certificates(tmp_path / "certs")
-    settings = ServerSettings(cert_dir=tmp_path / "certs", host="127.0.0.1", port=free_port())
-    served = build_server(settings)
-    sockets = bind_sockets(settings.host, settings.port)
-    loop_factory = served.server.config.get_loop_factory()
-
-    def serve() -> None:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(served.server.serve(sockets=sockets))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not served.server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield served
-    finally:
-        served.server.should_exit = True
-        thread.join(timeout=30)
-        for sock in sockets:
-            sock.close()
-        served.admission_log.close()
 
 
 def _connections(served: Webhook) -> list[object]:

@@ -25,6 +25,16 @@ a connection (and delays a graceful shutdown). A client that never answers would
 that long, so a connection being closed leaves the count at once and is cut (``abort``) after
 ``CLOSE_GRACE_SECONDS``, ample to flush a short answer.
 
+A graceful shutdown (SIGTERM) stops keeping connections alive without dropping a request. A
+request in flight, or whose head is arriving, is answered with ``connection: close``. An idle
+kept-alive connection is not closed at once: kube-apiserver's client may be writing the next
+admission onto it at that very moment, and an HTTP client does not retry a POST that met a closed
+connection, so the API server would count a failed admission. It stays open for
+``DRAIN_IDLE_SECONDS``: a request that comes is answered with ``connection: close`` (the client
+dials again, reaching another replica), and one that stays idle that long is closed. Go's client
+reuses its most recently used idle connection first, so one idle that long is the least likely
+to be chosen at the instant it closes.
+
 A lost connection lets go of everything at once. uvicorn (0.54) cancels its keep-alive timer in
 ``connection_lost`` only for a clean close; a connection reset by the client (RST, a TLS peer
 that leaves without ``close_notify``) keeps its timer, and the timer's bound method keeps the
@@ -41,6 +51,8 @@ import asyncio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 CLOSE_GRACE_SECONDS = 2.0
+#: after SIGTERM, how long an idle kept-alive connection may still bring one last request
+DRAIN_IDLE_SECONDS = 1.0
 
 
 def _plain_response(status: str, message: str) -> bytes:
@@ -67,6 +79,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     _refused: bool = False
     _lost: bool = False
     _abort_timer: asyncio.TimerHandle | None = None
+    _draining: bool = False
+    _mid_head: bool = False  # between the first byte of a request and its complete head
+    _drain_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -86,6 +101,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._abort_timer is not None:
             self._abort_timer.cancel()
             self._abort_timer = None
+        self._cancel_drain_timer()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -93,11 +109,30 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._release()
 
     def shutdown(self) -> None:
-        """SIGTERM: an idle connection is closed and released now; graceful shutdown then waits
-        only for requests in flight, not for clients slow to acknowledge the close."""
-        super().shutdown()
+        """SIGTERM: no more keep-alive. A request in flight or arriving is answered with
+        ``connection: close``; an idle connection may bring one more request, answered the same
+        way, for ``DRAIN_IDLE_SECONDS``, and is then closed and released (graceful shutdown waits
+        for requests, not for clients slow to acknowledge a close)."""
+        self._draining = True
         if self.transport.is_closing():
             self._release()
+        elif self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        elif not self._mid_head:
+            self._drain_timer = self.loop.call_later(DRAIN_IDLE_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        self._drain_timer = None
+        if self.transport.is_closing() or self._mid_head:
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+            self._release()
+
+    def _cancel_drain_timer(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
 
     def timeout_keep_alive_handler(self) -> None:
         super().timeout_keep_alive_handler()
@@ -129,7 +164,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         super().on_message_begin()
-        self._head_size = 0
+        self._head_size, self._mid_head = 0, True
         if not self._awaiting_head:  # the next request on a kept-alive connection
             self._start_head()
 
@@ -142,7 +177,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._awaiting_head = False  # the timer stays: it re-arms itself for the next head, if any
+        self._awaiting_head = self._mid_head = False  # the timer stays: it re-arms for the next head
         if self._refused:
             return
         if self._head_size > self.max_header_bytes:  # it arrived within one read
@@ -151,6 +186,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.check_client_certificate:
             self.scope["extensions"] = {"tls": {"client_certificate_verified": self._peer_verified()}}
         super().on_headers_complete()
+        if self._draining and self.cycle is not None:  # the last request on this connection
+            self._cancel_drain_timer()
+            self.cycle.keep_alive = False
 
     def _peer_verified(self) -> bool:
         """Whether the client presented a certificate; with ``CERT_OPTIONAL`` OpenSSL has already
