@@ -40,7 +40,7 @@ SERVICE_CIDR = "10.0.0.0/24"
 # the controllers the scenarios need; no nodelifecycle, so nothing taints the kubelet-less nodes
 CONTROLLERS = (
     "statefulset,replicaset,deployment,daemonset,job,namespace,serviceaccount-token,serviceaccount,"
-    "endpointslice,garbagecollector"
+    "endpointslice,garbagecollector,root-ca-certificate-publisher-controller"
 )
 HOW_TO_BUILD = "run `make control-plane` (or set KUBEBUILDER_ASSETS)"
 
@@ -432,6 +432,7 @@ class ControlPlane:
             "apiserver",
             "kube-apiserver",
             dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            # 10.0.0.1: the kubernetes Service, where Pods run from the image reach the API server
             ips=["127.0.0.1", "10.0.0.1"],
         )
         sa_key, sa_pub = self.pki.signing_key("sa")
