@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from tests.deploy import chart
@@ -85,6 +86,22 @@ class ImagedCluster:
             )
 
         wait_for(f"{replicas} available replicas from the image", available, timeout)
+
+
+def require_image() -> None:
+    """Skip (or, with PLACEMENT_WEBHOOK_REQUIRE_E2E=1 as in CI, fail) without a current image."""
+    problem = image.unavailable() or (
+        None if image.image_exists(image.IMAGE) else "no image: run `make image`"
+    )
+    if (
+        problem is None
+        and (image.image_config().get("Labels") or {}).get(image.INPUTS_LABEL) != image.inputs_digest()
+    ):
+        problem = "the image is older than the source tree: run `make image`"
+    if problem:
+        if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
+            pytest.fail(f"PLACEMENT_WEBHOOK_REQUIRE_E2E=1 but {problem}", pytrace=False)
+        pytest.skip(problem)
 
 
 def _ready(pod: dict[str, Any]) -> bool:

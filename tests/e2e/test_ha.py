@@ -24,9 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e import image
 from tests.e2e.controlplane import wait_for
-from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster
+from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster, require_image
 from tests.e2e.kube import create_namespace
 from tests.e2e.kubelet import Termination
 from tests.e2e.load import Load, webhook_metrics
@@ -161,13 +160,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(binaries: dict[str, Path]) -> Iterator[Run]:
-    problem = image.unavailable() or (
-        None if image.image_exists(image.IMAGE) else "no image: run `make image`"
-    )
-    if problem:
-        if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
-            pytest.fail(f"PLACEMENT_WEBHOOK_REQUIRE_E2E=1 but {problem}", pytrace=False)
-        pytest.skip(problem)
+    require_image()
     with imaged_cluster(binaries, {"replicas": REPLICAS}) as cluster:
         create_namespace(cluster.api, LOAD_NS)
         load = Load(cluster.plane, LOAD_NS)

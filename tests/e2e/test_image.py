@@ -19,7 +19,7 @@ import yaml
 from tests.e2e import image
 from tests.e2e.conftest import probe_pod
 from tests.e2e.controlplane import wait_for
-from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster
+from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster, require_image
 from tests.e2e.kube import create_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -30,20 +30,7 @@ PLACED = "e2e-image-placed"
 
 @pytest.fixture(scope="module")
 def imaged(binaries: dict[str, Path]) -> Iterator[ImagedCluster]:
-    problem = image.unavailable() or (
-        None if image.image_exists(image.IMAGE) else "no image: run `make image`"
-    )
-    if (
-        problem is None
-        and (image.image_config().get("Labels") or {}).get(image.INPUTS_LABEL) != image.inputs_digest()
-    ):
-        problem = "the image is older than the source tree: run `make image`"
-    if problem:
-        import os
-
-        if os.environ.get("PLACEMENT_WEBHOOK_REQUIRE_E2E") == "1":
-            pytest.fail(f"PLACEMENT_WEBHOOK_REQUIRE_E2E=1 but {problem}", pytrace=False)
-        pytest.skip(problem)
+    require_image()
     with imaged_cluster(binaries, {"replicas": REPLICAS}) as cluster:
         create_namespace(cluster.api, PLACED)
         yield cluster
