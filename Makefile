@@ -63,12 +63,15 @@ soak: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The benchmark needs wrk (Debian package) and two CPUs; see bench/RESULTS.md. About 6 minutes.
+# The benchmark needs wrk (Debian package) and two CPUs; see bench/RESULTS.md. About 6 minutes, and
+# 2 more for Pod creates through the real API server (bench/cluster.py: needs make control-plane image).
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
+	@if [ -n "$$(python3 -m tests.e2e.image buildah images -q localhost/placement-webhook:e2e 2>/dev/null)" ]; then \
+	  $(BIN)/python bench/cluster.py; else echo "bench/cluster.py skipped: run make control-plane image first"; fi
 
 # Mutation testing of the pure core with its fast unit tests; not part of `make test` (see docs/mutation.md).
 # Two workers by default; `make mutate MUTANTS='webhook.kube.tolerations*'` runs a subset.
