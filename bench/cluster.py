@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from collections import defaultdict
@@ -52,6 +53,12 @@ OUT = ROOT / "bench" / "results"
 def _ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _client_seconds() -> float:
+    """CPU seconds of this process (the 16 creating clients), which shares the machine too."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _rss_mb(pid: int) -> float:
@@ -145,6 +152,7 @@ def main() -> int:
                 switch.to(mode)
                 replicas = _replica_pids(cluster)
                 before = (_ticks(apiserver), sum(_ticks(p) for p in replicas), _histogram(cluster.plane))
+                client_before = _client_seconds()
                 seconds = create_round(cluster, f"bench-{mode}-{round_}")
                 ticks = os.sysconf("SC_CLK_TCK")
                 rows[mode]["creates_per_second"].append(PODS / seconds)
@@ -154,6 +162,7 @@ def main() -> int:
                 rows[mode]["webhook_ms_per_pod"].append(
                     (sum(_ticks(p) for p in replicas) - before[1]) / ticks / PODS * 1000
                 )
+                rows[mode]["client_ms_per_pod"].append((_client_seconds() - client_before) / PODS * 1000)
                 after = _histogram(cluster.plane)
                 for name, counts in after.items():
                     delta = {b: c - before[2].get(name, {}).get(b, 0.0) for b, c in counts.items()}
@@ -177,6 +186,11 @@ def _median(values: list[float]) -> float:
 
 def summarise(rows: Any, latency: Any, rss: list[float]) -> dict[str, Any]:
     base = _median(rows["none"]["creates_per_second"])
+
+    def cpu(mode: str, *parts: str) -> float:
+        return sum(_median(rows[mode][f"{part}_ms_per_pod"]) for part in parts)
+
+    everything = ("apiserver", "webhook", "client")
     return {
         "pods_per_round": PODS,
         "rounds": ROUNDS,
@@ -186,6 +200,12 @@ def summarise(rows: Any, latency: Any, rss: list[float]) -> dict[str, Any]:
             mode: {
                 **{k: round(_median(v), 2) for k, v in rows[mode].items()},
                 "ratio_to_none": round(_median(rows[mode]["creates_per_second"]) / base, 3),
+                # with the machine's CPUs saturated, creates/s go as 1 / (CPU per Pod of everything
+                # on it): the ratio that predicts, and the ratio were our replicas' CPU zero
+                "cpu_predicted_ratio": round(cpu("none", *everything) / cpu(mode, *everything), 3),
+                "ratio_if_webhook_free": round(
+                    cpu("none", *everything) / cpu(mode, "apiserver", "client"), 3
+                ),
                 "apiserver_view_ms": {k: round(_median(v), 2) for k, v in sorted(latency[mode].items())},
             }
             for mode in MODES
@@ -197,10 +217,12 @@ def summarise(rows: Any, latency: Any, rss: list[float]) -> dict[str, Any]:
 def print_summary(summary: dict[str, Any]) -> None:
     print(f"\nPod creates through kube-apiserver ({summary['pods_per_round']} per round, "
           f"{summary['rounds']} rounds, {summary['concurrency']} concurrent; medians):")  # fmt: skip
-    print(f"{'':<9}{'creates/s':>10}{'× none':>8}{'API server ms/Pod':>19}{'webhook ms/Pod':>16}")
+    print(f"{'':<9}{'creates/s':>10}{'× none':>8}{'API server ms/Pod':>19}{'webhook ms/Pod':>16}"
+          f"{'client ms/Pod':>15}{'× if webhook free':>19}")  # fmt: skip
     for mode, row in summary["modes"].items():
         print(f"{mode:<9}{row['creates_per_second']:>10.1f}{row['ratio_to_none']:>8.2f}"
-              f"{row['apiserver_ms_per_pod']:>19.2f}{row['webhook_ms_per_pod']:>16.2f}")  # fmt: skip
+              f"{row['apiserver_ms_per_pod']:>19.2f}{row['webhook_ms_per_pod']:>16.2f}"
+              f"{row['client_ms_per_pod']:>15.2f}{row['ratio_if_webhook_free']:>19.2f}")  # fmt: skip
         for name, value in row["apiserver_view_ms"].items():
             print(f"{'':<9}API server's view of {name}: {value:g} ms")
     print(f"replica RSS after the bench: {summary['replica_rss_mb']} MB")

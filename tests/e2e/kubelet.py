@@ -85,6 +85,7 @@ class Kubelet:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+        self._endings: list[threading.Thread] = []  # Pods being terminated
         self._rootfs = _SharedRootfs()
         self._last_volume_sync = 0.0
 
@@ -94,8 +95,10 @@ class Kubelet:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop.set()  # also cuts a preStop sleep short: the kubelet is going away
         self._thread.join(timeout=30)
+        for ending in self._endings:
+            ending.join(timeout=30)
         for container in list(self.containers.values()):
             self._kill(container)
             self._release(container)
@@ -127,7 +130,9 @@ class Kubelet:
             container.pod = pod
             if pod["metadata"].get("deletionTimestamp") and not container.terminating:
                 container.terminating = True
-                threading.Thread(target=self._terminate, args=(container,), daemon=True).start()
+                ending = threading.Thread(target=self._terminate, args=(container,), daemon=True)
+                self._endings.append(ending)
+                ending.start()
             elif not container.terminating:
                 self._supervise(container)
         for uid in set(self.containers) - seen:  # deleted with grace 0 by someone else
@@ -239,7 +244,7 @@ class Kubelet:
         if pre_stop is not None:
             if set(pre_stop) != {"sleep"}:
                 raise NotImplementedError(f"preStop {pre_stop}")
-            time.sleep(min(pre_stop["sleep"]["seconds"], grace))
+            self._stop.wait(min(pre_stop["sleep"]["seconds"], grace))
         signalled = time.monotonic()
         process, code = container.process, None
         if process is not None and process.alive():
@@ -252,7 +257,7 @@ class Kubelet:
         self.terminations.append(
             Termination(meta["name"], signalled - started, time.monotonic() - signalled, code)
         )
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(ApiError, RuntimeError):  # RuntimeError: the plane is stopping
             self.plane.api.delete(
                 f"/api/v1/namespaces/{self.namespace}/pods/{meta['name']}", gracePeriodSeconds=0
             )
