@@ -35,9 +35,11 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and helm for the e2e tests,
-# built once from the pinned modules in e2e/controlplane into ~/.cache/placement-webhook (needs Go)
+# built once from the pinned modules in e2e/controlplane into ~/.cache/placement-webhook (needs Go),
+# and promtool (e2e/promtool) for the alert tests
 control-plane:
 	e2e/controlplane/build.sh
+	e2e/promtool/build.sh
 
 # the server image from the Dockerfile, built daemonless with buildah on a stand-in base made of
 # Debian packages by mmdebstrap (cached in ~/.cache/placement-webhook/containers); the e2e suite

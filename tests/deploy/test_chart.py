@@ -44,6 +44,7 @@ ALL_ON: dict[str, Any] = {
     "webhook": {"excludeNamespaces": ["monitoring"], "failurePolicy": "Ignore", "timeoutSeconds": 3},
     "guard": {"failurePolicy": "Fail"},
     "server": {"logLevel": "debug", "reloadInterval": 0.5},
+    "dashboard": {"enabled": True},
 }  # fmt: skip
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -178,6 +179,11 @@ def test_the_optional_objects(renders: dict[str, list[Obj]]) -> None:
         "PlacementWebhookCertificateReloadFailing",
         "PlacementWebhookCertificateExpiring",
         "PlacementWebhookErrors",
+        "PlacementWebhookUndecided",
+        "PlacementWebhookGuardDenials",
+        "PlacementWebhookNotAdmitting",
+        "PlacementWebhookCallsFailing",
+        "PlacementWebhookFailingOpen",
     ]
     policy = one(objects, "NetworkPolicy")["spec"]
     # egress only to the API server (the guard's Node cache and native policy)

@@ -172,3 +172,30 @@ def test_a_container_spec_the_image_cannot_run_never_gets_ready(
         ), said[-2000:]
     finally:
         imaged.api.delete(f"/apis/apps/v1/namespaces/{NS}/deployments/{name}")
+
+
+def test_the_api_server_exports_the_webhook_metrics_the_dashboard_and_alerts_read(
+    imaged: ImagedCluster,
+) -> None:
+    """tests/server/test_dashboard.py checks queries against a table of kube-apiserver's admission
+    metrics; here the real API server, which has called our webhooks, exports them as the table says."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from tests.server.test_dashboard import APISERVER_METRICS
+
+    pod = imaged.api.create(f"/api/v1/namespaces/{PLACED}/pods", probe_pod(), dryRun="All")
+    assert "placement-webhook.io/policy" in pod["metadata"]["annotations"]
+    text = imaged.plane.api.http.get("/metrics").text
+    seen: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            seen.setdefault(sample.name, set()).update(set(sample.labels) - {"le"})
+    for metric, labels in APISERVER_METRICS.items():
+        series = seen.get(metric) or seen.get(f"{metric}_bucket")
+        if metric in (
+            "apiserver_admission_webhook_admission_duration_seconds",
+            "apiserver_admission_webhook_request_total",
+        ):
+            assert series, f"{metric}: no samples, though the API server has called the webhooks"
+        if series:
+            assert series == labels, (metric, series)
