@@ -14,7 +14,7 @@ import contextlib
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,15 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def imaged_cluster(binaries: dict[str, Path], values: dict[str, Any]) -> Iterator[ImagedCluster]:
+def imaged_cluster(
+    binaries: dict[str, Path],
+    values: dict[str, Any],
+    *,
+    before: Sequence[Path] = (),
+    after_apply: Callable[[ControlPlane, list[dict[str, Any]]], None] | None = None,
+) -> Iterator[ImagedCluster]:
+    """``before``: manifests applied before the chart (CRDs); ``after_apply``: what runs once the
+    chart is applied and before its Pods are waited for (e.g. writing the Secret cert-manager would)."""
     run_dir = Path(tempfile.mkdtemp(prefix="placement-webhook-imaged-"))
     tag = str(os.getpid())
     with control_plane(binaries, run_dir) as plane, netns.service_address(KUBERNETES_SERVICE):
@@ -125,10 +133,16 @@ def imaged_cluster(binaries: dict[str, Path], values: dict[str, Any]) -> Iterato
             for index, node in enumerate(kube.node_objects()):
                 kube.create_node(plane.api, node, index)
             kube.create_namespace(plane.api, NS, {"pod-security.kubernetes.io/enforce": "restricted"})
+            for path in before:
+                plane.kubectl("apply", "--server-side", "-f", str(path))
+            for path in before:  # CRDs: established before objects of their kinds are applied
+                plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(path))
             objects = render(values)
             manifest = run_dir / "chart.yaml"
             manifest.write_text(yaml.safe_dump_all(objects))
             plane.kubectl("apply", "--server-side", "-f", str(manifest))
+            if after_apply is not None:
+                after_apply(plane, objects)
             with running(plane, NS, SELECTOR, relay.address, tag) as kubelet:
                 cluster = ImagedCluster(plane, kubelet, objects)
                 try:
