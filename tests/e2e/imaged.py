@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import ssl
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -104,6 +106,12 @@ def require_image() -> None:
         pytest.skip(problem)
 
 
+def failures_since(request: pytest.FixtureRequest) -> Callable[[], bool]:
+    """Whether a test has failed since the fixture started (then its logs are kept)."""
+    before = request.session.testsfailed
+    return lambda: request.session.testsfailed > before
+
+
 def _ready(pod: dict[str, Any]) -> bool:
     conditions = pod.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
@@ -122,10 +130,32 @@ def imaged_cluster(
     *,
     before: Sequence[Path] = (),
     after_apply: Callable[[ControlPlane, list[dict[str, Any]]], None] | None = None,
+    keep_logs: Callable[[], bool] = lambda: False,
 ) -> Iterator[ImagedCluster]:
     """``before``: manifests applied before the chart (CRDs); ``after_apply``: what runs once the
-    chart is applied and before its Pods are waited for (e.g. writing the Secret cert-manager would)."""
+    chart is applied and before its Pods are waited for (e.g. writing the Secret cert-manager would).
+    The run directory (component and container logs) is removed at the end unless ``keep_logs()``."""
     run_dir = Path(tempfile.mkdtemp(prefix="placement-webhook-imaged-"))
+    try:
+        with _imaged(binaries, values, run_dir, before, after_apply) as cluster:
+            yield cluster
+    except BaseException:
+        print(f"\ne2e: logs of the imaged cluster kept in {run_dir}/logs", file=sys.stderr)
+        raise
+    if keep_logs():
+        print(f"\ne2e: logs of the imaged cluster kept in {run_dir}/logs", file=sys.stderr)
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _imaged(
+    binaries: dict[str, Path],
+    values: dict[str, Any],
+    run_dir: Path,
+    before: Sequence[Path],
+    after_apply: Callable[[ControlPlane, list[dict[str, Any]]], None] | None,
+) -> Iterator[ImagedCluster]:
     tag = str(os.getpid())
     with control_plane(binaries, run_dir) as plane, netns.service_address(KUBERNETES_SERVICE):
         relay = Relay(KUBERNETES_SERVICE, ("127.0.0.1", plane.api_port))

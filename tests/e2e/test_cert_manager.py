@@ -19,7 +19,7 @@ import pytest
 from tests.e2e import certmanager
 from tests.e2e.conftest import probe_pod
 from tests.e2e.controlplane import ApiError, ControlPlane, wait_for
-from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster, require_image
+from tests.e2e.imaged import NS, ImagedCluster, failures_since, imaged_cluster, require_image
 from tests.e2e.kube import create_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -36,11 +36,15 @@ def _play_cert_manager(plane: ControlPlane, objects: list[dict[str, Any]]) -> No
 
 
 @pytest.fixture(scope="module")
-def managed(binaries: dict[str, Path]) -> Iterator[ImagedCluster]:
+def managed(binaries: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[ImagedCluster]:
     require_image()
     values = {"certificates": {"mode": "certManager"}}
     with imaged_cluster(
-        binaries, values, before=certmanager.crd_files(), after_apply=_play_cert_manager
+        binaries,
+        values,
+        before=certmanager.crd_files(),
+        after_apply=_play_cert_manager,
+        keep_logs=failures_since(request),
     ) as cluster:
         create_namespace(cluster.api, PLACED)
         yield cluster

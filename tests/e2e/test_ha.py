@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from tests.e2e.controlplane import wait_for
-from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster, require_image
+from tests.e2e.imaged import NS, ImagedCluster, failures_since, imaged_cluster, require_image
 from tests.e2e.kube import create_namespace
 from tests.e2e.kubelet import Termination
 from tests.e2e.load import Load, webhook_metrics
@@ -159,9 +159,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def run(binaries: dict[str, Path]) -> Iterator[Run]:
+def run(binaries: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[Run]:
     require_image()
-    with imaged_cluster(binaries, {"replicas": REPLICAS}) as cluster:
+    with imaged_cluster(binaries, {"replicas": REPLICAS}, keep_logs=failures_since(request)) as cluster:
         create_namespace(cluster.api, LOAD_NS)
         load = Load(cluster.plane, LOAD_NS)
         results: dict[str, Scenario] = {}

@@ -19,7 +19,7 @@ import yaml
 from tests.e2e import image
 from tests.e2e.conftest import probe_pod
 from tests.e2e.controlplane import wait_for
-from tests.e2e.imaged import NS, ImagedCluster, imaged_cluster, require_image
+from tests.e2e.imaged import NS, ImagedCluster, failures_since, imaged_cluster, require_image
 from tests.e2e.kube import create_namespace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -29,9 +29,9 @@ PLACED = "e2e-image-placed"
 
 
 @pytest.fixture(scope="module")
-def imaged(binaries: dict[str, Path]) -> Iterator[ImagedCluster]:
+def imaged(binaries: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[ImagedCluster]:
     require_image()
-    with imaged_cluster(binaries, {"replicas": REPLICAS}) as cluster:
+    with imaged_cluster(binaries, {"replicas": REPLICAS}, keep_logs=failures_since(request)) as cluster:
         create_namespace(cluster.api, PLACED)
         yield cluster
 
