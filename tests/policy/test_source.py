@@ -7,12 +7,16 @@ or a ``ValueError`` escape as a traceback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webhook.errors import InputError, PolicyError
+from webhook.policy import source
 from webhook.policy.loading import MAX_POLICY_FILE_BYTES, load_policies, load_policies_text
 from webhook.policy.source import YamlDocument, load_yaml_documents
 
@@ -182,3 +186,47 @@ def test_a_path_with_no_known_line_is_only_the_source() -> None:
     document = YamlDocument(data={}, source="x.yaml", lines={("a",): 3})
     assert (document.line_of(("b", "c")), document.where(("b", "c"))) == (0, "x.yaml")
     assert (document.line_of(("a", "c")), document.where(("a", "c"))) == (3, "x.yaml:3")
+
+
+# --- large exports: JSON parsed as JSON, aliases measured by what they add -----------------------
+
+#: text YAML can carry too (YAML refuses control characters that JSON escapes; such a JSON file is
+#: read, as the API server would read it, where the YAML way refused it)
+TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=8)
+JSONABLE = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(TEXT, JSONABLE, max_size=5))
+def test_a_json_document_reads_as_the_yaml_reading_of_the_same_text(document: dict[str, object]) -> None:
+    text = json.dumps(document, indent=2, ensure_ascii=False)  # as kubectl writes it: UTF-8
+    assert load_yaml_documents(text) == load_yaml_documents("# read as YAML\n" + text) == [document]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{\n  "a": 1,\n  "a": 2\n}\n', 'x.yaml:3: duplicate key "a"'),
+        ('{"a": ' * 101 + "1" + "}" * 101, TOO_DEEP),
+    ],
+    ids=["duplicate-key", "too-deep"],
+)
+def test_json_the_fast_path_would_let_through_gets_the_yaml_message(text: str, problem: str) -> None:
+    assert problems_of(load_yaml_documents, text) == [problem]
+
+
+def test_a_large_document_without_aliases_is_read_and_aliases_are_measured_by_what_they_add(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(source, "MAX_ALIAS_NODES", 1000)
+    big = "# YAML\nitems:\n" + "".join(f"- {{name: pod-{i}, labels: {{a: b}}}}\n" for i in range(1000))
+    assert len(load_yaml_documents(big)[0]["items"]) == 1000  # ~6,000 nodes, none added
+    bomb = "a: &a [" + ", ".join(["x"] * 100) + "]\nb: [" + ", ".join(["*a"] * 11) + "]\n"
+    assert problems_of(load_yaml_documents, bomb) == [
+        "x.yaml: YAML aliases would add over 1000 nodes when expanded"
+    ]
+    ten = "a: &a [" + ", ".join(["x"] * 100) + "]\nb: [" + ", ".join(["*a"] * 9) + "]\n"
+    assert len(load_yaml_documents(ten)[0]["b"]) == 9  # 909 nodes added

@@ -6,6 +6,7 @@ file (exit 2).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,17 +24,41 @@ from webhook.kube.objects import RawObject
 from webhook.simulation.nodes import check_nodes
 from webhook.simulation.seldon import Manifests, read_seldon_manifests
 
-MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: the largest manifest input read (a file or stdin): room for a 10,000-Pod ``kubectl get pods -A
+#: -o json`` export (~75 MB) and its YAML twin; the policy file has its own, smaller limit
+MAX_INPUT_BYTES = 512 * 1024 * 1024
+LIMIT_VARIABLE = "PLACEMENT_WEBHOOK_MAX_INPUT_BYTES"
+
+
+def input_limit() -> int:
+    """``MAX_INPUT_BYTES``, or the byte count in ``PLACEMENT_WEBHOOK_MAX_INPUT_BYTES``."""
+    given = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if not given:
+        return MAX_INPUT_BYTES
+    if not given.isdigit() or int(given) == 0:
+        raise InputError(f"{LIMIT_VARIABLE}={given}: must be a positive number of bytes")
+    return int(given)
+
+
+def _too_large(source: str, limit: int) -> InputError:
+    return InputError(
+        f"{source}: over the {limit} byte input limit (set {LIMIT_VARIABLE} to a larger number of bytes)"
+    )
 
 
 def read_text(path: str) -> tuple[str, str]:
-    """(text, display name) of a file or ``-`` for stdin; ``InputError`` when unreadable."""
+    """(text, display name) of a file or ``-`` for stdin; ``InputError`` when unreadable or over
+    the input limit."""
+    limit = input_limit()
     if path == "-":
-        return sys.stdin.read(), "<stdin>"
+        text = sys.stdin.read(limit + 1)
+        if len(text) > limit or len(text.encode("utf-8", "surrogateescape")) > limit:
+            raise _too_large("<stdin>", limit)
+        return text, "<stdin>"
     try:
         file = Path(path)
-        if file.stat().st_size > MAX_INPUT_BYTES:
-            raise InputError(f"{path}: larger than {MAX_INPUT_BYTES} bytes")
+        if file.stat().st_size > limit:
+            raise _too_large(path, limit)
         return file.read_text(encoding="utf-8"), path
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc

@@ -4,6 +4,13 @@
 alias "bombs" into exponentially large structures once something walks them. People edit our
 YAML, so we compose the node graph ourselves: duplicate keys and oversized alias expansions are
 errors, and every value's path maps to its line for error messages.
+
+An alias bomb is measured by what its aliases *add*: the nodes the document expands to beyond the
+nodes it is made of. A large document without aliases (a ``kubectl get pods -A -o yaml`` export of
+a whole cluster) adds nothing and is never refused for its size. Manifest streams that are JSON
+(``kubectl get -o json``) are parsed as JSON, with duplicate keys still refused; anything the JSON
+parser does not take (YAML, a duplicate key, a syntax error) goes the YAML way, whose messages name
+the line.
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may no
 except ImportError:  # pragma: no cover - depends on the PyYAML build
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-#: Nodes a document may expand to through aliases; real policy files have a few thousand.
-MAX_EXPANDED_NODES = 200_000
+#: Nodes that aliases may add to a document when expanded; real files add a few, or none.
+MAX_ALIAS_NODES = 200_000
+#: Levels of nesting a document may have (the root is level 0)
+MAX_DEPTH = 100
 
 Path = tuple[int | str, ...]
 
@@ -56,9 +65,10 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _expanded_size(root: yaml.Node) -> int:
-    """Nodes ``root`` expands to through aliases, counted without recursion (nesting is unbounded
-    here: libyaml composes up to 1000 levels, well past Python's recursion limit)."""
+def _alias_added_nodes(root: yaml.Node) -> int:
+    """Nodes that aliases add when ``root`` is expanded: its expanded size less the nodes it is
+    made of (each counted once), counted without recursion (nesting is unbounded here: libyaml
+    composes up to 1000 levels, well past Python's recursion limit)."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -69,13 +79,13 @@ def _expanded_size(root: yaml.Node) -> int:
             sizes[id(node)] = 1  # a recursive alias counts once instead of looping
             stack.append((node, True))
             stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
-    return sizes[id(root)]
+    return sizes[id(root)] - len(sizes)
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], depth: int = 0) -> Iterator[tuple[int, str]]:
     """Record the line of every path; yield (line, problem) for each duplicate mapping key."""
     lines.setdefault(path, node.start_mark.line + 1)
-    if depth > 100:
+    if depth > MAX_DEPTH:
         yield node.start_mark.line + 1, "nesting deeper than 100 levels"
         return
     if isinstance(node, yaml.SequenceNode):
@@ -134,8 +144,8 @@ def _checked_documents(text: str, *, source: str) -> list[YamlDocument]:
         ) from exc
     documents = []
     for node in nodes:
-        if _expanded_size(node) > MAX_EXPANDED_NODES:
-            raise ValueError(f"{source}: YAML aliases expand to over {MAX_EXPANDED_NODES} nodes")
+        if _alias_added_nodes(node) > MAX_ALIAS_NODES:
+            raise ValueError(f"{source}: YAML aliases would add over {MAX_ALIAS_NODES} nodes when expanded")
         lines: dict[Path, int] = {}
         problems = [f"{source}:{line}: {p}" for line, p in _walk(node, (), lines)]
         if problems:
@@ -174,8 +184,52 @@ def load_yaml_document(text: str, *, source: str = "<memory>") -> YamlDocument:
     return found[0]
 
 
+class _NotPlainJson(ValueError):
+    """The text is not one plain JSON document: read it as YAML."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _NotPlainJson("duplicate key")
+    return mapping
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotPlainJson(f"{name} is not JSON")  # NaN and Infinity: Python's json takes them
+
+
+
+def _deeper_than_allowed(root: Any) -> bool:
+    """Whether any value lies deeper than ``MAX_DEPTH`` levels (the root is level 0), as ``_walk``
+    counts them; iterative, looking only into mappings and lists."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if type(node) is dict else node
+        if depth == MAX_DEPTH and children:
+            return True
+        stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
+    return False
+
+
+def _json_document(text: str) -> list[Any] | None:
+    """The document of a JSON text (an object: ``kubectl get -o json``), or None to read it as
+    YAML: not JSON, a duplicate key, NaN, or nesting past the limit (YAML's messages name the line)."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
+    return None if _deeper_than_allowed(document) else [document]
+
+
 def load_yaml_documents(text: str, *, source: str = "<memory>") -> list[Any]:
     """Every document of a manifest stream (Pods, AdmissionReviews); problems raise ``InputError``."""
+    parsed = _json_document(text)
+    if parsed is not None:
+        return [d for d in parsed if d is not None]
     try:
         return [d.data for d in _checked_documents(text, source=source) if d.data is not None]
     except ValueError as exc:
