@@ -184,20 +184,19 @@ def load_yaml_document(text: str, *, source: str = "<memory>") -> YamlDocument:
     return found[0]
 
 
-class _NotPlainJson(ValueError):
+class _NotPlainJsonError(ValueError):
     """The text is not one plain JSON document: read it as YAML."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     mapping = dict(pairs)
     if len(mapping) != len(pairs):
-        raise _NotPlainJson("duplicate key")
+        raise _NotPlainJsonError("duplicate key")
     return mapping
 
 
 def _no_constant(name: str) -> Any:
-    raise _NotPlainJson(f"{name} is not JSON")  # NaN and Infinity: Python's json takes them
-
+    raise _NotPlainJsonError(f"{name} is not JSON")  # NaN and Infinity: Python's json takes them
 
 
 def _deeper_than_allowed(root: Any) -> bool:
