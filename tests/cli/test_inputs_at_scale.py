@@ -31,9 +31,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def export(count: int) -> dict[str, Any]:
     """A ``kubectl get pods -A -o json``-shaped List of Seldon server Pods."""
-    items = []
+    items, templates = [], [fixture("triton-gpu-0"), fixture("mlserver-0")]
     for i in range(count):
-        pod = copy.deepcopy(fixture(("triton-gpu-0", "mlserver-0")[i % 2]))
+        pod = copy.deepcopy(templates[i % 2])
         pod["metadata"].update(name=f"srv-{i // 4}-{i % 4}", namespace=f"team-{i % 7}", uid=f"uid-{i}")
         pod["metadata"]["labels"]["seldon-server-name"] = f"srv-{i // 4}"
         items.append(pod)

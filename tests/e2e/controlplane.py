@@ -370,6 +370,8 @@ class ControlPlane:
     run_dir: Path
     processes: list[Process] = field(default_factory=list)
     api_port: int = 0
+    #: more kube-apiserver flags (a scenario's own control plane)
+    apiserver_flags: Sequence[str] = ()
 
     @property
     def server(self) -> str:
@@ -463,6 +465,7 @@ class ControlPlane:
                 f"--cert-dir={self.run_dir / 'apiserver-certs'}",
                 "--profiling=false",
                 "--v=1",
+                *self.apiserver_flags,
             ],
         )
 
@@ -553,8 +556,10 @@ class ControlPlane:
 
 
 @contextlib.contextmanager
-def control_plane(binaries: Mapping[str, Path], run_dir: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(binaries, run_dir)
+def control_plane(
+    binaries: Mapping[str, Path], run_dir: Path, *, apiserver_flags: Sequence[str] = ()
+) -> Iterator[ControlPlane]:
+    plane = ControlPlane(binaries, run_dir, apiserver_flags=apiserver_flags)
     try:
         plane.start()
         yield plane

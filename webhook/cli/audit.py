@@ -17,6 +17,7 @@ from typing import Any
 from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
+    add_chunk_size_option,
     add_policies_option,
     add_recursive_option,
     check_label_values,
@@ -28,6 +29,7 @@ from webhook.cli.common import (
 )
 from webhook.cli.files import read_documents
 from webhook.cli.helptext import add_verb
+from webhook.cli.progress import Progress, add_quiet_option
 from webhook.engine.documents import Subject
 from webhook.errors import ClusterError, InputError, NamespaceLabelsUnknownError, shown
 from webhook.kube.objects import RawObject, as_dict, string_labels
@@ -95,7 +97,13 @@ def read_files(paths: list[str], *, namespace: str | None) -> Inputs:
 
 
 def read_cluster(
-    kubeconfig: str | None, *, namespace: str | None, configuration: str, policies: PolicySet
+    kubeconfig: str | None,
+    *,
+    namespace: str | None,
+    configuration: str,
+    policies: PolicySet,
+    chunk: int = 500,
+    progress: Progress | None = None,
 ) -> Inputs:
     """The same, read-only from the API server: the webhook configuration, the Pods, their
     namespaces' labels and the ReplicaSets of the Pods that differ (to name their Deployments)."""
@@ -108,8 +116,9 @@ def read_cluster(
         if config is None:  # not reached: without missing_ok a missing one is a ClusterError
             raise InputError(f"cluster: mutatingwebhookconfiguration {configuration} not found")
         scope = scope_from_configuration(config, source=f"mutatingwebhookconfiguration {configuration}")
-        pods = cluster.list_pods(api, namespace=namespace)
-        namespaces = cluster.namespace_labels(api, namespace=namespace)
+        paging = cluster.Paging(chunk, progress.page if progress is not None else None)
+        pods = cluster.list_pods(api, namespace=namespace, paging=paging)
+        namespaces = cluster.namespace_labels(api, namespace=namespace, paging=paging)
         wanted = replicasets_to_resolve(pods, policies=policies, scope=scope, namespaces=namespaces)
         found = [cluster.get_replicaset(api, name, namespace=ns) for ns, name in sorted(wanted)]
     except ClusterError as exc:  # the cluster client turns every failure into one line
@@ -193,12 +202,15 @@ def render_report(report: AuditReport, *, policies: PolicySet, inputs: Inputs) -
 
 
 def _audit(args: argparse.Namespace, policies: PolicySet) -> tuple[Inputs, AuditReport]:
+    progress = Progress.for_args(args)
     if args.cluster:
         inputs = read_cluster(
             args.kubeconfig,
             namespace=args.namespace,
             configuration=args.webhook_configuration or DEFAULT_CONFIGURATION,
             policies=policies,
+            chunk=args.chunk_size,
+            progress=progress,
         )
     else:
         inputs = read_files(expand_inputs(args.files, recursive=args.recursive), namespace=args.namespace)
@@ -207,7 +219,7 @@ def _audit(args: argparse.Namespace, policies: PolicySet) -> tuple[Inputs, Audit
         for p in inputs.pods
     )
     report = audit_pods(
-        inputs.pods,
+        progress.track(inputs.pods, "reviewing", total=len(inputs.pods), unit=" Pods"),
         policies=policies,
         scope=inputs.scope,
         namespaces=inputs.namespaces,
@@ -269,6 +281,8 @@ def add_audit_parser(commands: Any) -> None:
         help="with --cluster: the MutatingWebhookConfiguration whose selectors say which Pods are sent"
         f" (default {DEFAULT_CONFIGURATION})",
     )
+    add_chunk_size_option(audit)
     add_policies_option(audit)
     audit.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    add_quiet_option(audit)
     audit.set_defaults(handler=cmd_audit)

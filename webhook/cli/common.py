@@ -184,20 +184,42 @@ def add_node_options(parser: argparse.ArgumentParser, *, required: bool) -> None
     )
 
 
-def fetch_nodes(kubeconfig: str | None = None) -> tuple[list[RawObject], str]:
-    """(the cluster's Nodes, a description), through the current kubeconfig or in-cluster config."""
+def add_chunk_size_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chunk-size",
+        type=chunk_size,
+        default=500,
+        metavar="N",
+        help="with --cluster: list N objects per call, as kubectl does (default 500; 0: all in one call)",
+    )
+
+
+def chunk_size(text: str) -> int:
+    """``--chunk-size``: a whole number of objects, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text}: expected a whole number of objects (0 for no paging)")
+    return int(text)
+
+
+def fetch_nodes(
+    kubeconfig: str | None = None, *, chunk: int = 500, progress: Any = None
+) -> tuple[list[RawObject], str]:
+    """(the cluster's Nodes, a description), through the current kubeconfig or in-cluster config;
+    listed ``chunk`` at a time, each page told to ``progress`` (a ``Paging.progress``)."""
     from webhook.cluster import client as cluster  # imported here: the kubernetes client is slow to import
 
     try:
         api_client = cluster.load_api_client(kubeconfig)
         host = str(api_client.configuration.host)
-        documents = cluster.list_nodes(api_client)
+        documents = cluster.list_nodes(api_client, paging=cluster.Paging(chunk, progress))
     except ClusterError as exc:  # the cluster client turns every failure into one line
         raise InputError(f"cluster: {exc}") from exc
     located = [(doc, f"items[{i}]") for i, doc in enumerate(documents)]
     return check_nodes(located, source=f"cluster {host}"), f"cluster {host}"
 
 
-def load_nodes(path: str | None, *, kubeconfig: str | None = None) -> tuple[list[RawObject], str]:
+def load_nodes(
+    path: str | None, *, kubeconfig: str | None = None, chunk: int = 500, progress: Any = None
+) -> tuple[list[RawObject], str]:
     """The Nodes of a file, or of the cluster when ``path`` is None."""
-    return read_nodes(path) if path is not None else fetch_nodes(kubeconfig)
+    return read_nodes(path) if path is not None else fetch_nodes(kubeconfig, chunk=chunk, progress=progress)

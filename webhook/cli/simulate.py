@@ -8,6 +8,7 @@ from typing import Any
 from webhook.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
+    add_chunk_size_option,
     add_node_options,
     add_policies_option,
     add_recursive_option,
@@ -23,6 +24,7 @@ from webhook.cli.common import (
 from webhook.cli.files import read_manifests, report_skipped
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import add_namespace_labels_option, namespace_labels_from
+from webhook.cli.progress import Progress, add_quiet_option
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
 from webhook.simulation.models import check_models, model_json, render_model
@@ -46,24 +48,31 @@ def parse_accelerators(values: list[str]) -> dict[str, str]:
     return accelerators
 
 
-def fetch_seldon_documents(kubeconfig: str | None, *, operator_namespace: str) -> list[tuple[Any, str]]:
+def fetch_seldon_documents(
+    kubeconfig: str | None, *, operator_namespace: str, chunk: int = 500, progress: Progress | None = None
+) -> list[tuple[Any, str]]:
     """Servers and Models of every namespace and the ServerConfigs of the operator's, from the API."""
     from webhook.cluster import client as cluster  # imported here: the kubernetes client is slow to import
 
     try:
         api_client = cluster.load_api_client(kubeconfig)
         where = f"cluster {api_client.configuration.host}"
+        paging = cluster.Paging(chunk, progress.page if progress is not None else None)
         documents = [
-            *cluster.list_seldon_objects(api_client, "serverconfigs", namespace=operator_namespace),
-            *cluster.list_seldon_objects(api_client, "servers"),
-            *cluster.list_seldon_objects(api_client, "models"),
+            *cluster.list_seldon_objects(
+                api_client, "serverconfigs", namespace=operator_namespace, paging=paging
+            ),
+            *cluster.list_seldon_objects(api_client, "servers", paging=paging),
+            *cluster.list_seldon_objects(api_client, "models", paging=paging),
         ]
     except ClusterError as exc:  # the cluster client turns every failure into one line
         raise InputError(f"cluster: {exc}") from exc
     return [(doc, where) for doc in documents]
 
 
-def read_inputs(args: argparse.Namespace) -> tuple[Manifests, dict[str, dict[str, str]]]:
+def read_inputs(
+    args: argparse.Namespace, progress: Progress | None = None
+) -> tuple[Manifests, dict[str, dict[str, str]]]:
     """The files' Pods, Servers, ServerConfigs and Models, and the labels of their Namespace
     manifests; without files, the cluster's Seldon objects."""
     if args.files:
@@ -80,7 +89,9 @@ def read_inputs(args: argparse.Namespace) -> tuple[Manifests, dict[str, dict[str
             "simulate: give FILE... (or --cluster without files to read the cluster's Seldon objects)"
         )
     operator_namespace = args.operator_namespace or DEFAULT_OPERATOR_NAMESPACE
-    documents = fetch_seldon_documents(args.kubeconfig, operator_namespace=operator_namespace)
+    documents = fetch_seldon_documents(
+        args.kubeconfig, operator_namespace=operator_namespace, chunk=args.chunk_size, progress=progress
+    )
     manifests = read_seldon_manifests(
         documents, namespace=args.namespace, operator_namespace=operator_namespace
     )
@@ -91,10 +102,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     require_cluster_for_kubeconfig(args)
     accelerators = parse_accelerators(args.accelerator)
     policies = policies_from(args)
-    manifests, namespaces = read_inputs(args)
+    progress = Progress.for_args(args)
+    manifests, namespaces = read_inputs(args, progress)
     check_label_values(manifests.subjects)
     labels = namespace_labels_from(args, namespaces, policies)
-    nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
+    nodes, where = load_nodes(
+        args.nodes, kubeconfig=args.kubeconfig, chunk=args.chunk_size, progress=progress.page
+    )
+    subjects = progress.track(manifests.subjects, "simulating", total=len(manifests.subjects), unit=" Pods")
     results = [
         simulate_subject(
             s,
@@ -103,7 +118,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             extended_resource_toleration=args.extended_resource_toleration,
             namespace_labels=labels(s.namespace),
         )
-        for s in manifests.subjects
+        for s in subjects
     ]
     checks, server_notes = check_models(manifests, results, nodes=nodes, accelerators=accelerators)
     if args.output != "table":
@@ -140,6 +155,7 @@ def add_simulate_parser(commands: Any) -> None:
     )
     add_recursive_option(simulate)
     add_node_options(simulate, required=True)
+    add_chunk_size_option(simulate)
     add_policies_option(simulate)
     simulate.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
     simulate.add_argument(
@@ -160,4 +176,5 @@ def add_simulate_parser(commands: Any) -> None:
         metavar="REQUIREMENT=RESOURCE",
         help="a Model requirement that needs an extended resource, e.g. gpu=nvidia.com/gpu (repeatable)",
     )
+    add_quiet_option(simulate)
     simulate.set_defaults(handler=cmd_simulate)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,27 @@ from webhook.kube.objects import RawObject
 
 REQUEST_TIMEOUT = 10  # seconds; a bootstrap Job should fail and retry rather than hang
 JSON_PATCH = "application/json-patch+json"
+#: items per list call, as kubectl's ``--chunk-size`` (0: the whole list in one call)
+DEFAULT_CHUNK_SIZE = 500
+#: times a list starts over after its continue token expired
+LIST_RESTARTS = 3
+
+
+class ContinueExpiredError(ClusterError):
+    """410 Gone: the list's continue token refers to a revision etcd has compacted away."""
+
+
+#: told after each page: what is listed, items read so far, items the API server says remain
+#: (None when it does not say), and whether that was the last page
+PageProgress = Callable[[str, int, "int | None", bool], None]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How lists are read: ``chunk_size`` items per call, and who hears of each page."""
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    progress: PageProgress | None = None
 
 
 def _check_kubeconfig(kubeconfig: str | None) -> None:
@@ -79,10 +101,41 @@ def call_api(
     except ApiException as exc:
         if missing_ok and exc.status == 404:
             return None
+        if exc.status == 410:
+            raise ContinueExpiredError(f"{what}: {_reason(exc)}") from None
         raise ClusterError(f"{what}: {_reason(exc)}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ClusterError(f"{what}: {exc}") from None
     return json.loads(response.data)
+
+
+def list_all(what: str, method: Callable[..., Any], *args: Any, paging: Paging = Paging()) -> list[Any]:
+    """Every item of a list call, read as kubectl reads it: pages of ``chunk_size`` items
+    (``limit``, then ``continue``), so neither the API server nor this process holds a large
+    cluster's list in one response. A continue token that expires between pages (410 Gone: the
+    list took longer than etcd keeps its revision) starts the list over, up to ``LIST_RESTARTS``
+    times, so the items are always those of one consistent list."""
+    for attempt in range(LIST_RESTARTS + 1):
+        items: list[Any] = []
+        token: str | None = None
+        try:
+            while True:
+                options: dict[str, Any] = {"limit": paging.chunk_size} if paging.chunk_size else {}
+                if token is not None:
+                    options["_continue"] = token
+                page: RawObject = call_api(what, method, *args, **options)
+                found = page.get("items")
+                items += found if isinstance(found, list) else []
+                metadata = page.get("metadata") or {}
+                token = metadata.get("continue") or None
+                if paging.progress is not None:
+                    paging.progress(what, len(items), metadata.get("remainingItemCount"), token is None)
+                if token is None:
+                    return items
+        except ContinueExpiredError:
+            if token is None or attempt == LIST_RESTARTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 def get_secret(api: client.ApiClient, name: str, *, namespace: str) -> RawObject | None:
@@ -144,46 +197,39 @@ def get_namespace(api: client.ApiClient, name: str) -> RawObject | None:
     return result
 
 
-def list_nodes(api: client.ApiClient) -> list[RawObject]:
+def list_nodes(api: client.ApiClient, *, paging: Paging = Paging()) -> list[RawObject]:
     """Every Node, as the raw dicts the API server sent."""
     core = client.CoreV1Api(api)
-    node_list: RawObject = call_api("list nodes", core.list_node)
-    items = node_list.get("items")
-    return items if isinstance(items, list) else []
+    return list_all("list nodes", core.list_node, paging=paging)
 
 
 SELDON_GROUP, SELDON_VERSION = "mlops.seldon.io", "v1alpha1"
+#: the kind of each plural listed (a list's items carry none; its ``kind`` is on the List)
+SELDON_KINDS = {"servers": "Server", "serverconfigs": "ServerConfig", "models": "Model"}
 
 
 def list_seldon_objects(
-    api: client.ApiClient, plural: str, *, namespace: str | None = None
+    api: client.ApiClient, plural: str, *, namespace: str | None = None, paging: Paging = Paging()
 ) -> list[RawObject]:
     """Every Seldon Core 2 object of a kind (``servers``, ``serverconfigs``, ``models``), in one
     namespace or in all, as raw dicts with their ``apiVersion`` and ``kind`` set."""
     custom = client.CustomObjectsApi(api)
     where = f" in {namespace}" if namespace else ""
+    what = f"list {plural}.{SELDON_GROUP}{where}"
     if namespace:
-        listed: RawObject = call_api(
-            f"list {plural}.{SELDON_GROUP}{where}",
+        args: tuple[Any, ...] = (
             custom.list_namespaced_custom_object,
             SELDON_GROUP,
             SELDON_VERSION,
             namespace,
-            plural,
         )
     else:
-        listed = call_api(
-            f"list {plural}.{SELDON_GROUP}",
-            custom.list_cluster_custom_object,
-            SELDON_GROUP,
-            SELDON_VERSION,
-            plural,
-        )
-    kind = str(listed.get("kind", "")).removesuffix("List")
-    items = listed.get("items")
+        args = (custom.list_cluster_custom_object, SELDON_GROUP, SELDON_VERSION)
+    items = list_all(what, *args, plural, paging=paging)
+    kind = SELDON_KINDS.get(plural, plural)
     return [
         {"apiVersion": f"{SELDON_GROUP}/{SELDON_VERSION}", "kind": kind, **item}
-        for item in (items if isinstance(items, list) else [])
+        for item in items
         if isinstance(item, dict)
     ]
 
@@ -191,19 +237,16 @@ def list_seldon_objects(
 # --- read-only lookups for ``audit --cluster`` (RBAC: docs/audit-rbac.yaml) ------------------------
 
 
-def list_pods(api: client.ApiClient, *, namespace: str | None = None) -> list[RawObject]:
+def list_pods(
+    api: client.ApiClient, *, namespace: str | None = None, paging: Paging = Paging()
+) -> list[RawObject]:
     """Every Pod, in one namespace or in all, as raw dicts with ``apiVersion`` and ``kind`` set."""
     core = client.CoreV1Api(api)
     if namespace:
-        listed: RawObject = call_api(f"list pods in {namespace}", core.list_namespaced_pod, namespace)
+        items = list_all(f"list pods in {namespace}", core.list_namespaced_pod, namespace, paging=paging)
     else:
-        listed = call_api("list pods", core.list_pod_for_all_namespaces)
-    items = listed.get("items")
-    return [
-        {"apiVersion": "v1", "kind": "Pod", **item}
-        for item in (items if isinstance(items, list) else [])
-        if isinstance(item, dict)
-    ]
+        items = list_all("list pods", core.list_pod_for_all_namespaces, paging=paging)
+    return [{"apiVersion": "v1", "kind": "Pod", **item} for item in items if isinstance(item, dict)]
 
 
 def get_replicaset(api: client.ApiClient, name: str, *, namespace: str) -> RawObject | None:
@@ -216,7 +259,9 @@ def get_replicaset(api: client.ApiClient, name: str, *, namespace: str) -> RawOb
     return result
 
 
-def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> dict[str, dict[str, str]]:
+def namespace_labels(
+    api: client.ApiClient, *, namespace: str | None = None, paging: Paging = Paging()
+) -> dict[str, dict[str, str]]:
     """Labels per namespace: of every namespace (list), or of one (get)."""
     core = client.CoreV1Api(api)
     if namespace:
@@ -225,8 +270,9 @@ def namespace_labels(api: client.ApiClient, *, namespace: str | None = None) -> 
         )
         found = [one] if one is not None else []
     else:
-        listed: RawObject = call_api("list namespaces", core.list_namespace)
-        found = [i for i in listed.get("items") or [] if isinstance(i, dict)]
+        found = [
+            i for i in list_all("list namespaces", core.list_namespace, paging=paging) if isinstance(i, dict)
+        ]
     labels: dict[str, dict[str, str]] = {}
     for item in found:
         metadata = item.get("metadata") or {}
