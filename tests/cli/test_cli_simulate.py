@@ -185,7 +185,7 @@ def test_simulate_cluster_lists_nodes_through_kubeconfig(
     report = json.loads(out)
     assert err == "" and report["nodes"].startswith("cluster http://127.0.0.1:")
     assert report["pods"][0]["after"]["fits"] == ["a100-40-1", "a100-80-1", "l4-1", "mig-1"] and code == 1
-    assert api_server.seen == [("/api/v1/nodes", "Bearer secret-token")]
+    assert api_server.seen == [("/api/v1/nodes?limit=500", "Bearer secret-token")]  # paged as kubectl
 
 
 def test_validate_cluster(api_server: type[_NodesApi], capsys: pytest.CaptureFixture[str]) -> None:
