@@ -28,6 +28,7 @@ from webhook.cli.progress import Progress, add_quiet_option
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
 from webhook.simulation.models import check_models, model_json, render_model
+from webhook.simulation.scheduling import NodeFitMemo
 from webhook.simulation.seldon import Manifests, read_seldon_manifests
 from webhook.simulation.simulate import render_simulation, simulate_subject, simulation_json
 
@@ -110,6 +111,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         args.nodes, kubeconfig=args.kubeconfig, chunk=args.chunk_size, progress=progress.page
     )
     subjects = progress.track(manifests.subjects, "simulating", total=len(manifests.subjects), unit=" Pods")
+    fits = NodeFitMemo(nodes)  # the Pods of one server share a template: one pass over the nodes each
     results = [
         simulate_subject(
             s,
@@ -117,6 +119,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             policies=policies,
             extended_resource_toleration=args.extended_resource_toleration,
             namespace_labels=labels(s.namespace),
+            fits=fits,
         )
         for s in subjects
     ]

@@ -32,6 +32,7 @@ from webhook.simulation.admission_plugins import (
 )
 from webhook.simulation.scheduling import (
     NodeFit,
+    NodeFitMemo,
     fit_nodes,
     missing_resources,
     node_name,
@@ -122,13 +123,19 @@ def simulate_subject(
     policies: PolicySet,
     extended_resource_toleration: bool = False,
     namespace_labels: Mapping[str, str] | None = None,
+    fits: NodeFitMemo | None = None,
 ) -> Simulation:
     """Review the Pod as the webhook would, then filter and score every node for both Pods;
-    ``namespace_labels`` are its namespace's, for namespaceSelector (None: unknown)."""
+    ``namespace_labels`` are its namespace's, for namespaceSelector (None: unknown). ``fits``:
+    a memo over the same ``nodes``, shared by the Pods of one run."""
+
+    def fit(pod: RawObject) -> list[NodeFit]:
+        return fits.fit(pod) if fits is not None and fits.nodes is nodes else fit_nodes(pod, nodes)
+
     pod = admitted_pod(subject, extended_resource_toleration=extended_resource_toleration)
     labels = namespace_labels
     review = review_pod(pod, namespace=subject.namespace, policies=policies, namespace_labels=labels)
-    before = fit_nodes(pod, nodes)
+    before = fit(pod)
     if not review.allowed:
         return Simulation(subject, review, before, None, [f"denied: {review.denial}"])
     try:  # a Pod bound by spec.nodeName is judged by that node's taints, when it is among the nodes
@@ -147,7 +154,7 @@ def simulate_subject(
         return Simulation(
             subject, review, before, None, [f"refused by the guard: {refusal}"], guard_refusal=refusal
         )
-    after = fit_nodes(review.pod, nodes)
+    after = fit(review.pod)
     problems, notes = _resource_checks(review.pod, after, {node_name(n): n for n in nodes})
     notes = _covered_tolerations(review, pod) + notes
     notes += [f"guard: {w.removeprefix(WARNING_PREFIX)}" for w in verdict.warnings]  # audit mode
