@@ -72,6 +72,7 @@ bench: $(STAMP)
 	  $$SUDO apt-get install -y -q wrk || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk; }; }
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scale.py
 	@if [ -n "$$(python3 -m tests.e2e.image buildah images -q localhost/placement-webhook:e2e 2>/dev/null)" ]; then \
 	  $(BIN)/python bench/cluster.py; else echo "bench/cluster.py skipped: run make control-plane image first"; fi
 
