@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.e2e.load import server_pod
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 PODS, NODES, NAMESPACES = 5000, 1000, 10
+EMPTY_NAMESPACES = 600  # two pages of Namespaces for the server's cache
 
 
 def _node(index: int) -> dict[str, Any]:
@@ -62,6 +64,7 @@ def large(binaries: dict[str, Path]) -> Iterator[ControlPlane]:
             plane.api.create(f"/api/v1/namespaces/team-{i % NAMESPACES}/pods", body)
 
         with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda n: create_namespace(plane.api, f"empty-{n}"), range(EMPTY_NAMESPACES)))
             list(pool.map(pod, range(PODS)))
             list(pool.map(lambda i: plane.api.create("/api/v1/nodes", _node(i)), range(NODES)))
         # the webhook configuration audit reads (after the Pods: nothing serves it here)
@@ -189,3 +192,33 @@ def test_progress_shows_on_a_terminal_and_never_changes_the_output(large: Contro
     assert re.search(r"list pods: .*\d+ items", shown[False]), shown[False][-500:]
     assert re.search(r"reviewing: .*Pods", shown[False]), shown[False][-500:]
     assert shown[True] == ""
+
+
+def test_the_servers_node_and_namespace_caches_list_page_by_page(large: ControlPlane) -> None:
+    """The server's caches read their first list 500 at a time, as a reflector does, and are ready
+    (so is /readyz) only once the last page is in."""
+    from webhook.cluster import client as cluster
+    from webhook.cluster.namespaces import NamespaceCache
+    from webhook.cluster.nodes import NodeCache
+
+    api = cluster.load_api_client(str(large.admin_kubeconfig))
+    namespaces = len(large.api.items("/api/v1/namespaces"))
+    assert namespaces > 500
+    for cache_type, resource, count in (
+        (NodeCache, "nodes", NODES),
+        (NamespaceCache, "namespaces", namespaces),
+    ):
+        before = list_calls(large, resource)
+        cache = cache_type(api)
+        assert not cache.ready
+        cache.start()
+        try:
+            deadline = time.monotonic() + 60
+            while not cache.ready:
+                assert time.monotonic() < deadline, f"the {resource} cache never got ready: {cache.failure}"
+                time.sleep(0.05)
+            listed = len(cache.state.labels_by_name)
+            assert listed == count
+            assert list_calls(large, resource) - before == -(-listed // 500)
+        finally:
+            cache.stop()

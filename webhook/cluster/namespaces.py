@@ -40,6 +40,8 @@ log = logging.getLogger("placement_webhook")  # the server's logger (webhook.ser
 LOOKUP_TIMEOUT = 2.0  # seconds for the direct GET of a namespace the cache does not have
 LIST_TIMEOUT = 30.0
 WATCH_SECONDS = 240  # the API server ends each watch after this; it is then resumed
+LIST_CHUNK = 500  # objects per list call, as client-go's reflector pages its first list
+LIST_RESTARTS = 3  # times a list starts over after its continue token expired
 RELIST_INTERVAL = 600.0
 
 
@@ -132,9 +134,30 @@ class NamespaceCache:
     # the loop -----------------------------------------------------------------------------------------
 
     def _list(self) -> None:
+        """The whole list, page by page as a client-go reflector reads it (``LIST_CHUNK`` objects
+        per call), installed at once when the last page is in: until then ``ready`` stays false.
+        A continue token that expired between pages (410) starts the list over."""
         list_call = getattr(self.core, self.kind.list_call)
-        response: Any = list_call(_preload_content=False, _request_timeout=LIST_TIMEOUT)
-        items, version = read_list(json.loads(response.data))
+        for attempt in range(LIST_RESTARTS + 1):
+            items: list[Any] = []
+            token: str | None = None
+            try:
+                while True:
+                    options: dict[str, Any] = {"limit": LIST_CHUNK, **({"_continue": token} if token else {})}
+                    response: Any = list_call(
+                        _preload_content=False, _request_timeout=LIST_TIMEOUT, **options
+                    )
+                    listed = json.loads(response.data)
+                    page, version = read_list(listed)
+                    items += page
+                    token = (listed.get("metadata") or {}).get("continue") or None
+                    if token is None:
+                        break
+            except ApiException as exc:
+                if exc.status == 410 and token is not None and attempt < LIST_RESTARTS:
+                    continue
+                raise
+            break
         self.state.replace(items, resource_version=version)
         fields = {self.kind.plural.lower(): len(items), "resourceVersion": version}
         log.info(f"{self.kind.plural.lower()} listed", extra={"fields": fields})
