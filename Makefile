@@ -73,6 +73,8 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scale.py
+	@if [ -x "$$(e2e/controlplane/build.sh --dir)/kube-apiserver" ]; then $(BIN)/python bench/caches.py; \
+	  else echo "bench/caches.py skipped: run make control-plane first"; fi
 	@if [ -n "$$(python3 -m tests.e2e.image buildah images -q localhost/placement-webhook:e2e 2>/dev/null)" ]; then \
 	  $(BIN)/python bench/cluster.py; else echo "bench/cluster.py skipped: run make control-plane image first"; fi
 

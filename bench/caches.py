@@ -49,7 +49,8 @@ if kind != "none":
     count = len(cache.state.labels_by_name)
 ready = time.perf_counter()
 rss = next(int(l.split()[1]) for l in open(f"/proc/{os.getpid()}/status") if l.startswith("VmRSS"))
-print(json.dumps({"objects": count, "import_s": imported - started, "ready_s": ready - imported, "rss_mb": rss / 1024}))
+print(json.dumps({"objects": count, "import_s": imported - started, "ready_s": ready - imported, "rss_mb": rss / 1024}), flush=True)
+os._exit(0)  # the cache's watch thread is still in a request: no interpreter shutdown under it
 """
 
 
