@@ -19,6 +19,7 @@ layer. Standard library only: it runs before the project's virtualenv exists.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -161,6 +162,27 @@ def image_size(name: str) -> str:
     """buildah's own account of the image's size (uncompressed), e.g. ``317 MB``."""
     listing = json.loads(buildah("images", "--json", name))
     return str(listing[0]["size"]) if listing else "unknown"
+
+
+class SharedRootfs:
+    """The image's root filesystem: one buildah container shared by every read-only-root container
+    (nothing can write to it), one of its own for any other."""
+
+    def __init__(self) -> None:
+        self._containers: dict[str, Path] = {}
+
+    def path(self, *, writable: bool, name: str) -> Path:
+        key = name if writable else "shared"
+        if key not in self._containers:
+            working = buildah("from", "--name", f"pw-e2e-{os.getpid()}-{key}", IMAGE)
+            self._containers[key] = Path(buildah("mount", working))
+        return self._containers[key]
+
+    def close(self) -> None:
+        for key in list(self._containers):
+            with contextlib.suppress(RuntimeError):
+                buildah("rm", f"pw-e2e-{os.getpid()}-{key}")
+            del self._containers[key]
 
 
 def main(argv: Sequence[str]) -> int:

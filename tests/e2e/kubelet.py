@@ -86,7 +86,7 @@ class Kubelet:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._endings: list[threading.Thread] = []  # Pods being terminated
-        self._rootfs = _SharedRootfs()
+        self._rootfs = image.SharedRootfs()
         self._last_volume_sync = 0.0
 
     # --- the loop ------------------------------------------------------------------------------
@@ -366,27 +366,6 @@ class Kubelet:
             "noNewPrivs": security.get("allowPrivilegeEscalation") is False,
             "argv": [*command, *args], "env": env, "workdir": self.config.get("WorkingDir") or "/",
         }  # fmt: skip
-
-
-class _SharedRootfs:
-    """The image's root filesystem: one buildah container shared by every read-only-root container
-    (nothing can write to it), one of its own for any other."""
-
-    def __init__(self) -> None:
-        self._containers: dict[str, Path] = {}
-
-    def path(self, *, writable: bool, name: str) -> Path:
-        key = name if writable else "shared"
-        if key not in self._containers:
-            working = image.buildah("from", "--name", f"pw-e2e-{os.getpid()}-{key}", image.IMAGE)
-            self._containers[key] = Path(image.buildah("mount", working))
-        return self._containers[key]
-
-    def close(self) -> None:
-        for key in list(self._containers):
-            with contextlib.suppress(RuntimeError):
-                image.buildah("rm", f"pw-e2e-{os.getpid()}-{key}")
-            del self._containers[key]
 
 
 def _port(container: dict[str, Any], port: int | str) -> int:
