@@ -174,7 +174,7 @@ def test_the_loop_lists_watches_resumes_relists_on_410_and_backs_off(
         "_preload_content": False,
         "_request_timeout": (30.0, 90),
     }
-    assert core.calls[0][1] == {"_preload_content": False, "_request_timeout": 30.0}
+    assert core.calls[0][1] == {"_preload_content": False, "_request_timeout": 30.0, "limit": 500}
     assert first_watch.released and gone.released
     assert 0.4 <= sleeps[0] <= 0.6 and 0.8 <= sleeps[1] <= 1.2 and 1.6 <= sleeps[2] <= 2.4
     assert (cache.ready, len(cache.state), cache.labels("a"), cache.state.resource_version) == (
@@ -260,3 +260,28 @@ def test_fetch_reads_one_namespace_and_counts_the_miss(
     assert core.calls == [("get fresh", {"_preload_content": False, "_request_timeout": 1.5})]
     assert cache.stats.misses == {miss: 1}
     assert cache.labels("fresh") == labels  # remembered only when found
+
+
+def _page(version: str, token: str | None, *items: Any) -> Response:
+    metadata = {"resourceVersion": version, **({"continue": token} if token else {})}
+    return Response(
+        json.dumps({"kind": "NamespaceList", "metadata": metadata, "items": list(items)}).encode()
+    )
+
+
+def test_the_first_list_is_paged_and_starts_over_when_its_continue_token_expires() -> None:
+    core = ScriptedCore(
+        _page("5", "t1", namespace("a", "1")),
+        ApiException(status=410, reason="Gone"),  # the token expired between pages: start over
+        _page("9", "t2", namespace("a", "8", team="x")),
+        _page("9", None, namespace("b", "9")),
+        OSError("the watch"),  # its backoff stops the loop
+    )
+    cache = scripted_cache(core, [], stop_after=1)
+    cache._run()
+    lists = [kwargs for call, kwargs in core.calls if call == "list"]
+    assert [kwargs.get("_continue") for kwargs in lists] == [None, "t1", None, "t2"]
+    assert all(kwargs["limit"] == 500 for kwargs in lists)
+    assert (cache.ready, len(cache.state), cache.labels("a"), cache.state.resource_version) == (
+        True, 2, {"team": "x"}, "9",
+    )  # fmt: skip
