@@ -9,8 +9,9 @@ An alias bomb is measured by what its aliases *add*: the nodes the document expa
 nodes it is made of. A large document without aliases (a ``kubectl get pods -A -o yaml`` export of
 a whole cluster) adds nothing and is never refused for its size. Manifest streams that are JSON
 (``kubectl get -o json``) are parsed as JSON, with duplicate keys still refused; anything the JSON
-parser does not take (YAML, a duplicate key, a syntax error) goes the YAML way, whose messages name
-the line.
+parser does not take (YAML, a duplicate key, a syntax error) goes the YAML way: plain YAML (no
+anchors, aliases, tags or merge keys: an export) built from the parser's events
+(``plain_yaml``), the rest composed, whose messages name the line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from webhook.errors import InputError, PolicyError
+from webhook.policy.plain_yaml import plain_documents
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may not
     from yaml import CSafeLoader as _Loader
@@ -227,6 +229,8 @@ def _json_document(text: str) -> list[Any] | None:
 def load_yaml_documents(text: str, *, source: str = "<memory>") -> list[Any]:
     """Every document of a manifest stream (Pods, AdmissionReviews); problems raise ``InputError``."""
     parsed = _json_document(text)
+    if parsed is None:
+        parsed = plain_documents(text, max_depth=MAX_DEPTH)
     if parsed is not None:
         return [d for d in parsed if d is not None]
     try:
