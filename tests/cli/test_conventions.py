@@ -317,7 +317,18 @@ def test_a_missing_kubeconfig_says_so(
 
 # --- --help ----------------------------------------------------------------------------------------
 
-VERBS = ["review", "validate", "simulate", "audit", "test", "schema", "native-guard", "serve", "certs"]
+VERBS = [
+    "review",
+    "validate",
+    "simulate",
+    "audit",
+    "test",
+    "schema",
+    "native-guard",
+    "export",
+    "serve",
+    "certs",
+]
 
 
 @pytest.mark.parametrize("verb", VERBS)

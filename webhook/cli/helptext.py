@@ -42,6 +42,12 @@ the reservation guard in CEL, evaluated by the API server itself, so that it hol
 webhook replica answers. The chart installs them and the server keeps them in step (serve
 --native-guard); this shows what it applies. Pods created with spec.nodeName stay with the
 webhook (CEL cannot read a Node's taints). Empty List without reservations.""",
+    "export": """\
+Print native mode: the enforce policies as one MutatingAdmissionPolicy (the first matching policy
+adds its placement with JSON Patch, as /mutate does), the onConflict policies as
+ValidatingAdmissionPolicies (deny: Deny, warn: Warn, with /mutate's words), and the reservation
+guard, each with its binding. The API server applies them itself: no webhook to run. Refused,
+with the reason for each policy, when a policy cannot run natively (audit mode).""",
     "serve": """\
 Run the HTTPS admission server: POST /mutate (placement) and /validate (the reservation guard),
 GET /healthz, /readyz and /metrics on one TLS port.
@@ -80,6 +86,9 @@ EXAMPLES = {
     "native-guard": """\
   placement-webhook native-guard --policies policies.yaml
   placement-webhook native-guard --policies policies.yaml --exclude-namespace pw | kubectl apply -f -""",
+    "export": """\
+  placement-webhook export --policies policies.yaml
+  placement-webhook export --policies policies.yaml -o json | kubectl apply --server-side -f -""",
     "serve": """\
   placement-webhook serve --policies policies.yaml --cert-dir certs --port 8443
   PLACEMENT_WEBHOOK_LOG_LEVEL=debug placement-webhook serve --no-dev-certs""",

@@ -15,7 +15,7 @@ from pathlib import Path
 from webhook import __version__
 from webhook.cli.audit import add_audit_parser
 from webhook.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from webhook.cli.nativeguard import add_native_guard_parser
+from webhook.cli.nativeguard import add_export_parser, add_native_guard_parser
 from webhook.cli.operate import add_certs_parser, add_serve_parser
 from webhook.cli.policy import add_test_and_schema_parsers, add_validate_parser
 from webhook.cli.review import add_review_parser
@@ -45,6 +45,7 @@ def build_parser(*, prog: str = "placement-webhook") -> argparse.ArgumentParser:
     add_audit_parser(commands)
     add_test_and_schema_parsers(commands)
     add_native_guard_parser(commands)
+    add_export_parser(commands)
     add_serve_parser(commands)
     add_certs_parser(commands)
     return parser

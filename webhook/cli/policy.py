@@ -33,6 +33,7 @@ from webhook.cli.helptext import add_verb
 from webhook.cli.policytests import CASE_FILE, find_cases, run_case
 from webhook.cli.testcase import case_file_schema
 from webhook.errors import InputError, PolicyError
+from webhook.native.placement_policy import native_problems
 from webhook.policy.compiled import PolicySet
 from webhook.policy.loading import default_policies_path
 from webhook.policy.model import policy_file_schema
@@ -99,12 +100,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notes = _notes(policies)
     report: dict[str, Any] = {"policies": policies.source, "valid": True, "problems": [], **counts}
     report.update(reservations=reservations, nodes=None, notes=notes)
+    native = [{"policy": name, "reason": reason} for name, reason in native_problems(policies)]
+    if args.native:  # which policies `export` can compile
+        report["native"] = {"supported": not native, "problems": native}
+    else:
+        native = []
     if not structured:
         print(summary)  # before the nodes are fetched: the file itself was checked
         for finding in findings:
             print(f"{finding.severity}: {finding.message}")
         for note in notes:
             print(f"note: {note}")
+        for problem in native:
+            print(f"note: native mode: policy {problem['policy']} cannot run natively: {problem['reason']}")
+        if args.native and not native:
+            print("note: native mode: every policy can run natively (placement-webhook export)")
     if args.nodes is not None or args.cluster:
         nodes, where = load_nodes(args.nodes, kubeconfig=args.kubeconfig)
         ert = args.extended_resource_toleration
@@ -166,6 +176,9 @@ def add_validate_parser(commands: Any) -> None:
     add_policies_option(validate)
     add_node_options(validate, required=False)
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    validate.add_argument(
+        "--native", action="store_true", help="say which policies can run natively (see export)"
+    )
     add_output_option(validate)
     validate.set_defaults(handler=cmd_validate)
 
