@@ -50,7 +50,9 @@ def test_a_file_with_an_audit_policy_is_refused_with_the_policy_and_the_reason(
 ) -> None:
     code, out, err = run(capsys, "export", "--policies", str(ROOT / "policies.yaml"))
     assert code == 1 and out == ""
-    assert err.startswith(f"error: {ROOT / 'policies.yaml'}: policy mig-servers cannot run natively: audit mode")
+    assert err.startswith(
+        f"error: {ROOT / 'policies.yaml'}: policy mig-servers cannot run natively: audit mode"
+    )
 
 
 def test_validate_says_which_policies_can_run_natively(capsys: pytest.CaptureFixture[str]) -> None:

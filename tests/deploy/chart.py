@@ -73,14 +73,18 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def template_text(
-    values: dict[str, Any] | None = None, *, release: str = RELEASE, namespace: str = NAMESPACE
+    values: dict[str, Any] | None = None,
+    *,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+    kube_version: str = KUBE_VERSION,
 ) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
         yaml.safe_dump(values or {}, file)
         file.flush()
         return helm(
             "template", release, str(CHART), "--namespace", namespace,
-            "--kube-version", KUBE_VERSION, "--values", file.name,
+            "--kube-version", kube_version, "--values", file.name,
         ).stdout  # fmt: skip
 
 

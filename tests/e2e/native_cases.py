@@ -117,7 +117,7 @@ def _match(rng: random.Random) -> dict[str, Any]:
     return match
 
 
-def policy_file(rng: random.Random, index: int) -> str:
+def policy_file(rng: random.Random) -> str:
     """One to four enforce policies; the first matching one applies."""
     policies = []
     for i in range(rng.randint(1, 4)):
@@ -134,7 +134,7 @@ def policy_file(rng: random.Random, index: int) -> str:
                 affinity["preferred"] = _some(rng, PREFERRED, 2)
             if affinity:
                 placement["nodeAffinity"] = affinity
-        policy = {"name": f"f{index}-p{i}", "match": _match(rng), "placement": placement}
+        policy = {"name": f"p{i}", "match": _match(rng), "placement": placement}
         if rng.random() < 0.35:
             policy["onConflict"] = "deny"
         policies.append(policy)
@@ -181,10 +181,92 @@ def pod(rng: random.Random, name: str) -> tuple[str, dict[str, Any]]:
         labels["tier"] = "gold"
     metadata: dict[str, Any] = {"name": name, "labels": labels}
     if rng.random() < 0.1:
-        metadata["annotations"] = {POLICY_ANNOTATION: rng.choice(["f0-p0", "someone-else"])}
+        metadata["annotations"] = {POLICY_ANNOTATION: rng.choice(["p0", "someone-else"])}
     return rng.choice(list(NAMESPACES)), {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": metadata,
         "spec": spec,
     }
+
+
+# --- fixed rounds: the Seldon fixtures, and the numeric corners of satisfiability --------------------
+
+
+def spellings(number: int) -> list[str]:
+    """Every label value ``strconv.ParseInt`` reads as ``number``: padded with zeros up to 63 characters."""
+    digits = str(number)
+    return [digits.rjust(width, "0") for width in range(len(digits), 64)]
+
+
+def server_pod(name: str, expressions: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """A GPU server Pod whose required affinity has these terms (ORed)."""
+    terms = [{"matchExpressions": e} for e in expressions]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"seldon-server-name": "triton-gpu"}},
+            "spec": {"automountServiceAccountToken": False, "containers": [{"name": "agent", "image": "registry.invalid/a:1",
+                     "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+                     "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}}}  # fmt: skip
+
+
+def numeric_pods() -> list[dict[str, Any]]:
+    """Gt/Lt windows whose every integer is excluded by NotIn spellings, or all but one spelling."""
+    lt6 = {"key": "gen", "operator": "Lt", "values": ["6"]}
+    four_five = {"key": "gen", "operator": "NotIn", "values": spellings(4) + spellings(5)}
+    four = {"key": "gen", "operator": "NotIn", "values": spellings(4)}
+    almost = {"key": "gen", "operator": "NotIn", "values": spellings(4) + spellings(5)[:-1]}
+    gt3 = {"key": "gen", "operator": "Gt", "values": ["3"]}
+    cases = [
+        [[lt6, four_five]],  # with Gt 3 nothing is left: conflict
+        [[lt6, four]],  # 5 is left
+        [[lt6, almost]],  # 5 spelled with 62 zeros is left
+        [[gt3, lt6, four_five]],  # nothing matches on its own: unschedulable
+        [[gt3, lt6, four_five], [{"key": "pool", "operator": "Exists"}]],  # the other term
+        [[{"key": "gen", "operator": "Gt", "values": ["9223372036854775807"]}]],
+        [[{"key": "gen", "operator": "Lt", "values": ["0"]}]],
+        [[{"key": "gen", "operator": "Gt", "values": ["007"]}]],
+        [[{"key": "gen", "operator": "Gt", "values": ["9223372036854775806"]}]],
+        [[{"key": "gen", "operator": "In", "values": ["4", "007", "x"]}, lt6]],
+        [[{"key": "gen", "operator": "In", "values": ["3"]}]],
+        [[{"key": "gen", "operator": "NotIn", "values": ["4"]}]],
+        [[{"key": "gen", "operator": "DoesNotExist"}]],
+        [[{"key": "gen", "operator": "Exists"}, four_five, lt6]],
+    ]
+    return [server_pod(f"num-{i}", terms) for i, terms in enumerate(cases)]
+
+
+NUMERIC_FILES = {
+    "numeric-gt": "version: 1\npolicies:\n- name: gen-gt\n  match: {servers: ['*']}\n  placement:\n"
+    "    nodeAffinity: {required: [{key: gen, operator: Gt, values: ['3']}]}\n  onConflict: deny\n",
+    "numeric-exists": "version: 1\npolicies:\n- name: gen-exists\n  match: {servers: ['*']}\n  placement:\n"
+    "    nodeAffinity: {required: [{key: gen, operator: Exists}, {key: gen, operator: NotIn, values: ['5']}]}\n",
+    "numeric-in": "version: 1\npolicies:\n- name: gen-in\n  match: {servers: ['*']}\n  placement:\n"
+    "    nodeSelector: {gen: '04'}\n",
+}
+
+
+def fixed_rounds(root: Any) -> list[tuple[str, str, list[tuple[str, dict[str, Any]]]]]:
+    """(name, policy file, (namespace, Pod) pairs): the e2e fixtures' Seldon server Pods with the
+    shipped policies (their audit policy left out: it stays in the webhook) and the examples', and
+    the numeric corners with policies that require Gt, Exists with NotIn, and a nodeSelector."""
+    seldon = []
+    for path in sorted((root / "tests" / "fixtures").glob("*-0.yaml")):
+        pod = yaml.safe_load(path.read_text())
+        pod["metadata"].pop("namespace", None)
+        pod["spec"].pop("nodeName", None)
+        pod["spec"]["automountServiceAccountToken"] = False  # no token volume of a random name
+        seldon.append(pod)
+    variants = []
+    for pod in seldon:
+        variants.append(pod)
+        bare = copy.deepcopy(pod)
+        bare["spec"].pop("tolerations", None)
+        bare["spec"].pop("affinity", None)
+        variants.append(bare)
+    shipped = yaml.safe_load((root / "policies.yaml").read_text())
+    shipped["policies"] = [p for p in shipped["policies"] if p.get("mode") != "audit"]
+    rounds = [
+        ("shipped", yaml.safe_dump(shipped), variants),
+        ("gpu-pool", (root / "examples" / "gpu-pool.yaml").read_text(), variants),
+        *((name, text, numeric_pods()) for name, text in NUMERIC_FILES.items()),
+    ]
+    return [(name, text, [(ns, p) for ns in NAMESPACES for p in pods]) for name, text, pods in rounds]

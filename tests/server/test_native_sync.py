@@ -14,6 +14,7 @@ from tests.helpers import ROOT, policies
 from webhook.engine.memo import LoadedPolicies
 from webhook.errors import ClusterError
 from webhook.native import guard_policies, inert_policy
+from webhook.native.placement_policy import inert_placement_policies, placement_policies
 from webhook.server.metrics import Metrics
 from webhook.server.native_sync import REAPPLY_SECONDS, RETRY_SECONDS, NativeGuardSync
 
@@ -94,3 +95,27 @@ def test_the_adapter_is_made_once_at_the_first_apply() -> None:
     sync.sync(LoadedPolicies(policies(RESERVED)))
     sync.sync(LoadedPolicies(policies(RESERVED.replace("[gpu-operator]", "[gpu-operator-2]"))))
     assert made == [1] and len(recording.calls) == 2
+
+
+def test_native_placement_is_kept_with_the_guard_and_audit_policies_are_left_to_the_webhook(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recording, metrics = Recording(), Metrics()
+    sync = NativeGuardSync(lambda: recording, name=None, metrics=metrics, placement="pw")
+    shipped = LoadedPolicies(policies((ROOT / "policies.yaml").read_text()))  # one audit policy
+    with caplog.at_level(logging.WARNING):
+        assert sync.sync(shipped)
+    names = [(o["kind"], o["metadata"]["name"]) for o in recording.calls[0]]
+    assert names == [
+        ("MutatingAdmissionPolicy", "pw"),
+        ("ValidatingAdmissionPolicy", "pw-deny"),
+        ("ValidatingAdmissionPolicy", "pw-warn"),
+    ]
+    assert recording.calls[0][1] == inert_placement_policies("pw")[1]  # no onConflict: deny
+    assert recording.calls[0] == placement_policies(shipped.policies, name="pw")
+    assert "mig-servers" not in str(recording.calls[0][0])  # the audit policy: not compiled
+    assert [r.getMessage() for r in caplog.records] == ["policy not placed natively"]
+    nothing = LoadedPolicies(policies("version: 1\npolicies: []\n"))
+    assert sync.sync(nothing)
+    mutating = recording.calls[-1][0]["spec"]["mutations"][0]["jsonPatch"]["expression"]
+    assert mutating == "[]" and recording.calls[-1][1:] == inert_placement_policies("pw")[1:]

@@ -33,6 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             dev_certs=args.dev_certs,
             log_level=args.log_level,
             native_guard=args.native_guard,
+            native_placement=args.native_placement,
         )
     except ValidationError as exc:
         raise InputError("; ".join(setting_problems(exc))) from None
@@ -51,6 +52,7 @@ SERVE_OPTIONS = frozenset(
         "dev_certs",
         "log_level",
         "native_guard",
+        "native_placement",
     )
 )
 
@@ -114,6 +116,7 @@ def cmd_certs(args: argparse.Namespace) -> int:
             secret=args.secret or f"{args.service}-tls",
             ca_secret=args.ca_secret or f"{args.service}-ca",
             webhook=args.webhook or args.service,
+            mutating=args.mutating,
         )
         for line in lines:
             print(line)
@@ -151,6 +154,12 @@ def add_certs_parser(commands: Any) -> None:
         "--webhook",
         help="with --install: the Mutating and Validating WebhookConfiguration (default SERVICE)",
     )
+    certs.add_argument(
+        "--no-mutating",
+        dest="mutating",
+        action="store_false",
+        help="with --install: there is no MutatingWebhookConfiguration to patch (native mode)",
+    )
     certs.add_argument("--kubeconfig", help="with --install, outside a cluster: kubeconfig file")
     certs.set_defaults(handler=cmd_certs)
 
@@ -185,5 +194,12 @@ def add_serve_parser(commands: Any) -> None:
         help="keep the native ValidatingAdmissionPolicies NAME and NAME-audit (installed, with their"
         " bindings, by the chart) compiled from the reservations in step, by server-side apply"
         " (needs cluster credentials; default: off)",
+    )
+    serve.add_argument(
+        "--native-placement",
+        metavar="NAME",
+        help="keep native mode in step: the MutatingAdmissionPolicy NAME and the ValidatingAdmissionPolicies"
+        " NAME-deny and NAME-warn (installed, with their bindings, by the chart in mode native or both)"
+        " compiled from the enforce policies, by server-side apply (needs cluster credentials; default: off)",
     )
     serve.set_defaults(handler=cmd_serve)

@@ -293,9 +293,11 @@ def install_certificates(
     secret: str,
     ca_secret: str,
     webhook: str,
+    mutating: bool = True,
     now: dt.datetime | None = None,
 ) -> list[str]:
     """Bring the two Secrets and every webhook's ``caBundle`` up to date; one line per object.
+    ``mutating`` False: no MutatingWebhookConfiguration is installed (native mode), none is patched.
 
     Running it again with nothing to renew reads three objects and writes none.
     """
@@ -307,7 +309,8 @@ def install_certificates(
     )
     lines = [f"renew: {reason}" for reason in plan.reasons]
     lines.append(_save(api, plan.ca_secret, existing=current_ca, name=f"{ns}/{ca_secret}"))
-    lines.append(_patch_ca_bundle(api, webhook, plan.ca_bundle, kind="mutating"))
+    if mutating:
+        lines.append(_patch_ca_bundle(api, webhook, plan.ca_bundle, kind="mutating"))
     lines.append(_patch_ca_bundle(api, webhook, plan.ca_bundle, kind="validating"))
     lines.append(_save(api, plan.tls_secret, existing=current_tls, name=f"{ns}/{secret}"))
     return lines

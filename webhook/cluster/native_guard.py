@@ -22,16 +22,21 @@ from webhook.kube.objects import RawObject
 FIELD_MANAGER = "placement-webhook"
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
 MISSING_HINT = (
-    "the chart installs it (guard.native.enabled); without the chart, apply `placement-webhook"
-    " native-guard` once"
+    "the chart installs it (guard.native.enabled, mode native or both); without the chart, apply"
+    " `placement-webhook native-guard` (or `export`) once"
 )
 
 
 def apply_native_guard(api: client.ApiClient, policies: Sequence[RawObject]) -> list[str]:
-    """Server-side apply each ValidatingAdmissionPolicy's ``spec``; what was done, one phrase each.
+    """Server-side apply the ``spec`` of each Validating- or MutatingAdmissionPolicy; what was done,
+    one phrase each.
     A ClusterError names the first call that failed (the rest is tried again next time)."""
     admission = client.AdmissionregistrationV1Api(api)
     done = []
+    patch = {
+        "ValidatingAdmissionPolicy": admission.patch_validating_admission_policy,
+        "MutatingAdmissionPolicy": admission.patch_mutating_admission_policy,
+    }
     for policy in policies:
         name = policy["metadata"]["name"]
         body = {
@@ -40,11 +45,11 @@ def apply_native_guard(api: client.ApiClient, policies: Sequence[RawObject]) -> 
             "metadata": {"name": name},
             "spec": policy["spec"],
         }
-        what = f"apply validatingadmissionpolicy {name}"
+        what = f"apply {policy['kind'].lower()} {name}"
         try:
             call_api(
                 what,
-                admission.patch_validating_admission_policy,
+                patch[policy["kind"]],
                 name,
                 body,
                 field_manager=FIELD_MANAGER,

@@ -178,3 +178,41 @@ def compile_placement_policies(
             objects.append(policy)
             objects.append(_binding("ValidatingAdmissionPolicy", name + suffix, excluded_namespaces, actions))
     return objects
+
+
+def _inert(kind: str, name: str) -> dict[str, Any]:
+    """What the chart installs under each name the server keeps (so it needs only to patch them)
+    and what a conflict policy holds while no policy of its kind is left: admits, mutates nothing."""
+    spec: dict[str, Any] = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": [POD_CREATE]},
+        # the compiled policies' condition, by name: applying it replaces this one
+        "matchConditions": [{"name": NOT_BOUND["name"], "expression": "false"}],
+    }
+    if kind == "MutatingAdmissionPolicy":
+        spec["reinvocationPolicy"] = "IfNeeded"
+        spec["mutations"] = [{"patchType": "JSONPatch", "jsonPatch": {"expression": "[]"}}]
+    else:
+        spec["validations"] = [{"expression": "true"}]
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def inert_placement_policies(name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
+    return [
+        _inert("MutatingAdmissionPolicy", name),
+        _inert("ValidatingAdmissionPolicy", name + "-deny"),
+        _inert("ValidatingAdmissionPolicy", name + "-warn"),
+    ]
+
+
+def placement_policies(policies: PolicySet, *, name: str = DEFAULT_NAME) -> list[dict[str, Any]]:
+    """The three policies the server keeps in step (``name``, ``name-deny``, ``name-warn``; a
+    conflict policy inert while no policy has its ``onConflict``); their bindings are the chart's.
+    Audit policies are left out (``native_problems``): they warn only through the webhook."""
+    objects = [mutating_policy(policies, name=name)]
+    for deny, suffix in ((True, "-deny"), (False, "-warn")):
+        compiled = conflict_policy(policies, name=name + suffix, deny=deny)
+        objects.append(
+            compiled if compiled is not None else _inert("ValidatingAdmissionPolicy", name + suffix)
+        )
+    return objects

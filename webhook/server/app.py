@@ -315,6 +315,7 @@ def _operational_app(state: AppState) -> Starlette:
         if native is not None:
             body["nativeGuard"] = {
                 "name": native.name,
+                "placement": native.placement,
                 "inStep": native.problem is None,
                 "problem": native.problem,
             }

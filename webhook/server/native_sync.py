@@ -1,4 +1,5 @@
-"""The native guard kept in step with the policies in force (``--native-guard NAME``).
+"""The native guard (``--native-guard NAME``) and native placement (``--native-placement NAME``)
+kept in step with the policies in force.
 
 After each load the server compiles the reservations into a ValidatingAdmissionPolicy and binding
 (``webhook.native``) and applies them (``webhook.cluster.native_guard``), from the reload thread,
@@ -25,6 +26,7 @@ from typing import Any
 from webhook.engine.memo import LoadedPolicies
 from webhook.errors import PlacementWebhookError
 from webhook.native import guard_policies
+from webhook.native.placement_policy import native_problems, placement_policies
 from webhook.server.logs import LOGGER
 from webhook.server.metrics import Metrics
 
@@ -45,12 +47,13 @@ class NativeGuardSync:
         self,
         apply: Callable[[], Apply],
         *,
-        name: str,
+        name: str | None,
         metrics: Metrics,
+        placement: str | None = None,
     ) -> None:
         self._make_apply = apply
         self._apply: Apply | None = None
-        self.name, self.metrics = name, metrics
+        self.name, self.metrics, self.placement = name, metrics, placement
         self.applied: str | None = None  # the JSON of the objects last applied
         self.applied_at = 0.0
         self.compiled_for: LoadedPolicies | None = None
@@ -59,10 +62,20 @@ class NativeGuardSync:
         self.retry_at = 0.0  # monotonic time before which a failed apply is not tried again
         self.clock: Callable[[], float] = time.monotonic
 
+    def _compile(self, loaded: LoadedPolicies) -> list[dict[str, Any]]:
+        objects = [] if self.name is None else guard_policies(loaded.policies, name=self.name)
+        if self.placement is not None:
+            objects += placement_policies(loaded.policies, name=self.placement)
+            for policy, reason in native_problems(loaded.policies):
+                log.warning(
+                    "policy not placed natively", extra={"fields": {"policy": policy, "reason": reason}}
+                )
+        return objects
+
     def sync(self, loaded: LoadedPolicies) -> bool:
         """Bring the cluster's native guard in step with ``loaded``; True when it is. Blocking."""
         if loaded is not self.compiled_for:
-            self.objects = guard_policies(loaded.policies, name=self.name)
+            self.objects = self._compile(loaded)
             self.compiled_for, self.retry_at = loaded, 0.0
         wanted = json.dumps(self.objects, sort_keys=True)
         if wanted == self.applied and self.clock() < self.applied_at + REAPPLY_SECONDS:

@@ -153,7 +153,7 @@ def _node_lookup(settings: ServerSettings) -> NodeTaints:
 
 def _native_guard(settings: ServerSettings, metrics: Metrics) -> NativeGuardSync | None:
     """The native guard's keeper with ``--native-guard``; its API client is made at the first apply."""
-    if settings.native_guard is None:
+    if settings.native_guard is None and settings.native_placement is None:
         return None
 
     def make_apply() -> Apply:
@@ -163,7 +163,9 @@ def _native_guard(settings: ServerSettings, metrics: Metrics) -> NativeGuardSync
         api = load_api_client()
         return lambda policies: apply_native_guard(api, policies)
 
-    return NativeGuardSync(make_apply, name=settings.native_guard, metrics=metrics)
+    return NativeGuardSync(
+        make_apply, name=settings.native_guard, metrics=metrics, placement=settings.native_placement
+    )
 
 
 def namespaces_servable(namespaces: NamespaceLabels, *, wait: float = FIRST_LIST_WAIT) -> ServingCheck:

@@ -49,4 +49,10 @@ class ServerSettings(BaseSettings):
         description="keep the native ValidatingAdmissionPolicies NAME and NAME-audit (the chart installs"
         " them and their bindings) compiled from the reservations in step, by server-side apply",
     )
+    native_placement: str | None = Field(
+        None,
+        description="keep the native MutatingAdmissionPolicy NAME and the ValidatingAdmissionPolicies"
+        " NAME-deny and NAME-warn (the chart installs them and their bindings in mode native or both)"
+        " compiled from the enforce policies in step, by server-side apply",
+    )
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")

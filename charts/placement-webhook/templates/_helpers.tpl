@@ -98,6 +98,9 @@ containers:
   - --secret={{ include "pw.tlsSecret" . }}
   - --ca-secret={{ include "pw.caSecret" . }}
   - --webhook={{ include "pw.fullname" . }}
+  {{- if eq .Values.mode "native" }}
+  - --no-mutating
+  {{- end }}
   - --days={{ .Values.certificates.bootstrap.days }}
   - --ca-days={{ .Values.certificates.bootstrap.caDays }}
   resources: {{- toYaml .Values.certificates.bootstrap.resources | nindent 4 }}
@@ -177,7 +180,7 @@ containers:
 {{/* the server calls the API server: the namespace cache, the guard's Node cache, or keeping the
      native guard policy in step ("true" or "false") */}}
 {{- define "pw.callsApi" -}}
-{{- or .Values.namespaceSelector.enabled (and .Values.guard.enabled (or .Values.guard.nodeName.enabled .Values.guard.native.enabled)) -}}
+{{- or .Values.namespaceSelector.enabled (and .Values.guard.enabled (or .Values.guard.nodeName.enabled .Values.guard.native.enabled)) (ne .Values.mode "webhook") -}}
 {{- end -}}
 
 {{/* the native ValidatingAdmissionPolicy (and binding) the server keeps in step; "-audit" is
@@ -189,4 +192,9 @@ containers:
 {{/* the namespaces no webhook of this chart is sent, nor the native guard judges */}}
 {{- define "pw.excludedNamespaces" -}}
 {{- concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | toJson -}}
+{{- end -}}
+
+{{/* native mode's MutatingAdmissionPolicy; its conflict ValidatingAdmissionPolicies are NAME-deny and NAME-warn */}}
+{{- define "pw.nativePlacementName" -}}
+{{- include "pw.fullname" . }}
 {{- end -}}
