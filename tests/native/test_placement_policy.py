@@ -9,7 +9,12 @@ import re
 from typing import Any
 
 from webhook.native.placement_cel import pointer
-from webhook.native.placement_policy import AUDIT_REASON, compile_placement_policies, native_problems
+from webhook.native.placement_policy import (
+    AUDIT_REASON,
+    NO_PATCH,
+    compile_placement_policies,
+    native_problems,
+)
 from webhook.native.requirements import satisfiable_with
 from webhook.policy.loading import load_policies_text
 
@@ -92,7 +97,7 @@ def test_each_conflict_policy_judges_only_its_own_policies() -> None:
 def test_a_file_without_enforce_policies_mutates_nothing() -> None:
     found = objects("version: 1\npolicies: []\n")
     assert found["MutatingAdmissionPolicy/placement-webhook"]["spec"]["mutations"][0]["jsonPatch"] == {
-        "expression": "[]"
+        "expression": NO_PATCH
     }
     assert len(found) == 2  # no conflict policies
 

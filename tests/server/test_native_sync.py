@@ -14,7 +14,7 @@ from tests.helpers import ROOT, policies
 from webhook.engine.memo import LoadedPolicies
 from webhook.errors import ClusterError
 from webhook.native import guard_policies, inert_policy
-from webhook.native.placement_policy import inert_placement_policies, placement_policies
+from webhook.native.placement_policy import NO_PATCH, inert_placement_policies, placement_policies
 from webhook.server.metrics import Metrics
 from webhook.server.native_sync import REAPPLY_SECONDS, RETRY_SECONDS, NativeGuardSync
 
@@ -118,4 +118,4 @@ def test_native_placement_is_kept_with_the_guard_and_audit_policies_are_left_to_
     nothing = LoadedPolicies(policies("version: 1\npolicies: []\n"))
     assert sync.sync(nothing)
     mutating = recording.calls[-1][0]["spec"]["mutations"][0]["jsonPatch"]["expression"]
-    assert mutating == "[]" and recording.calls[-1][1:] == inert_placement_policies("pw")[1:]
+    assert mutating == NO_PATCH and recording.calls[-1][1:] == inert_placement_policies("pw")[1:]

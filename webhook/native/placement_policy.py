@@ -42,6 +42,8 @@ NOT_BOUND = {
     "name": "not-bound-to-a-node",
     "expression": "!has(object.spec.nodeName) || object.spec.nodeName == ''",
 }
+#: a patch of no ops typed as one: the API server refuses ``[]`` (``list(dyn)``, not ``list(JSONPatch)``)
+NO_PATCH = "[JSONPatch{op: 'test', path: '/kind', value: 'Pod'}].filter(op, false)"
 AUDIT_REASON = (
     "audit mode: its warnings describe the Pod before any mutation, which an admission policy"
     " cannot see (keep it in the webhook)"
@@ -73,7 +75,7 @@ def _mutation(enforce: list[CompiledPolicy]) -> str:
         f" ? {patch_ops(p)} : []) : "
         for p in enforce
     )
-    return chain + "[]"
+    return chain + NO_PATCH
 
 
 def _match_resources(excluded: Sequence[str]) -> dict[str, Any]:
@@ -191,7 +193,7 @@ def _inert(kind: str, name: str) -> dict[str, Any]:
     }
     if kind == "MutatingAdmissionPolicy":
         spec["reinvocationPolicy"] = "IfNeeded"
-        spec["mutations"] = [{"patchType": "JSONPatch", "jsonPatch": {"expression": "[]"}}]
+        spec["mutations"] = [{"patchType": "JSONPatch", "jsonPatch": {"expression": NO_PATCH}}]
     else:
         spec["validations"] = [{"expression": "true"}]
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
