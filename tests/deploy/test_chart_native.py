@@ -66,10 +66,22 @@ def test_native_modes_install_the_policies_inert_with_bindings_like_the_webhooks
     ]  # fmt: skip
     mutating_webhooks = [o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]
     job_args = one(objects, "Job")["spec"]["template"]["spec"]["containers"][0]["args"]
+    guard_hooks = [h["name"] for h in one(objects, "ValidatingWebhookConfiguration")["webhooks"]]
     if mode == "native":  # no webhook in the Pod create path; the certificates Job does not look for one
         assert mutating_webhooks == [] and "--no-mutating" in job_args
+        # the native guard judges; only Pods created with spec.nodeName (a Node's taints) go to /validate
+        assert guard_hooks == ["nodename.guard.placement-webhook.io"]
     else:
         assert len(mutating_webhooks) == 1 and "--no-mutating" not in job_args
+        assert guard_hooks == ["guard.placement-webhook.io", "nodename.guard.placement-webhook.io"]
+
+
+def test_native_mode_without_the_native_guard_keeps_the_guard_webhook() -> None:
+    objects = render({"mode": "native", "guard": {"native": {"enabled": False}}})
+    hooks = [h["name"] for h in one(objects, "ValidatingWebhookConfiguration")["webhooks"]]
+    assert hooks == ["guard.placement-webhook.io", "nodename.guard.placement-webhook.io"]
+    no_node_name = render({"mode": "native", "guard": {"nodeName": {"enabled": False}}})
+    assert not [o for o in no_node_name if o["kind"] == "ValidatingWebhookConfiguration"]
 
 
 def test_webhook_mode_installs_no_native_placement() -> None:
