@@ -8,7 +8,11 @@ alternating so that drift on the machine spreads over all of them:
 
 - ``none``: no webhook configuration and no admission policy binding of ours;
 - ``mutate``: the MutatingWebhookConfiguration only;
-- ``shipped``: everything the chart installs (mutating webhook, guard webhooks, native guard).
+- ``shipped``: everything the chart installs (mutating webhook, guard webhooks, native guard);
+- ``native``: native mode, no webhook: the chart's policies compiled (``placement-webhook export``:
+  the MutatingAdmissionPolicy, the conflict policies) and the native guard, with their bindings;
+- ``map-floor``: one MutatingAdmissionPolicy adding one label to the same Pods, nothing else: what
+  the API server spends on any MutatingAdmissionPolicy, the floor under ``native``.
 
 Per configuration: creates per second (and the ratio to ``none``), CPU seconds per Pod of the API
 server and of our replicas (``/proc``), the API server's own histogram of our webhooks' latency
@@ -35,16 +39,18 @@ from tests.e2e.controlplane import ControlPlane, find_binaries  # noqa: E402
 from tests.e2e.imaged import ImagedCluster, imaged_cluster  # noqa: E402
 from tests.e2e.kube import create_namespace  # noqa: E402
 from tests.e2e.load import server_pod  # noqa: E402
+from webhook.native.placement_policy import compile_placement_policies  # noqa: E402
+from webhook.policy.loading import load_policies_text  # noqa: E402
 
 PODS = int(os.environ.get("BENCH_CLUSTER_PODS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_CLUSTER_ROUNDS", "3"))
 CONCURRENCY = 16
-MODES = ("none", "mutate", "shipped")
+MODES = ("none", "mutate", "shipped", "native", "map-floor")
 ADMISSION = "/apis/admissionregistration.k8s.io/v1"
 KINDS = {
     "mutatingwebhookconfigurations": ("mutate", "shipped"),
     "validatingwebhookconfigurations": ("shipped",),
-    "validatingadmissionpolicybindings": ("shipped",),
+    "validatingadmissionpolicybindings": ("shipped", "native"),  # the chart's: the native guard
 }
 DURATION_METRIC = "apiserver_admission_webhook_admission_duration_seconds"
 OUT = ROOT / "bench" / "results"
@@ -102,30 +108,71 @@ def _quantile(counts: dict[float, float], q: float) -> float | None:
 
 
 class Switch:
-    """Our admission objects, removed and put back between rounds."""
+    """Our admission objects, removed and put back between rounds: the chart's webhook
+    configurations and guard bindings, the native placement's bindings, the one-op policy's."""
 
     def __init__(self, cluster: ImagedCluster) -> None:
         self.cluster = cluster
-        self.saved = {kind: [o for o in cluster.objects if o["kind"].lower() + "s" == kind] for kind in KINDS}
+        extra = native_placement(cluster) + one_op_policy()
+        for policy in (o for o in extra if not o["kind"].endswith("Binding")):  # bound in their rounds only
+            cluster.api.create(f"{ADMISSION}/{policy['kind'].lower()[:-1]}ies", policy)
+        self.saved: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+            (kind, o, modes)
+            for kind, modes in KINDS.items()
+            for o in cluster.objects
+            if o["kind"].lower() + "s" == kind
+        ]
+        for o in extra:
+            if o["kind"].endswith("Binding"):
+                modes = ("map-floor",) if o["metadata"]["name"] == ONE_OP else ("native",)
+                self.saved.append((o["kind"].lower() + "s", o, modes))
         # the caBundle the certs Job patched in, read before a round removes the configurations
         hooks = cluster.api.get(f"{ADMISSION}/mutatingwebhookconfigurations/placement-webhook")
         self.ca_bundle = str(hooks["webhooks"][0]["clientConfig"]["caBundle"])
 
     def to(self, mode: str) -> None:
         api = self.cluster.api
-        for kind, modes in KINDS.items():
-            for obj in self.saved[kind]:
-                path = f"{ADMISSION}/{kind}/{obj['metadata']['name']}"
-                present = api.maybe(path) is not None
-                if mode in modes and not present:
-                    body = json.loads(json.dumps(obj))
-                    if kind.endswith("webhookconfigurations"):  # the caBundle the certs Job patched in
-                        for hook in body["webhooks"]:
-                            hook["clientConfig"]["caBundle"] = self.ca_bundle
-                    api.create(f"{ADMISSION}/{kind}", body)
-                elif mode not in modes and present:
-                    api.delete(path)
+        for kind, obj, modes in self.saved:
+            path = f"{ADMISSION}/{kind}/{obj['metadata']['name']}"
+            present = api.maybe(path) is not None
+            if mode in modes and not present:
+                body = json.loads(json.dumps(obj))
+                if kind.endswith("webhookconfigurations"):  # the caBundle the certs Job patched in
+                    for hook in body["webhooks"]:
+                        hook["clientConfig"]["caBundle"] = self.ca_bundle
+                api.create(f"{ADMISSION}/{kind}", body)
+            elif mode not in modes and present:
+                api.delete(path)
         time.sleep(3)  # the API server's admission informers follow the change
+
+
+ONE_OP = "bench-one-op"
+
+
+def one_op_policy() -> list[dict[str, Any]]:
+    """A MutatingAdmissionPolicy adding one label to the same Pods: what the API server spends on
+    any such policy, whatever its CEL (the floor under native mode's cost)."""
+    rule = {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}
+    patch = "[JSONPatch{op: 'add', path: '/metadata/labels/bench', value: 'one-op'}]"
+    return [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy", "metadata": {"name": ONE_OP},
+         "spec": {"failurePolicy": "Fail", "reinvocationPolicy": "Never", "matchConstraints": {"resourceRules": [rule]},
+                  "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": patch}}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicyBinding", "metadata": {"name": ONE_OP},
+         "spec": {"policyName": ONE_OP, "matchResources": {"objectSelector": {"matchExpressions": [
+             {"key": "seldon-server-name", "operator": "Exists"}]}}}},
+    ]  # fmt: skip
+
+
+def native_placement(cluster: ImagedCluster) -> list[dict[str, Any]]:
+    """The chart's policy file compiled for native mode, bound like the chart's mode native binds it."""
+    config = next(
+        o for o in cluster.objects if o["kind"] == "ConfigMap" and "policies.yaml" in o.get("data", {})
+    )
+    policies = load_policies_text(config["data"]["policies.yaml"])
+    return compile_placement_policies(
+        policies, excluded_namespaces=["kube-system", "placement-webhook"], name="bench-native"
+    )
 
 
 def create_round(cluster: ImagedCluster, namespace: str) -> float:
@@ -217,10 +264,10 @@ def summarise(rows: Any, latency: Any, rss: list[float]) -> dict[str, Any]:
 def print_summary(summary: dict[str, Any]) -> None:
     print(f"\nPod creates through kube-apiserver ({summary['pods_per_round']} per round, "
           f"{summary['rounds']} rounds, {summary['concurrency']} concurrent; medians):")  # fmt: skip
-    print(f"{'':<9}{'creates/s':>10}{'× none':>8}{'API server ms/Pod':>19}{'webhook ms/Pod':>16}"
+    print(f"{'':<10}{'creates/s':>10}{'× none':>8}{'API server ms/Pod':>19}{'webhook ms/Pod':>16}"
           f"{'client ms/Pod':>15}{'× if webhook free':>19}")  # fmt: skip
     for mode, row in summary["modes"].items():
-        print(f"{mode:<9}{row['creates_per_second']:>10.1f}{row['ratio_to_none']:>8.2f}"
+        print(f"{mode:<10}{row['creates_per_second']:>10.1f}{row['ratio_to_none']:>8.2f}"
               f"{row['apiserver_ms_per_pod']:>19.2f}{row['webhook_ms_per_pod']:>16.2f}"
               f"{row['client_ms_per_pod']:>15.2f}{row['ratio_if_webhook_free']:>19.2f}")  # fmt: skip
         for name, value in row["apiserver_view_ms"].items():
