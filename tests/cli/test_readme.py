@@ -63,6 +63,7 @@ def test_every_example_is_found() -> None:
         ("audit.md", "audit"),
         ("guard.md", "review"),
         ("namespace-labels.md", "review"),
+        ("native.md", "validate"),
         ("offline.md", "review"),
         ("policies.md", "test"),
         ("simulate.md", "simulate"),
