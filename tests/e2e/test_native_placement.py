@@ -151,6 +151,14 @@ def probes_answer(cluster: Cluster, tag: str) -> bool:
     )
 
 
+def others_active(cluster: Cluster) -> bool:
+    """Both other MutatingAdmissionPolicies mutate a probe Pod (before any round starts)."""
+    stored = probe(cluster, "mutate").get("stored", {})
+    tolerations = stored.get("spec", {}).get("tolerations", [])
+    labelled = stored.get("labels", {}).get("mutated-by") == "other"
+    return labelled and any(t.get("key") == "dedicated" for t in tolerations)
+
+
 def probes_silent(cluster: Cluster) -> bool:
     """None of the probes is answered by any policy (the round's objects are gone everywhere)."""
     mutated = "nodeSelector" in probe(cluster, "mutate").get("stored", {}).get("spec", {})
@@ -180,6 +188,7 @@ def equivalence(cluster: Cluster) -> Iterator[Cluster]:
     cluster.plane.kubectl("apply", "-f", "-", stdin=rbac)
     others = OTHERS + _bindings(OTHERS)
     kubectl_apply(cluster, others)
+    wait_for("the other admission policies to mutate Pods", lambda: others_active(cluster), 30)
     try:
         yield cluster
     finally:
@@ -255,3 +264,44 @@ def test_native_mode_stores_warns_and_denies_exactly_as_the_webhook(equivalence:
     assert compared >= 1000
     assert min(patched, warned, denied) >= 30, (patched, warned, denied)  # every outcome well exercised
     assert refused <= compared // 50, refused
+
+
+def test_a_file_of_fifty_policies_compiles_within_the_api_servers_limits(equivalence: Cluster) -> None:
+    """Fifty fully specified policies: the API server accepts the compiled objects (one long
+    expression of them all was refused: mutations are split by size, constraints shared) and the
+    fiftieth places its Pod, or warns about a conflict in /mutate's words."""
+    from tests.e2e.test_native_guard import many_policies  # the guard's fifty-policy file
+
+    text = many_policies(50)
+    equivalence.webhook.set_policies(EMPTY)
+    objects = compile_placement_policies(load_policies_text(text), name="e2e-fifty")
+    kubectl_apply(
+        equivalence, objects
+    )  # refused (kubectl exits non-zero) if the API server finds it too long
+    create_namespace(equivalence.api, "team-49-x", exist_ok=True)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "srv-49-0", "labels": {
+        "seldon-server-name": "srv-49-a", "team": "49"}}, "spec": {"automountServiceAccountToken": False,
+        "containers": [{"name": "agent", "image": "registry.invalid/x:1", "env": [
+            {"name": "SELDON_SERVER_TYPE", "value": "triton"}, {"name": "SELDON_SERVER_CAPABILITIES", "value": "gpu"}],
+            "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}  # fmt: skip
+    try:
+
+        def placed() -> dict[str, Any] | None:
+            found = answer(equivalence, "team-49-x", pod)
+            stored = found.get("stored", {})
+            return (
+                found
+                if stored.get("annotations", {}).get(native_cases.POLICY_ANNOTATION) == "team-49"
+                else None
+            )
+
+        found = wait_for("the fiftieth policy to place its Pod", placed, 30)
+        assert found["stored"]["spec"]["nodeSelector"] == {"pool": "infer-srv"}
+        pod["spec"]["nodeSelector"] = {"pool": "other"}
+        conflict = answer(equivalence, "team-49-x", pod)
+        assert conflict["warnings"] == [
+            "placement-webhook: policy team-49 conflicts with the Pod's own placement on pool; not applied"
+        ]
+    finally:
+        kubectl_delete(equivalence, objects)
+        equivalence.plane.kubectl("delete", "namespace", "team-49-x", "--wait=false", check=False)

@@ -11,6 +11,7 @@ from typing import Any
 from webhook.native.placement_cel import pointer
 from webhook.native.placement_policy import (
     AUDIT_REASON,
+    MUTATION_CHARS,
     NO_PATCH,
     compile_placement_policies,
     native_problems,
@@ -140,3 +141,21 @@ def test_constant_requirements_are_specialised() -> None:
         == "[R].all(sat_reqs, sat_reqs.all(r, (r[0] == 'NotIn' || r[0] == 'DoesNotExist')))"
     )
     assert "Gt" in satisfiable_with("R", [("Gt", ("3",))])  # numeric: the general case
+
+
+def test_a_long_file_is_split_into_mutations_and_alike_constraints_are_computed_once() -> None:
+    """The API server refuses one expression of fifty policies: the chain is split by size, in
+    order, and policies constraining a key alike share one satisfiability test."""
+    from tests.e2e.test_native_guard import many_policies
+
+    found = objects(many_policies(50))
+    spec = found["MutatingAdmissionPolicy/placement-webhook"]["spec"]
+    chains = [m["jsonPatch"]["expression"] for m in spec["mutations"]]
+    assert len(chains) > 1 and all(len(c) < 2 * MUTATION_CHARS for c in chains)
+    selected = [int(n) for c in chains for n in re.findall(r"variables\.selected == (\d+) \?", c)]
+    assert selected == list(range(50))  # each policy once, in file order
+    names = [v["name"] for v in spec["variables"]]
+    assert sorted(n for n in names if n.startswith("kc")) == [
+        "kc0_selector", "kc0_terms", "kc1_selector", "kc1_terms", "kc2_selector", "kc2_terms"
+    ]  # fmt: skip
+    assert len(names) == len(set(names))

@@ -110,36 +110,59 @@ def _selector_requirement(key: str) -> str:
     return f"[['In', string(variables.nodeSelector[{literal(key)}])]]"
 
 
-def conflict_variables(policy: CompiledPolicy) -> dict[str, str]:
-    """``p{i}_unschedulable``, ``p{i}_conflicts`` (the keys, as ``conflict_message`` lists them)
-    and ``p{i}_conflict``."""
-    p = f"p{policy.index}_"
-    by_key = policy.requirements_by_key
-    selector = "variables.nodeSelector"
-    on_selector = [
-        f"({literal(key)} in {selector} && {is_label_value(f'{selector}[{literal(key)}]')}"
-        f" && !{satisfiable_with(_selector_requirement(key), reqs)}"
-        f" ? [{literal(key)}] : [])"
-        for key, reqs in by_key.items()
-    ]
+Constraint = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
+"""A label key and a policy's constant requirements on it: what a conflict is judged against."""
 
-    def in_term(key: str) -> str:
-        reqs = by_key[key]
+
+def constraints(policies: Iterable[CompiledPolicy]) -> dict[Constraint, int]:
+    """Each distinct (key, requirements) of the policies, numbered in file order: policies that
+    constrain a key alike share the (long) satisfiability tests, computed once per Pod."""
+    found: dict[Constraint, int] = {}
+    for policy in policies:
+        for key, reqs in policy.requirements_by_key.items():
+            found.setdefault((key, tuple((op, tuple(values)) for op, values in reqs)), len(found))
+    return found
+
+
+def constraint_variables(found: dict[Constraint, int]) -> dict[str, str]:
+    """Per constraint ``n``: ``kc{n}_selector`` (the Pod's nodeSelector value for the key cannot
+    meet it) and ``kc{n}_terms`` (per schedulable term: the term constrains the key, nodeSelector
+    merged, so that no value meets both)."""
+    selector, variables = "variables.nodeSelector", {}
+    for (key, reqs), n in found.items():
+        constants = [(op, values) for op, values in reqs]
+        variables[f"kc{n}_selector"] = (
+            f"{literal(key)} in {selector} && {is_label_value(f'{selector}[{literal(key)}]')}"
+            f" && !{satisfiable_with(_selector_requirement(key), constants)}"
+        )
         present = (
             f"({literal(key)} in {selector} || {_expressions('term')}.exists(te, te.key == {literal(key)}))"
         )
-        return f"({present} && !{satisfiable_with(term_requirements('term', literal(key)), reqs)})"
+        in_term = f"{present} && !{satisfiable_with(term_requirements('term', literal(key)), constants)}"
+        variables[f"kc{n}_terms"] = f"variables.schedulable.map(term, {in_term})"
+    return variables
 
-    some_key = " || ".join(in_term(k) for k in by_key) or "false"
+
+def conflict_variables(policy: CompiledPolicy, found: dict[Constraint, int]) -> dict[str, str]:
+    """``p{i}_unschedulable``, ``p{i}_conflicts`` (the keys, as ``conflict_message`` lists them)
+    and ``p{i}_conflict``, from the constraints' variables (``constraint_variables``)."""
+    p = f"p{policy.index}_"
+    ids = {
+        key: found[(key, tuple((op, tuple(values)) for op, values in reqs))]
+        for key, reqs in policy.requirements_by_key.items()
+    }
+    on_selector = [f"(variables.kc{n}_selector ? [{literal(key)}] : [])" for key, n in ids.items()]
+    some_key = " || ".join(f"variables.kc{n}_terms[j]" for n in ids.values()) or "false"
     in_terms = " + ".join(
-        f"(variables.schedulable.exists(term, {in_term(k)}) ? [{literal(k)}] : [])" for k in sorted(by_key)
+        f"(variables.kc{ids[k]}_terms.exists(c, c) ? [{literal(k)}] : [])" for k in sorted(ids)
     )
     return {
         p + "unschedulable": "variables.hasRequired && size(variables.schedulable) == 0",
         p + "selectorConflicts": " + ".join(on_selector) if on_selector else "[]",
         p + "conflicts": (
             f"size(variables.{p}selectorConflicts) > 0 ? variables.{p}selectorConflicts"
-            f" : size(variables.schedulable) > 0 && variables.schedulable.all(term, {some_key})"
+            f" : size(variables.schedulable) > 0"
+            f" && lists.range(size(variables.schedulable)).all(j, {some_key})"
             f" ? {in_terms or '[]'} : []"
         ),
         p + "conflict": f"variables.{p}unschedulable || size(variables.{p}conflicts) > 0",

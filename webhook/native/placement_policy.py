@@ -29,6 +29,8 @@ from webhook.native.placement_cel import (
     PLACEMENT_VARIABLES,
     conflict_message,
     conflict_variables,
+    constraint_variables,
+    constraints,
     patch_ops,
     plan_variables,
 )
@@ -59,23 +61,47 @@ def _enforce(policies: PolicySet) -> list[CompiledPolicy]:
     return [p for p in policies.policies if p.policy.mode != "audit"]
 
 
-def _variables(enforce: list[CompiledPolicy], per_policy: list[dict[str, str]]) -> list[dict[str, str]]:
+def _variables(
+    enforce: list[CompiledPolicy], judged: list[CompiledPolicy], *, plans: bool
+) -> list[dict[str, str]]:
+    """The shared facts, the match chain over the enforce policies, and the conflict variables
+    (with their constraints') of the ``judged`` policies; with ``plans``, what each would add."""
     found = {**SHARED, **PLACEMENT_VARIABLES}
     for p in enforce:
         found[f"matches{p.index}"] = policy_matches(p)
     found["selected"] = "".join(f"variables.matches{p.index} ? {p.index} : " for p in enforce) + "-1"
-    for extra in per_policy:
-        found.update(extra)
+    ids = constraints(judged)
+    found.update(constraint_variables(ids))
+    for p in judged:
+        found.update(conflict_variables(p, ids))
+        if plans:
+            found.update(plan_variables(p))
     return [{"name": k, "expression": v} for k, v in found.items()]
 
 
-def _mutation(enforce: list[CompiledPolicy]) -> str:
-    chain = "".join(
-        f"variables.selected == {p.index} ? (!variables.p{p.index}_conflict && variables.p{p.index}_changes"
-        f" ? {patch_ops(p)} : []) : "
-        for p in enforce
-    )
-    return chain + NO_PATCH
+#: characters of CEL per mutation: the API server refuses an expression much longer (a file of 50
+#: policies in one expression was refused); policies beyond it go to the next mutation
+MUTATION_CHARS = 40_000
+
+
+def _mutations(enforce: list[CompiledPolicy]) -> list[dict[str, Any]]:
+    """The JSON Patch of the selected policy, as few mutations as the size limit allows (each
+    evaluation of one recomputes the shared variables): each is a chain over its policies, at
+    most one of which patches; mutations apply in order."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for p in enforce:
+        step = (
+            f"variables.selected == {p.index}"
+            f" ? (!variables.p{p.index}_conflict && variables.p{p.index}_changes"
+            f" ? {patch_ops(p)} : {NO_PATCH}) : "
+        )
+        if groups[-1] and size + len(step) > MUTATION_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(step)
+        size += len(step)
+    return [{"patchType": "JSONPatch", "jsonPatch": {"expression": "".join(g) + NO_PATCH}} for g in groups]
 
 
 def _match_resources(excluded: Sequence[str]) -> dict[str, Any]:
@@ -91,7 +117,6 @@ def _match_resources(excluded: Sequence[str]) -> dict[str, Any]:
 
 def mutating_policy(policies: PolicySet, *, name: str = DEFAULT_NAME) -> dict[str, Any]:
     enforce = _enforce(policies)
-    per_policy = [{**conflict_variables(p), **plan_variables(p)} for p in enforce]
     return {
         "apiVersion": API_VERSION,
         "kind": "MutatingAdmissionPolicy",
@@ -101,8 +126,8 @@ def mutating_policy(policies: PolicySet, *, name: str = DEFAULT_NAME) -> dict[st
             "reinvocationPolicy": "IfNeeded",
             "matchConstraints": {"resourceRules": [POD_CREATE]},
             "matchConditions": [NOT_BOUND],
-            "variables": _variables(enforce, per_policy),
-            "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": _mutation(enforce)}}],
+            "variables": _variables(enforce, enforce, plans=True),
+            "mutations": _mutations(enforce),
         },
     }
 
@@ -148,7 +173,7 @@ def conflict_policy(policies: PolicySet, *, name: str, deny: bool) -> dict[str, 
             "failurePolicy": "Fail" if deny else "Ignore",
             "matchConstraints": {"resourceRules": [POD_CREATE]},
             "matchConditions": [NOT_BOUND],
-            "variables": _variables(enforce, [conflict_variables(p) for p in judged]),
+            "variables": _variables(enforce, judged, plans=False),
             "validations": validations,
         },
     }
