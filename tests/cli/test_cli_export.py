@@ -62,3 +62,16 @@ def test_validate_says_which_policies_can_run_natively(capsys: pytest.CaptureFix
     assert "note: native mode: every policy can run natively (placement-webhook export)" in out
     code, out, _ = run(capsys, "validate", "--native", str(ROOT / "policies.yaml"), "-o", "json")
     assert json.loads(out)["native"]["supported"] is False
+
+
+def test_without_audit_leaves_the_audit_policies_out_and_names_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "export", "--policies", str(ROOT / "policies.yaml"), "--without-audit")
+    assert code == 0
+    assert err.startswith(
+        f"note: {ROOT / 'policies.yaml'}: policy mig-servers cannot run natively: audit mode"
+    )
+    mutating = yaml.safe_load(out)["items"][0]
+    assert mutating["kind"] == "MutatingAdmissionPolicy" and "mig" not in json.dumps(mutating)
+    assert "gpu-servers" in json.dumps(mutating)

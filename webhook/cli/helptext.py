@@ -47,7 +47,8 @@ Print native mode: the enforce policies as one MutatingAdmissionPolicy (the firs
 adds its placement with JSON Patch, as /mutate does), the onConflict policies as
 ValidatingAdmissionPolicies (deny: Deny, warn: Warn, with /mutate's words), and the reservation
 guard, each with its binding. The API server applies them itself: no webhook to run. Refused,
-with the reason for each policy, when a policy cannot run natively (audit mode).""",
+with the reason for each policy, when a policy cannot run natively (audit mode), unless
+--without-audit leaves those out as the chart's mode native does.""",
     "serve": """\
 Run the HTTPS admission server: POST /mutate (placement) and /validate (the reservation guard),
 GET /healthz, /readyz and /metrics on one TLS port.

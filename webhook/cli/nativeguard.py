@@ -42,9 +42,10 @@ def cmd_native_guard(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     policies = policies_from(args)
     problems = native_problems(policies)
+    level = "note" if args.without_audit else "error"
     for name, reason in problems:
-        print(f"error: {policies.source}: policy {name} cannot run natively: {reason}", file=sys.stderr)
-    if problems:
+        print(f"{level}: {policies.source}: policy {name} cannot run natively: {reason}", file=sys.stderr)
+    if problems and not args.without_audit:
         return EXIT_FAILURE
     excluded = list(dict.fromkeys(["kube-system", *args.exclude_namespace]))
     objects = compile_placement_policies(policies, excluded_namespaces=excluded, name=args.name)
@@ -80,6 +81,12 @@ def add_export_parser(commands: Any) -> None:
         default_name=DEFAULT_NAME,
         what="name of the MutatingAdmissionPolicy (NAME-deny and NAME-warn for the conflict policies,"
         " NAME-guard for the reservations; default: placement-webhook)",
+    )
+    verb.add_argument(
+        "--without-audit",
+        action="store_true",
+        help="leave the audit policies out (each named on stderr) instead of refusing the file:"
+        " what the chart's mode native does; keep the webhook (mode both) for their warnings",
     )
     verb.set_defaults(handler=cmd_export)
 
