@@ -146,3 +146,56 @@ def test_the_servers_token_patches_its_three_policies_and_nothing_else(
             "metadata": {"name": "x"},
         }
         assert status("POST", "/mutatingadmissionpolicies", policy) == 403
+
+
+def heavy_pod() -> dict[str, Any]:
+    """A valid server Pod (~1 MB) whose required terms make the placement's CEL exceed the API
+    server's per-call cost limit: 40 terms of Gt/Lt and 20 NotIn lists spelling 4 and 5 60 ways."""
+    values = [str(i).zfill(width) for i in (4, 5) for width in range(1, 31)]
+    expressions = [
+        {"key": "k", "operator": "Gt", "values": ["3"]},
+        {"key": "k", "operator": "Lt", "values": ["6"]},
+    ]
+    expressions += [{"key": "k", "operator": "NotIn", "values": values} for _ in range(20)]
+    pod = server_pod("heavy", [expressions] * 40)
+    return pod
+
+
+def test_a_pod_built_to_exhaust_the_cel_budget_is_refused_never_admitted_unplaced(
+    native_mode: tuple[Cluster, Path, Process],
+) -> None:
+    """As a tenant allowed only to create Pods in its namespace: the API server stops the
+    placement's CEL at its cost limit and, failurePolicy Fail, refuses the Pod (the webhook would
+    have placed it); an ordinary server Pod of the same tenant is placed."""
+    cluster, _, _ = native_mode
+    api = cluster.api
+    api.create(f"/api/v1/namespaces/{APPS}/serviceaccounts", {"metadata": {"name": "tenant"}})
+    rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get"]}
+    api.create(
+        f"/apis/rbac.authorization.k8s.io/v1/namespaces/{APPS}/roles",
+        {"metadata": {"name": "tenant"}, "rules": [rule]},
+    )
+    api.create(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{APPS}/rolebindings", {"metadata": {"name": "tenant"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "tenant"},
+        "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": APPS}]})  # fmt: skip
+    token = json.loads(
+        install.service_account_kubeconfig(cluster.plane, "tenant", namespace=APPS).read_text()
+    )
+    headers = {
+        "Authorization": f"Bearer {token['users'][0]['user']['token']}",
+        "Content-Type": "application/json",
+    }
+    context = ssl.create_default_context(cafile=str(cluster.plane.pki.ca))
+    with httpx.Client(base_url=cluster.plane.server, verify=context, headers=headers, timeout=60) as http:
+        heavy = http.post(f"/api/v1/namespaces/{APPS}/pods", content=json.dumps(heavy_pod()))
+        # refused by our policy failing closed (403 with the API server's reason), not by RBAC
+        assert heavy.status_code == 403 and f"policy '{NAME}' with binding '{NAME}' denied" in heavy.text
+        assert "actual cost limit exceeded" in heavy.text
+        assert http.get(f"/api/v1/namespaces/{APPS}/pods/heavy").status_code == 404
+        ordinary = server_pod("ordinary", [[{"key": "zone", "operator": "Exists"}]])
+        created = http.post(f"/api/v1/namespaces/{APPS}/pods", content=json.dumps(ordinary))
+        assert created.status_code == 201, created.text[:500]
+        assert created.json()["metadata"]["annotations"]["placement-webhook.io/policy"] in (
+            "gpu-servers",
+            "moved",
+        )
