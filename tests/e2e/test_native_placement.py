@@ -4,10 +4,13 @@ For each generated policy file, every Pod is created with ``dryRun=All`` twice: 
 webhook serving that file (``/mutate``), then through the compiled MutatingAdmissionPolicy and
 conflict ValidatingAdmissionPolicies while the webhook serves an empty file. The API server's
 answers are compared whole: the Pod it would store (spec and annotations), our warnings and our
-denial. Another MutatingAdmissionPolicy mutates the same Pods before ours (by name) in both rounds,
-and one after ours adds a toleration that the policies also add, so the API server reinvokes.
-Tolerations are compared as a set: the webhook runs after every admission policy and ours in name
-order, so the other policy's toleration lands before or after ours (kubernetes#129309).
+denial. Two other MutatingAdmissionPolicies mutate the same Pods in both rounds: one adds a label,
+one a toleration the policies never add, so that the API server reinvokes ours (IfNeeded) after
+it. The webhook runs after every admission policy, ours in an order the API server chooses, so the
+other policy's toleration lands before or after ours: tolerations are compared as a set
+(kubernetes#129309). A toleration that the other policy and ours would both add is left out on
+purpose: who adds it first then decides whether ours has anything left to add (the annotation), a
+difference of order, not of compilation (an early run of this test, with such a toleration, saw it).
 """
 
 from __future__ import annotations
@@ -53,24 +56,24 @@ def probes(tag: str) -> list[dict[str, Any]]:
 
 
 OTHERS = [
-    # before ours (admission policies run in name order): a label no policy reads
+    # a label no policy reads
     {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
      "metadata": {"name": "aaa-e2e-other"}, "spec": {
         "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]},
         "reinvocationPolicy": "Never", "failurePolicy": "Fail",
         "mutations": [{"patchType": "ApplyConfiguration", "applyConfiguration": {
             "expression": "Object{metadata: Object.metadata{labels: {'mutated-by': 'other'}}}"}}]}},
-    # after ours: the pool's toleration, when nothing covers it yet; ours runs again
+    # a toleration no policy adds, when absent: the Pod changes after ours, so ours runs again
     {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingAdmissionPolicy",
      "metadata": {"name": "zzz-e2e-other"}, "spec": {
         "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]},
         "reinvocationPolicy": "IfNeeded", "failurePolicy": "Fail",
         "mutations": [{"patchType": "JSONPatch", "jsonPatch": {"expression": (
-            "has(object.spec.tolerations) && object.spec.tolerations.exists(t, has(t.key) && t.key == 'dedicated') ? []"
+            "has(object.spec.tolerations) && object.spec.tolerations.exists(t, has(t.key) && t.key == 'e2e.example.com/other') ? []"
             " : has(object.spec.tolerations) ? [JSONPatch{op: 'add', path: '/spec/tolerations/-',"
-            " value: Object.spec.tolerations{key: 'dedicated', operator: 'Exists'}}]"
+            " value: Object.spec.tolerations{key: 'e2e.example.com/other', operator: 'Exists'}}]"
             " : [JSONPatch{op: 'add', path: '/spec/tolerations',"
-            " value: [Object.spec.tolerations{key: 'dedicated', operator: 'Exists'}]}]")}}]}},
+            " value: [Object.spec.tolerations{key: 'e2e.example.com/other', operator: 'Exists'}]}]")}}]}},
 ]  # fmt: skip
 
 
@@ -156,7 +159,7 @@ def others_active(cluster: Cluster) -> bool:
     stored = probe(cluster, "mutate").get("stored", {})
     tolerations = stored.get("spec", {}).get("tolerations", [])
     labelled = stored.get("labels", {}).get("mutated-by") == "other"
-    return labelled and any(t.get("key") == "dedicated" for t in tolerations)
+    return labelled and any(t.get("key") == "e2e.example.com/other" for t in tolerations)
 
 
 def probes_silent(cluster: Cluster) -> bool:
