@@ -168,6 +168,7 @@ def test_a_pod_built_to_exhaust_the_cel_budget_is_refused_never_admitted_unplace
     placement's CEL at its cost limit and, failurePolicy Fail, refuses the Pod (the webhook would
     have placed it); an ordinary server Pod of the same tenant is placed."""
     cluster, _, _ = native_mode
+    wait_for("the native policy in step", lambda: placed_by(cluster)["policy"] is not None, 30)
     api = cluster.api
     api.create(f"/api/v1/namespaces/{APPS}/serviceaccounts", {"metadata": {"name": "tenant"}})
     rule = {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "get"]}
