@@ -29,9 +29,14 @@ from webhook.native import compile_guard_policy
 from webhook.native.placement_policy import DEFAULT_NAME, compile_placement_policies, native_problems
 
 
+def _excluded(args: argparse.Namespace) -> list[str]:
+    """The namespaces the bindings leave out: kube-system and each ``--exclude-namespace``."""
+    return list(dict.fromkeys(["kube-system", *args.exclude_namespace]))
+
+
 def cmd_native_guard(args: argparse.Namespace) -> int:
     policies = policies_from(args)
-    excluded = list(dict.fromkeys(["kube-system", *args.exclude_namespace]))
+    excluded = _excluded(args)
     objects = compile_guard_policy(policies, excluded_namespaces=excluded, name=args.name)
     if not objects:
         print(f"note: {policies.source}: no reservations: no native guard to install", file=sys.stderr)
@@ -47,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"{level}: {policies.source}: policy {name} cannot run natively: {reason}", file=sys.stderr)
     if problems and not args.without_audit:
         return EXIT_FAILURE
-    excluded = list(dict.fromkeys(["kube-system", *args.exclude_namespace]))
+    excluded = _excluded(args)
     objects = compile_placement_policies(policies, excluded_namespaces=excluded, name=args.name)
     objects += compile_guard_policy(policies, excluded_namespaces=excluded, name=f"{args.name}-guard")
     print_object(as_list(objects), fmt=args.output)

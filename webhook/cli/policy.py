@@ -100,11 +100,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     notes = _notes(policies)
     report: dict[str, Any] = {"policies": policies.source, "valid": True, "problems": [], **counts}
     report.update(reservations=reservations, nodes=None, notes=notes)
-    native = [{"policy": name, "reason": reason} for name, reason in native_problems(policies)]
+    native = []
     if args.native:  # which policies `export` can compile
+        native = [{"policy": name, "reason": reason} for name, reason in native_problems(policies)]
         report["native"] = {"supported": not native, "problems": native}
-    else:
-        native = []
     if not structured:
         print(summary)  # before the nodes are fetched: the file itself was checked
         for finding in findings:

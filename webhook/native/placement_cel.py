@@ -19,7 +19,6 @@ from webhook.kube.tolerations import tolerates_superset
 from webhook.native.cel import covers, literal, literal_list
 from webhook.native.requirements import (
     as_requirement,
-    constant_requirement,
     field_requirement_parses,
     is_label_value,
     label_requirement_parses,
@@ -102,10 +101,6 @@ PLACEMENT_VARIABLES = {
 }
 
 
-def _constants(requirements: Iterable[tuple[str, tuple[str, ...]]]) -> str:
-    return "[" + ", ".join(constant_requirement(op, values) for op, values in requirements) + "]"
-
-
 def _selector_requirement(key: str) -> str:
     return f"[['In', string(variables.nodeSelector[{literal(key)}])]]"
 
@@ -114,13 +109,17 @@ Constraint = tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]
 """A label key and a policy's constant requirements on it: what a conflict is judged against."""
 
 
+def _constraint(key: str, requirements: Iterable[tuple[str, Iterable[str]]]) -> Constraint:
+    return key, tuple((op, tuple(values)) for op, values in requirements)
+
+
 def constraints(policies: Iterable[CompiledPolicy]) -> dict[Constraint, int]:
     """Each distinct (key, requirements) of the policies, numbered in file order: policies that
     constrain a key alike share the (long) satisfiability tests, computed once per Pod."""
     found: dict[Constraint, int] = {}
     for policy in policies:
         for key, reqs in policy.requirements_by_key.items():
-            found.setdefault((key, tuple((op, tuple(values)) for op, values in reqs)), len(found))
+            found.setdefault(_constraint(key, reqs), len(found))
     return found
 
 
@@ -130,7 +129,7 @@ def constraint_variables(found: dict[Constraint, int]) -> dict[str, str]:
     merged, so that no value meets both)."""
     selector, variables = "variables.nodeSelector", {}
     for (key, reqs), n in found.items():
-        constants = [(op, values) for op, values in reqs]
+        constants = list(reqs)
         variables[f"kc{n}_selector"] = (
             f"{literal(key)} in {selector} && {is_label_value(f'{selector}[{literal(key)}]')}"
             f" && !{satisfiable_with(_selector_requirement(key), constants)}"
@@ -147,10 +146,7 @@ def conflict_variables(policy: CompiledPolicy, found: dict[Constraint, int]) -> 
     """``p{i}_unschedulable``, ``p{i}_conflicts`` (the keys, as ``conflict_message`` lists them)
     and ``p{i}_conflict``, from the constraints' variables (``constraint_variables``)."""
     p = f"p{policy.index}_"
-    ids = {
-        key: found[(key, tuple((op, tuple(values)) for op, values in reqs))]
-        for key, reqs in policy.requirements_by_key.items()
-    }
+    ids = {key: found[_constraint(key, reqs)] for key, reqs in policy.requirements_by_key.items()}
     on_selector = [f"(variables.kc{n}_selector ? [{literal(key)}] : [])" for key, n in ids.items()]
     some_key = " || ".join(f"variables.kc{n}_terms[j]" for n in ids.values()) or "false"
     in_terms = " + ".join(

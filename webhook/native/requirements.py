@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from webhook.kube.selectors import NUMERIC_OPERATORS, label_value_error, parse_int64, requirement_matches
+from webhook.kube.selectors import NUMERIC_OPERATORS, label_value_error, requirement_matches
 from webhook.native.cel import literal, literal_list
 
 #: ``IsValidLabelValue``: empty, or at most 63 characters of this shape
@@ -124,49 +124,39 @@ def _bound(value: str, name: str, body: str) -> str:
     return f"[{value}].all({name}, {body})"
 
 
+def _present(r: str, also: str, numeric_reqs: str) -> str:
+    """Some present value meets every requirement of ``r`` and ``also`` (a test of ``v``): one the
+    first ``In`` lists; else, with ``Gt``/``Lt``, an integer of the window ``numeric_reqs`` leaves
+    (``r`` and the ``NotIn`` exclusions ``also`` stands for); else any value outside the finite
+    ``NotIn`` lists, unless ``DoesNotExist``."""
+    first_in = f"{r}.filter(r, r[0] == 'In')[0]"
+    by_in = (
+        f"{values_of(first_in)}.exists(v, {is_label_value('v')} && {r}.all(q, {matches_present('q', 'v')})"
+        f" && {also})"
+    )
+    no_absence = f"!{r}.exists(r, r[0] == 'DoesNotExist')"
+    return (
+        f"({r}.exists(r, r[0] == 'In') ? {by_in}"
+        f" : {r}.exists(r, r[0] == 'Gt' || r[0] == 'Lt')"
+        f" ? ({no_absence} && {_numeric_window_has_value(numeric_reqs)})"
+        f" : {no_absence})"
+    )
+
+
 def satisfiable(reqs: str) -> str:
     """``requirements_satisfiable(reqs)``: absence meets them all, or some present value does."""
     r = "sat_reqs"
-    first_in = f"{r}.filter(r, r[0] == 'In')[0]"
-    by_in = (
-        f"{values_of(first_in)}.exists(v, {is_label_value('v')} && {r}.all(q, {matches_present('q', 'v')}))"
-    )
-    no_absence = f"!{r}.exists(r, r[0] == 'DoesNotExist')"
-    present = (
-        f"({r}.exists(r, r[0] == 'In') ? {by_in}"
-        f" : {r}.exists(r, r[0] == 'Gt' || r[0] == 'Lt') ? ({no_absence} && {_numeric_window_has_value(r)})"
-        f" : {no_absence})"
-    )
-    return _bound(reqs, r, f"({r}.all(r, {matches_absent('r')}) || {present})")
+    return _bound(reqs, r, f"({r}.all(r, {matches_absent('r')}) || {_present(r, 'true', r)})")
 
 
 Requirement = tuple[str, tuple[str, ...]]
 
 
-def _constant_matches(requirements: list[Requirement], value: str) -> str:
-    """The constant requirements all hold for the present ``value`` (CEL), specialised."""
-    tests = []
-    for op, values in requirements:
-        if op == "In":
-            tests.append(f"{value} in {literal_list(values)}")
-        elif op == "NotIn":
-            tests.append(f"!({value} in {literal_list(values)})")
-        elif op == "DoesNotExist":
-            tests.append("false")
-        elif op in NUMERIC_OPERATORS:
-            bound = parse_int64(values[0]) if len(values) == 1 else None
-            if bound is None:
-                tests.append("false")
-            else:
-                compare = ">" if op == "Gt" else "<"
-                tests.append(f"({is_int64(value)} && int({value}) {compare} {bound})")
-    return "(" + " && ".join(tests) + ")" if tests else "true"
-
-
 def satisfiable_with(reqs: str, constants: list[Requirement]) -> str:
     """``requirements_satisfiable(reqs + constants)`` for a policy's constant requirements on one
     key: with an ``In`` among them, a value they list must meet ``reqs``; with ``DoesNotExist``,
-    only absence can; otherwise the general case, the constants' own tests inlined."""
+    only absence can; with ``Gt``/``Lt``, the general case; otherwise (``Exists``, ``NotIn``) the
+    general case with the constants' exclusions inlined."""
     absent_ok = all(op in ("NotIn", "DoesNotExist") for op, _ in constants)
     r = "sat_reqs"
     absent = f"{r}.all(r, {matches_absent('r')})" if absent_ok else "false"
@@ -184,18 +174,9 @@ def satisfiable_with(reqs: str, constants: list[Requirement]) -> str:
         return _bound(reqs, r, absent)
     if any(op in NUMERIC_OPERATORS for op, _ in constants):
         return satisfiable(f"{reqs} + {_constant_list(constants)}")
-    first_in = f"{r}.filter(r, r[0] == 'In')[0]"
-    by_in = (
-        f"{values_of(first_in)}.exists(v, {is_label_value('v')} && {r}.all(q, {matches_present('q', 'v')})"
-        f" && {_constant_matches(constants, 'v')})"
-    )
-    no_absence = f"!{r}.exists(r, r[0] == 'DoesNotExist')"
-    present = (
-        f"({r}.exists(r, r[0] == 'In') ? {by_in}"
-        f" : {r}.exists(r, r[0] == 'Gt' || r[0] == 'Lt')"
-        f" ? ({no_absence} && {_numeric_window_has_value(r + ' + ' + _constant_list(constants))})"
-        f" : {no_absence})"
-    )
+    excluded = sorted({v for op, values in constants if op == "NotIn" for v in values})
+    allowed = f"!(v in {literal_list(excluded)})" if excluded else "true"
+    present = _present(r, allowed, f"{r} + {_constant_list(constants)}")
     return _bound(reqs, r, f"({absent} || {present})")
 
 
