@@ -4,4 +4,5 @@ import sys
 
 from webhook.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it runs nothing
+    sys.exit(main())

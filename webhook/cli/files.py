@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from webhook.cli.pieces import ProcessPieces, collector_paused
 from webhook.engine.documents import (
     Inputs,
     Subject,
@@ -69,7 +70,8 @@ def read_text(path: str) -> tuple[str, str]:
 def read_documents(path: str) -> tuple[list[Any], str]:
     """(every document of a file or ``-``, lists flattened, display name); ``InputError`` when empty."""
     text, source = read_text(path)
-    return parse_documents(text, source=source), source
+    with collector_paused():
+        return parse_documents(text, source=source, read_pieces=ProcessPieces()), source
 
 
 def read_sourced_documents(paths: list[str]) -> list[tuple[Any, str]]:
@@ -109,4 +111,6 @@ def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
 def read_nodes(path: str) -> tuple[list[RawObject], str]:
     """(the Nodes of a file or ``-``, where they came from)."""
     text, source = read_text(path)
-    return check_nodes(locate_documents(text, source=source), source=source), source
+    with collector_paused():
+        located = locate_documents(text, source=source, read_pieces=ProcessPieces())
+    return check_nodes(located, source=source), source

@@ -24,6 +24,7 @@ from webhook.cli.common import (
 from webhook.cli.files import read_manifests, report_skipped
 from webhook.cli.helptext import add_verb
 from webhook.cli.namespacelabels import add_namespace_labels_option, namespace_labels_from
+from webhook.cli.pieces import collector_paused
 from webhook.cli.progress import Progress, add_quiet_option
 from webhook.errors import ClusterError, InputError
 from webhook.simulation.admission_plugins import is_extended_resource
@@ -112,17 +113,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     subjects = progress.track(manifests.subjects, "simulating", total=len(manifests.subjects), unit=" Pods")
     fits = NodeFitMemo(nodes)  # the Pods of one server share a template: one pass over the nodes each
-    results = [
-        simulate_subject(
-            s,
-            nodes=nodes,
-            policies=policies,
-            extended_resource_toleration=args.extended_resource_toleration,
-            namespace_labels=labels(s.namespace),
-            fits=fits,
-        )
-        for s in subjects
-    ]
+    with collector_paused():  # acyclic results; a collection would walk every Node read, again and again
+        results = [
+            simulate_subject(
+                s,
+                nodes=nodes,
+                policies=policies,
+                extended_resource_toleration=args.extended_resource_toleration,
+                namespace_labels=labels(s.namespace),
+                fits=fits,
+            )
+            for s in subjects
+        ]
     checks, server_notes = check_models(manifests, results, nodes=nodes, accelerators=accelerators)
     if args.output != "table":
         print_object(

@@ -16,6 +16,7 @@ import orjson
 from webhook.admission.request import AdmissionRequest, parse_admission_review
 from webhook.errors import InputError, shown
 from webhook.kube.objects import RawObject, as_dict, pod_display_name, string_labels
+from webhook.policy.plain_yaml import PieceMap
 from webhook.policy.source import load_yaml_documents
 
 
@@ -110,12 +111,12 @@ def _manifest_problem(doc: Any) -> str | None:
     return None
 
 
-def locate_documents(text: str, *, source: str) -> list[tuple[Any, str]]:
+def locate_documents(text: str, *, source: str, read_pieces: PieceMap | None = None) -> list[tuple[Any, str]]:
     """Every object of ``text`` with where it is (``document 2``, ``document 1 items[3]``), lists
     flattened; ``InputError`` naming file, document and field when one is no Kubernetes object
     (``kind`` and ``apiVersion`` are required, v1 for Pods, Nodes and Namespaces), and when there
     is no object at all (kubectl's "no objects passed")."""
-    documents = load_yaml_documents(text, source=source)
+    documents = load_yaml_documents(text, source=source, read_pieces=read_pieces)
     located: list[tuple[Any, str]] = []
     for number, doc in enumerate(documents, start=1):
         if _is_list(doc):
@@ -145,9 +146,9 @@ def _named(doc: Any) -> str:
     return f" ({kind} {name})" if isinstance(kind, str) and isinstance(name, str) and name else ""
 
 
-def parse_documents(text: str, *, source: str) -> list[Any]:
+def parse_documents(text: str, *, source: str, read_pieces: PieceMap | None = None) -> list[Any]:
     """Every object of ``text``, lists flattened (see ``locate_documents``)."""
-    return [doc for doc, _ in locate_documents(text, source=source)]
+    return [doc for doc, _ in locate_documents(text, source=source, read_pieces=read_pieces)]
 
 
 def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from webhook.errors import InputError, PolicyError
-from webhook.policy.plain_yaml import plain_documents
+from webhook.policy.plain_yaml import PieceMap, plain_documents, plain_list_documents
 
 try:  # the C loader is ~10x faster; PyYAML wheels ship it, source builds may not
     from yaml import CSafeLoader as _Loader
@@ -203,15 +203,19 @@ def _no_constant(name: str) -> Any:
 
 def _deeper_than_allowed(root: Any) -> bool:
     """Whether any value lies deeper than ``MAX_DEPTH`` levels (the root is level 0), as ``_walk``
-    counts them; iterative, looking only into mappings and lists."""
-    stack: list[tuple[Any, int]] = [(root, 0)]
-    while stack:
-        node, depth = stack.pop()
+    counts them, looking only into mappings and lists; the recursion stops at ``MAX_DEPTH``."""
+
+    def deeper(node: dict[Any, Any] | list[Any], depth: int) -> bool:
         children = node.values() if type(node) is dict else node
-        if depth == MAX_DEPTH and children:
-            return True
-        stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
-    return False
+        if depth == MAX_DEPTH:
+            return bool(children)
+        for child in children:
+            kind = type(child)
+            if (kind is dict or kind is list) and deeper(child, depth + 1):
+                return True
+        return False
+
+    return (type(root) is dict or type(root) is list) and deeper(root, 0)
 
 
 def _json_document(text: str) -> list[Any] | None:
@@ -226,9 +230,14 @@ def _json_document(text: str) -> list[Any] | None:
     return None if _deeper_than_allowed(document) else [document]
 
 
-def load_yaml_documents(text: str, *, source: str = "<memory>") -> list[Any]:
-    """Every document of a manifest stream (Pods, AdmissionReviews); problems raise ``InputError``."""
+def load_yaml_documents(
+    text: str, *, source: str = "<memory>", read_pieces: PieceMap | None = None
+) -> list[Any]:
+    """Every document of a manifest stream (Pods, AdmissionReviews); problems raise ``InputError``.
+    With ``read_pieces``, a large YAML ``List`` export is read in pieces by it."""
     parsed = _json_document(text)
+    if parsed is None and read_pieces is not None:
+        parsed = plain_list_documents(text, max_depth=MAX_DEPTH, read_pieces=read_pieces)
     if parsed is None:
         parsed = plain_documents(text, max_depth=MAX_DEPTH)
     if parsed is not None:
