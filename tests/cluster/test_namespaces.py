@@ -6,7 +6,7 @@ changes the next review."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -45,13 +45,11 @@ def test_a_relabel_while_running_changes_later_decisions() -> None:
     assert decided(state.labels("team-a")) == "others"
 
 
-class RefusingCore:
-    """A CoreV1Api whose every LIST of Namespaces the API server refuses (the RBAC is missing)."""
+def refusing_request(*_: Any, **__: Any) -> Any:
+    """An API server that refuses every call (the RBAC is missing)."""
+    from kubernetes.client.exceptions import ApiException
 
-    def list_namespace(self, **_: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        raise ApiException(status=403, reason="Forbidden")
+    raise ApiException(status=403, reason="Forbidden")
 
 
 def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
@@ -62,7 +60,7 @@ def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
 
     cache = NamespaceCache(client.ApiClient(client.Configuration()), sleep=lambda _: True)
     assert not cache.ready and cache.stats.last_error is None
-    cache.core = RefusingCore()  # type: ignore[assignment]
+    cache.request = refusing_request
     cache._run()  # one attempt: the fake sleep stops the loop after the first backoff
     assert (cache.ready, cache.failure) == (
         False,
@@ -74,7 +72,7 @@ def test_a_refused_list_is_a_failure_naming_the_refusal() -> None:
 
 
 class Response:
-    """What ``_preload_content=False`` returns: the body, streamed for a watch."""
+    """What ``webhook.cluster.client.request`` returns: the body, streamed for a watch."""
 
     def __init__(self, body: bytes = b"", events: list[dict[str, Any]] | None = None) -> None:
         self.data = body
@@ -89,24 +87,30 @@ class Response:
 
 
 class ScriptedCore:
-    """``CoreV1Api`` as far as the cache calls it: each call takes the next scripted answer."""
+    """The API as far as the cache calls it (``request``): each call takes the next scripted
+    answer and is recorded as ``list``, ``watch`` or ``get NAME`` with its path, timeout and query."""
 
     def __init__(self, *answers: Response | BaseException) -> None:
         self.answers = list(answers)
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
-    def _next(self, call: str, kwargs: dict[str, Any]) -> Response:
-        self.calls.append((call, kwargs))
+    def __call__(
+        self,
+        verb: str,
+        path: str,
+        *,
+        names: Mapping[str, str] | None = None,
+        query: Sequence[tuple[str, Any]] = (),
+        timeout: Any = None,
+    ) -> Response:
+        assert verb == "GET"
+        options = dict(query)
+        call = f"get {names['name']}" if names else "watch" if options.get("watch") else "list"
+        self.calls.append((call, {"path": path, "timeout": timeout, **options}))
         answer = self.answers.pop(0)
         if isinstance(answer, BaseException):
             raise answer
         return answer
-
-    def list_namespace(self, **kwargs: Any) -> Response:
-        return self._next("watch" if kwargs.get("watch") else "list", kwargs)
-
-    def read_namespace(self, name: str, **kwargs: Any) -> Response:
-        return self._next(f"get {name}", kwargs)
 
 
 def namespace_list(version: str, *items: Any) -> Response:
@@ -126,7 +130,7 @@ def scripted_cache(
         sleep=lambda seconds: sleeps.append(seconds) or len(sleeps) >= stop_after,
         **options,
     )
-    cache.core = core  # type: ignore[assignment]
+    cache.request = core
     return cache
 
 
@@ -165,16 +169,16 @@ def test_the_loop_lists_watches_resumes_relists_on_410_and_backs_off(
         "watch",
     ]
     watches = [kwargs for call, kwargs in core.calls if call == "watch"]
-    assert [w["resource_version"] for w in watches] == ["10", "12", "20", "20", "30"]
+    assert [w["resourceVersion"] for w in watches] == ["10", "12", "20", "20", "30"]
     assert watches[0] == {
+        "path": "/api/v1/namespaces",
         "watch": True,
-        "resource_version": "10",
-        "allow_watch_bookmarks": True,
-        "timeout_seconds": 60,
-        "_preload_content": False,
-        "_request_timeout": (30.0, 90),
+        "resourceVersion": "10",
+        "allowWatchBookmarks": True,
+        "timeoutSeconds": 60,
+        "timeout": (30.0, 90),
     }
-    assert core.calls[0][1] == {"_preload_content": False, "_request_timeout": 30.0, "limit": 500}
+    assert core.calls[0][1] == {"path": "/api/v1/namespaces", "timeout": 30.0, "limit": 500}
     assert first_watch.released and gone.released
     assert 0.4 <= sleeps[0] <= 0.6 and 0.8 <= sleeps[1] <= 1.2 and 1.6 <= sleeps[2] <= 2.4
     assert (cache.ready, len(cache.state), cache.labels("a"), cache.state.resource_version) == (
@@ -221,7 +225,7 @@ def test_a_state_handed_over_is_watched_without_a_list_until_the_relist_interval
     cache.state.replace([namespace("a", "7")], resource_version="100")
     cache._run()
     assert [call for call, _ in core.calls] == ["list", "watch", "list", "watch"]
-    assert [kwargs["resource_version"] for call, kwargs in core.calls if call == "watch"] == ["200", "300"]
+    assert [kwargs["resourceVersion"] for call, kwargs in core.calls if call == "watch"] == ["200", "300"]
 
 
 def test_a_stop_during_a_watch_ends_the_loop_after_the_event() -> None:
@@ -257,7 +261,7 @@ def test_fetch_reads_one_namespace_and_counts_the_miss(
     core = ScriptedCore(answer)
     cache = scripted_cache(core, [], stop_after=1, lookup_timeout=1.5)
     assert cache.fetch("fresh") == labels
-    assert core.calls == [("get fresh", {"_preload_content": False, "_request_timeout": 1.5})]
+    assert core.calls == [("get fresh", {"path": "/api/v1/namespaces/{name}", "timeout": 1.5})]
     assert cache.stats.misses == {miss: 1}
     assert cache.labels("fresh") == labels  # remembered only when found
 
@@ -280,7 +284,7 @@ def test_the_first_list_is_paged_and_starts_over_when_its_continue_token_expires
     cache = scripted_cache(core, [], stop_after=1)
     cache._run()
     lists = [kwargs for call, kwargs in core.calls if call == "list"]
-    assert [kwargs.get("_continue") for kwargs in lists] == [None, "t1", None, "t2"]
+    assert [kwargs.get("continue") for kwargs in lists] == [None, "t1", None, "t2"]
     assert all(kwargs["limit"] == 500 for kwargs in lists)
     assert (cache.ready, len(cache.state), cache.labels("a"), cache.state.resource_version) == (
         True, 2, {"team": "x"}, "9",

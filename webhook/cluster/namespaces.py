@@ -32,6 +32,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from webhook.cluster.client import request
 from webhook.kube.namespace_state import CacheStats, GoneError, NamespaceState, WatchSchedule, read_list
 from webhook.kube.objects import RawObject, string_labels
 
@@ -47,17 +48,16 @@ RELIST_INTERVAL = 600.0
 
 @dataclass(frozen=True)
 class WatchedKind:
-    """What a cache lists and watches: the client's calls and what it keeps of each object.
+    """What a cache lists and watches: the collection's path and what it keeps of each object.
     Namespaces keep their labels; ``webhook.cluster.nodes`` keeps Nodes' taints."""
 
     singular: str  # for logs: "namespace"
     plural: str  # for logs and messages: "Namespaces"
-    list_call: str  # the CoreV1Api method that lists (and, with watch=True, watches)
-    read_call: str  # the CoreV1Api method that reads one
+    path: str  # the collection: listed, watched (watch=true), and read by name below it
     extract: Callable[[RawObject], Any]
 
 
-NAMESPACES = WatchedKind("namespace", "Namespaces", "list_namespace", "read_namespace", string_labels)
+NAMESPACES = WatchedKind("namespace", "Namespaces", "/api/v1/namespaces", string_labels)
 
 
 class NamespaceCache:
@@ -74,7 +74,8 @@ class NamespaceCache:
         watch_seconds: int = WATCH_SECONDS,
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
-        self.core = client.CoreV1Api(api)
+        #: ``webhook.cluster.client.request`` on ``api``: (verb, path, names=, query=, timeout=)
+        self.request: Callable[..., Any] = lambda *args, **kwargs: request(api, *args, **kwargs)
         self.state = NamespaceState(extract=self.kind.extract)
         self.stats = CacheStats()
         self.lookup_timeout = lookup_timeout
@@ -116,8 +117,8 @@ class NamespaceCache:
         """GET one namespace the cache does not have (blocking, ``lookup_timeout``); None when it
         does not exist or cannot be read in time."""
         try:
-            read = getattr(self.core, self.kind.read_call)
-            response: Any = read(name, _preload_content=False, _request_timeout=self.lookup_timeout)
+            path = f"{self.kind.path}/{{name}}"
+            response: Any = self.request("GET", path, names={"name": name}, timeout=self.lookup_timeout)
             namespace: RawObject = json.loads(response.data)
         except ApiException as exc:
             self.stats.missed("not_found" if exc.status == 404 else "error")
@@ -137,16 +138,13 @@ class NamespaceCache:
         """The whole list, page by page as a client-go reflector reads it (``LIST_CHUNK`` objects
         per call), installed at once when the last page is in: until then ``ready`` stays false.
         A continue token that expired between pages (410) starts the list over."""
-        list_call = getattr(self.core, self.kind.list_call)
         for attempt in range(LIST_RESTARTS + 1):
             items: list[Any] = []
             token: str | None = None
             try:
                 while True:
-                    options: dict[str, Any] = {"limit": LIST_CHUNK, **({"_continue": token} if token else {})}
-                    response: Any = list_call(
-                        _preload_content=False, _request_timeout=LIST_TIMEOUT, **options
-                    )
+                    query = [("limit", LIST_CHUNK), *([("continue", token)] if token else [])]
+                    response: Any = self.request("GET", self.kind.path, query=query, timeout=LIST_TIMEOUT)
                     listed = json.loads(response.data)
                     page, version = read_list(listed)
                     items += page
@@ -163,14 +161,15 @@ class NamespaceCache:
         log.info(f"{self.kind.plural.lower()} listed", extra={"fields": fields})
 
     def _events(self) -> Iterator[dict[str, Any]]:
-        list_call = getattr(self.core, self.kind.list_call)
-        response: Any = list_call(  # raw: a urllib3 response, read line by line
-            watch=True,
-            resource_version=self.state.resource_version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=self.watch_seconds,
-            _preload_content=False,
-            _request_timeout=(LIST_TIMEOUT, self.watch_seconds + 30),  # (connect, read)
+        version = self.state.resource_version
+        query = [
+            ("watch", True),
+            *([("resourceVersion", version)] if version else []),
+            ("allowWatchBookmarks", True),
+            ("timeoutSeconds", self.watch_seconds),
+        ]
+        response: Any = self.request(  # a urllib3 response, read line by line as it streams
+            "GET", self.kind.path, query=query, timeout=(LIST_TIMEOUT, self.watch_seconds + 30)
         )
         try:
             for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]

@@ -15,11 +15,15 @@ from collections.abc import Sequence
 
 from kubernetes import client
 
-from webhook.cluster.client import call_api
+from webhook.cluster.client import ADMISSION, call_api
 from webhook.errors import ClusterError
 from webhook.kube.objects import RawObject
 
 FIELD_MANAGER = "placement-webhook"
+PLURALS = {
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "MutatingAdmissionPolicy": "mutatingadmissionpolicies",
+}
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
 MISSING_HINT = (
     "the chart installs it (guard.native.enabled, mode native or both); without the chart, apply"
@@ -31,12 +35,7 @@ def apply_native_guard(api: client.ApiClient, policies: Sequence[RawObject]) -> 
     """Server-side apply the ``spec`` of each Validating- or MutatingAdmissionPolicy; what was done,
     one phrase each.
     A ClusterError names the first call that failed (the rest is tried again next time)."""
-    admission = client.AdmissionregistrationV1Api(api)
     done = []
-    patch = {
-        "ValidatingAdmissionPolicy": admission.patch_validating_admission_policy,
-        "MutatingAdmissionPolicy": admission.patch_mutating_admission_policy,
-    }
     for policy in policies:
         name = policy["metadata"]["name"]
         body = {
@@ -48,13 +47,14 @@ def apply_native_guard(api: client.ApiClient, policies: Sequence[RawObject]) -> 
         what = f"apply {policy['kind'].lower()} {name}"
         try:
             call_api(
+                api,
                 what,
-                patch[policy["kind"]],
-                name,
-                body,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type=APPLY_PATCH,
+                "PATCH",
+                f"{ADMISSION}/{PLURALS[policy['kind']]}/{{name}}",
+                names={"name": name},
+                query=[("fieldManager", FIELD_MANAGER), ("force", True)],
+                body=body,
+                content_type=APPLY_PATCH,
             )
         except ClusterError as exc:
             if " 404 " in f" {exc} " or "not found" in str(exc):

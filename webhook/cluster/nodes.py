@@ -12,7 +12,7 @@ from __future__ import annotations
 from webhook.cluster.namespaces import NamespaceCache, WatchedKind
 from webhook.kube.objects import node_taints
 
-NODES = WatchedKind("node", "Nodes", "list_node", "read_node", node_taints)
+NODES = WatchedKind("node", "Nodes", "/api/v1/nodes", node_taints)
 
 
 class NodeCache(NamespaceCache):
