@@ -18,7 +18,6 @@ from webhook.engine.documents import (
     inputs_from,
     locate_documents,
     namespace_labels_of,
-    parse_documents,
 )
 from webhook.errors import InputError
 from webhook.kube.objects import RawObject
@@ -67,11 +66,17 @@ def read_text(path: str) -> tuple[str, str]:
         raise InputError(f"{path}: not UTF-8 text") from exc
 
 
+def _located(text: str, *, source: str) -> list[tuple[Any, str]]:
+    """``locate_documents`` with a large YAML export read by every usable CPU and the garbage
+    collector paused (the data read is acyclic)."""
+    with collector_paused():
+        return locate_documents(text, source=source, read_pieces=ProcessPieces())
+
+
 def read_documents(path: str) -> tuple[list[Any], str]:
     """(every document of a file or ``-``, lists flattened, display name); ``InputError`` when empty."""
     text, source = read_text(path)
-    with collector_paused():
-        return parse_documents(text, source=source, read_pieces=ProcessPieces()), source
+    return [doc for doc, _ in _located(text, source=source)], source
 
 
 def read_sourced_documents(paths: list[str]) -> list[tuple[Any, str]]:
@@ -111,6 +116,4 @@ def read_subjects(path: str, *, namespace: str | None = None) -> list[Subject]:
 def read_nodes(path: str) -> tuple[list[RawObject], str]:
     """(the Nodes of a file or ``-``, where they came from)."""
     text, source = read_text(path)
-    with collector_paused():
-        located = locate_documents(text, source=source, read_pieces=ProcessPieces())
-    return check_nodes(located, source=source), source
+    return check_nodes(_located(text, source=source), source=source), source

@@ -32,7 +32,7 @@ DEFAULT_CHUNK_SIZE = 500
 LIST_RESTARTS = 3
 
 NAMESPACES = "/api/v1/namespaces"
-NAMESPACE = "/api/v1/namespaces/{name}"
+NAMESPACE = f"{NAMESPACES}/{{name}}"
 NODES = "/api/v1/nodes"
 SECRETS = "/api/v1/namespaces/{namespace}/secrets"
 SECRET = "/api/v1/namespaces/{namespace}/secrets/{name}"

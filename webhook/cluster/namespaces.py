@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import urllib3
@@ -32,6 +33,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from webhook.cluster.client import NAMESPACES as NAMESPACES_PATH
 from webhook.cluster.client import request
 from webhook.kube.namespace_state import CacheStats, GoneError, NamespaceState, WatchSchedule, read_list
 from webhook.kube.objects import RawObject, string_labels
@@ -57,7 +59,7 @@ class WatchedKind:
     extract: Callable[[RawObject], Any]
 
 
-NAMESPACES = WatchedKind("namespace", "Namespaces", "/api/v1/namespaces", string_labels)
+NAMESPACES = WatchedKind("namespace", "Namespaces", NAMESPACES_PATH, string_labels)
 
 
 class NamespaceCache:
@@ -75,7 +77,7 @@ class NamespaceCache:
         sleep: Callable[[float], bool] | None = None,
     ) -> None:
         #: ``webhook.cluster.client.request`` on ``api``: (verb, path, names=, query=, timeout=)
-        self.request: Callable[..., Any] = lambda *args, **kwargs: request(api, *args, **kwargs)
+        self.request: Callable[..., Any] = partial(request, api)
         self.state = NamespaceState(extract=self.kind.extract)
         self.stats = CacheStats()
         self.lookup_timeout = lookup_timeout

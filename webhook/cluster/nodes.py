@@ -9,10 +9,11 @@ get, list and watch on Nodes, and it is started only while the policies have ``r
 
 from __future__ import annotations
 
+from webhook.cluster.client import NODES as NODES_PATH
 from webhook.cluster.namespaces import NamespaceCache, WatchedKind
 from webhook.kube.objects import node_taints
 
-NODES = WatchedKind("node", "Nodes", "/api/v1/nodes", node_taints)
+NODES = WatchedKind("node", "Nodes", NODES_PATH, node_taints)
 
 
 class NodeCache(NamespaceCache):

@@ -146,9 +146,9 @@ def _named(doc: Any) -> str:
     return f" ({kind} {name})" if isinstance(kind, str) and isinstance(name, str) and name else ""
 
 
-def parse_documents(text: str, *, source: str, read_pieces: PieceMap | None = None) -> list[Any]:
+def parse_documents(text: str, *, source: str) -> list[Any]:
     """Every object of ``text``, lists flattened (see ``locate_documents``)."""
-    return [doc for doc, _ in locate_documents(text, source=source, read_pieces=read_pieces)]
+    return [doc for doc, _ in locate_documents(text, source=source)]
 
 
 def subject_from_document(doc: Any, *, source: str, namespace: str | None) -> Subject:
